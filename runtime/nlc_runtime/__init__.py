@@ -1,0 +1,1 @@
+"""nlc_runtime: the torch library that code emitted by nlc imports."""
