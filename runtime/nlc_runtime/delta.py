@@ -1,0 +1,122 @@
+"""One weight matrix of an in-context memory: the per-token update (reference) and its closed
+form over a whole chunk (fast).
+
+The general rule, per token t of a chunk whose gradients are all taken at the chunk-start
+weights W_0 (DESIGN.md §1, Titans Eq. 16-18, HOPE Eq. 90-91), row-vector layout (W: d_in x
+d_out, gradient G_t = h_t g_t^T with h_t the layer's input and g_t = dl_t/dz):
+
+    S_t = mu_t S_{t-1} - lr_t G_t                      momentum (Titans Eq. 14);
+                                                       without momentum S_t := -lr_t G_t
+    W_t = (a_t I - b_t h_t h_t^T) W_{t-1} + S_t        forgetting a_t = 1 - alpha_t
+                                                       (Titans Eq. 13) and, with `delta`,
+                                                       the DGD / delta-rule term b_t = lr_t
+                                                       (NL Eq. 57, HOPE Eq. 88/93)
+
+Matrix memory, column layout M = W^T: M_t = M_{t-1}(a_t I - b_t k_t k_t^T) - lr_t (M_0 k_t - v_t)
+k_t^T (HOPE Eq. 93); with chunk size 1, mu = 0 and no `delta` it is the gated delta rule
+(Titans App. C): M_t = a_t M_{t-1} - lr_t (M_{t-1} k_t - v_t) k_t^T.
+
+The visible state only changes at the chunk's end: W_c, S_c after the last token.
+
+Chunk closed form (derived in the docstring of `chunk_update`): with the decay matrices
+A[t,i] = prod_{j=i+1..t} a_j and Mu[t,i] = prod_{j=i+1..t} mu_j (both (c, c)),
+    P = A @ Mu,  gamma = A @ Mu_cum
+    S_c = Mu_cum_c S_0 - H^T diag(Mu[c,:] lr) G
+    W_c = A_cum_c W_0 + gamma_c S_0 - H^T diag(P[c,:] lr) G + H^T diag(A[c,:]) U
+where U (c x d_out) collects the delta-rule corrections u_t = -b_t W_{t-1}^T h_t and solves a
+unit lower-triangular (c x c) system. Everything is a batched matmul; the only sequential piece
+is the triangular solve (as in chunked DeltaNet).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .chunking import decay_matrix, safe_log, shift_down
+
+
+def step_update(
+    W: torch.Tensor,
+    S: torch.Tensor | None,
+    h: torch.Tensor,
+    g: torch.Tensor,
+    lr: torch.Tensor,
+    a: torch.Tensor | None,
+    mu: torch.Tensor | None,
+    delta: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One token of the rule above (reference). W, S: (B, H, din, dout); h: (B, H, din);
+    g: (B, H, dout); lr, a, mu: (B, H)."""
+    G = h.unsqueeze(-1) * g.unsqueeze(-2)  # (B, H, din, dout)
+    lr_ = lr[..., None, None]
+    if S is not None:
+        S = mu[..., None, None] * S - lr_ * G
+        X = S
+    else:
+        X = -lr_ * G
+    Wn = W if a is None else a[..., None, None] * W
+    if delta:
+        hW = (h.unsqueeze(-2) @ W).squeeze(-2)  # (B, H, dout) = h^T W_{t-1}
+        Wn = Wn - lr_ * h.unsqueeze(-1) * hW.unsqueeze(-2)
+    return Wn + X, S
+
+
+def chunk_update(
+    W0: torch.Tensor,
+    S0: torch.Tensor | None,
+    Hm: torch.Tensor,
+    Gm: torch.Tensor,
+    lr: torch.Tensor,
+    a: torch.Tensor | None,
+    mu: torch.Tensor | None,
+    delta: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The state after a whole chunk of `step_update`s, in closed form.
+
+    W0, S0: (B, H, din, dout); Hm: (B, H, c, din) layer inputs; Gm: (B, H, c, dout) output
+    gradients (both at W0); lr, a, mu: (B, H, c). Returns (W_c, S_c).
+
+    Derivation. Let Y_t = a_t Y_{t-1} + S_t with Y_0 = W_0 (the update without the delta term).
+    Unrolling the momentum, S_t = Mu_cum_t S_0 - sum_{i<=t} Mu[t,i] lr_i G_i, hence
+    Y_t = A_cum_t W_0 + gamma_t S_0 - sum_{i<=t} P[t,i] lr_i h_i g_i^T with P = A Mu,
+    gamma = A Mu_cum. The delta term -b_t h_t (h_t^T W_{t-1}) is rank one in h_t; the ansatz
+    W_t = Y_t + sum_{i<=t} A[t,i] h_i u_i^T holds with u_t = -b_t W_{t-1}^T h_t, i.e.
+    u_t = -b_t [A_cum_{t-1} W_0^T h_t + gamma_{t-1} S_0^T h_t
+                - sum_{i<t} P[t-1,i] lr_i (h_i.h_t) g_i + sum_{i<t} A[t-1,i] (h_i.h_t) u_i],
+    a unit lower-triangular system in U = [u_1..u_c].
+    """
+    B, Hh, c, _ = Hm.shape
+    dt = Hm.dtype
+    ones = torch.ones(B, Hh, c, dtype=dt, device=Hm.device)
+    A = decay_matrix(safe_log(a)) if a is not None else decay_matrix(torch.zeros_like(ones))
+    A_last = A[..., -1, :]  # (B, H, c): prod_{j>i} a_j
+    A_cum = torch.exp(torch.cumsum(safe_log(a), -1)) if a is not None else ones
+    if S0 is not None:
+        Mu = decay_matrix(safe_log(mu))
+        Mu_cum = torch.exp(torch.cumsum(safe_log(mu), -1))  # (B, H, c)
+        P = A @ Mu
+        gamma = (A @ Mu_cum.unsqueeze(-1)).squeeze(-1)  # (B, H, c)
+    else:
+        P, gamma = A, None
+    lrG = Gm * lr.unsqueeze(-1)  # (B, H, c, dout)
+    Ht = Hm.transpose(-1, -2)  # (B, H, din, c)
+    W = A_cum[..., -1, None, None] * W0 - Ht @ (P[..., -1, :].unsqueeze(-1) * lrG)
+    if S0 is not None:
+        W = W + gamma[..., -1, None, None] * S0
+        S = Mu_cum[..., -1, None, None] * S0 - Ht @ (Mu[..., -1, :].unsqueeze(-1) * lrG)
+    else:
+        S = None
+    if delta:
+        K = Hm @ Ht  # (B, H, c, c): h_t . h_i
+        A_cum_prev = torch.cat([torch.ones_like(A_cum[..., :1]), A_cum[..., :-1]], -1)
+        rhs = A_cum_prev.unsqueeze(-1) * (Hm @ W0)  # (B, H, c, dout)
+        if S0 is not None:
+            g_prev = torch.cat([torch.zeros_like(gamma[..., :1]), gamma[..., :-1]], -1)
+            rhs = rhs + g_prev.unsqueeze(-1) * (Hm @ S0)
+        rhs = rhs - (shift_down(P) * K) @ lrG
+        b = lr.unsqueeze(-1)  # b_t = lr_t (HOPE Eq. 88 uses one eta_t for both terms)
+        eye = torch.eye(c, dtype=dt, device=Hm.device)
+        T = eye + b * (shift_down(A) * K)  # unit lower-triangular (strictly lower part + I)
+        U = torch.linalg.solve_triangular(T, -b * rhs, upper=False, unitriangular=True)
+        W = W + Ht @ (A_last.unsqueeze(-1) * U)
+    return W, S

@@ -1,0 +1,46 @@
+"""In-context state containers.
+
+A memory's state is a flat ``dict[str, Tensor]`` with batch-leading tensors ("W0", "W1", ... for
+the weights, "S0", ... for momentum); composite blocks nest dicts by sub-module name. Plain
+dicts keep torch.compile graphs unbroken and map one-to-one onto safetensors files through
+`flatten_state` / `unflatten_state`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+State = dict  # dict[str, torch.Tensor | State]
+
+
+def weights_of(state: dict, depth: int, prefix: str = "W") -> list[torch.Tensor]:
+    return [state[f"{prefix}{i}"] for i in range(depth)]
+
+
+def flatten_state(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Nested state -> {"a.b.W0": tensor} (e.g. for safetensors.save_file)."""
+    flat = {}
+    for k, v in state.items():
+        if isinstance(v, dict):
+            flat.update(flatten_state(v, f"{prefix}{k}."))
+        elif v is not None:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def unflatten_state(flat: dict[str, torch.Tensor]) -> dict:
+    out: dict = {}
+    for key, v in flat.items():
+        node = out
+        *path, leaf = key.split(".")
+        for p in path:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return out
+
+
+def detach_state(state):
+    """Stop-gradient through a (nested) state, e.g. between persisted sequences."""
+    if isinstance(state, dict):
+        return {k: detach_state(v) for k, v in state.items()}
+    return state.detach() if isinstance(state, torch.Tensor) else state

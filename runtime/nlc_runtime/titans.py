@@ -1,0 +1,285 @@
+"""Titans neural long-term memory (LMM, arXiv 2501.00663 §3): per-token reference and
+chunk-parallel version, plus the `NeuralMemory` module that owns the outer parameters.
+
+Memory: an MLP (`mlp.MemorySpec`, depth >= 1; depth 1 = matrix memory) per head, trained in
+context on l(M; k, v) = 1/2 ||M(k) - v||^2 (Eq. 12) with momentum and forgetting (Eq. 13-14):
+
+    S_t = eta_t S_{t-1} - theta_t grad l(M_{t'}; k_t, v_t)      (surprise with momentum)
+    M_t = (1 - alpha_t) M_{t-1} + S_t                            (forgetting)
+    y_t = M_{t'}(q_t)                                            (retrieval, Eq. 15)
+
+where t' is the start of t's chunk (DESIGN.md §1: state fixed within a chunk, one update at the
+chunk's end, read before write, last partial chunk flushed). Chunk size 1 is the exact
+per-token Titans recurrence. With `delta_layers` a layer also gets the delta-rule / DGD term
+-theta_t h_t h_t^T W (see delta.py): for a matrix memory this is M_{t-1}((1-alpha_t) I -
+theta_t k k^T), so Titans with a linear memory, eta = 0 and this rule is the gated delta rule
+(Titans App. C).
+
+Choices (documented in runtime/README.md):
+- theta, eta, alpha are per head and per token: theta = lr_max * sigmoid(x W_theta + b),
+  eta = sigmoid(x W_eta + b), alpha = sigmoid(x W_alpha + b); `gates="const"` uses fixed values.
+- q, k, v = SiLU(conv(x W)); q and k L2-normalised (Titans §4.4).
+- Output: RMSNorm(y) * SiLU(x W_gate), then W_out ("normalisation and gating with a linear layer
+  before the final output projection", §4.4).
+- Initial weights are meta-learned parameters; momentum starts at zero. The outer gradient flows
+  through every in-context update (no detach) unless `stop_grad=True`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .chunking import chunk_spans, is_boundary
+from .conv import CausalConv1d
+from .delta import chunk_update, step_update
+from .mlp import MemorySpec, init_memory_weights, l2_loss_pairs, mlp_forward
+from .norms import RMSNorm, l2norm
+from .state import weights_of
+
+
+def _sl(x: torch.Tensor | None, s: int, e: int) -> torch.Tensor | None:
+    return None if x is None else x[:, :, s:e]
+
+
+def _at(x: torch.Tensor | None, t: int) -> torch.Tensor | None:
+    return None if x is None else x[:, :, t]
+
+
+def memory_update_chunk(
+    spec: MemorySpec,
+    Ws: list[torch.Tensor],
+    Ss: list[torch.Tensor] | None,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    lr: torch.Tensor,
+    decay: torch.Tensor | None,
+    mom: torch.Tensor | None,
+    delta_layers: tuple[bool, ...],
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """One chunk's update of every layer of a memory MLP (all gradients at the chunk start)."""
+    pairs = l2_loss_pairs(spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
+    newW, newS = [], ([] if Ss is not None else None)
+    for i, (h, g) in enumerate(pairs):
+        W, S = chunk_update(
+            Ws[i], None if Ss is None else Ss[i], h, g, lr, decay, mom, delta_layers[i]
+        )
+        newW.append(W)
+        if newS is not None:
+            newS.append(S)
+    return newW, newS
+
+
+def _pack(Ws, Ss) -> dict:
+    st = {f"W{i}": W for i, W in enumerate(Ws)}
+    if Ss is not None:
+        st.update({f"S{i}": S for i, S in enumerate(Ss)})
+    return st
+
+
+def _unpack(spec: MemorySpec, state: dict):
+    Ws = weights_of(state, spec.depth, "W")
+    Ss = weights_of(state, spec.depth, "S") if "S0" in state else None
+    return Ws, Ss
+
+
+def lmm_chunked(
+    spec: MemorySpec,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    lr: torch.Tensor,
+    decay: torch.Tensor | None,
+    mom: torch.Tensor | None,
+    state: dict,
+    *,
+    chunk: int,
+    delta_layers: tuple[bool, ...] | None = None,
+    flush: bool = True,
+    stop_grad: bool = False,
+) -> tuple[torch.Tensor, dict]:
+    """Titans LMM, chunk-parallel. q, k: (B, H, T, d_in); v: (B, H, T, d_out); lr (theta),
+    decay (1 - alpha), mom (eta): (B, H, T) or None (no forgetting / no momentum). state:
+    {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. Returns (y (B, H, T, d_out),
+    new_state)."""
+    delta_layers = delta_layers or (False,) * spec.depth
+    T = q.shape[2]
+    Ws, Ss = _unpack(spec, state)
+    assert (Ss is None) == (mom is None), "momentum state iff momentum gate"
+    ys = []
+    for s, e in chunk_spans(T, chunk):
+        y, _ = mlp_forward(spec, Ws, q[:, :, s:e])  # read before write: M_{t'}(q_t)
+        ys.append(y)
+        if is_boundary(e, T, chunk, flush):
+            Ws, Ss = memory_update_chunk(
+                spec, Ws, Ss, k[:, :, s:e], v[:, :, s:e], lr[:, :, s:e],
+                _sl(decay, s, e), _sl(mom, s, e), delta_layers,
+            )  # fmt: skip
+            if stop_grad:
+                Ws = [W.detach() for W in Ws]
+                Ss = None if Ss is None else [S.detach() for S in Ss]
+    return torch.cat(ys, dim=2), _pack(Ws, Ss)
+
+
+def lmm_naive(
+    spec: MemorySpec,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    lr: torch.Tensor,
+    decay: torch.Tensor | None,
+    mom: torch.Tensor | None,
+    state: dict,
+    *,
+    chunk: int,
+    delta_layers: tuple[bool, ...] | None = None,
+    flush: bool = True,
+    stop_grad: bool = False,
+) -> tuple[torch.Tensor, dict]:
+    """Titans LMM, token by token (the reference): same signature as `lmm_chunked`.
+
+    The visible weights `Ws` stay fixed through a chunk; a running copy takes one step per token
+    (Titans Eq. 13-14 with the gradient at the chunk-start weights) and becomes visible at the
+    chunk's end."""
+    delta_layers = delta_layers or (False,) * spec.depth
+    T = q.shape[2]
+    Ws, Ss = _unpack(spec, state)
+    runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
+    ys = []
+    for t in range(T):
+        y, _ = mlp_forward(spec, Ws, q[:, :, t : t + 1])
+        ys.append(y)
+        pairs = l2_loss_pairs(spec, Ws, k[:, :, t : t + 1], v[:, :, t : t + 1])
+        for i, (h, g) in enumerate(pairs):
+            runW[i], S = step_update(
+                runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
+                lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers[i],
+            )  # fmt: skip
+            if runS is not None:
+                runS[i] = S
+        if is_boundary(t + 1, T, chunk, flush):
+            Ws, Ss = list(runW), (list(runS) if runS is not None else None)
+            if stop_grad:
+                Ws = [W.detach() for W in Ws]
+                Ss = None if Ss is None else [S.detach() for S in Ss]
+                runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
+    return torch.cat(ys, dim=2), _pack(Ws, Ss)
+
+
+LMM_IMPLS = {"chunked": lmm_chunked, "naive": lmm_naive}
+
+
+class NeuralMemory(nn.Module):
+    """Titans LMM layer: x (B, T, C) -> (y (B, T, C), new_state).
+
+    depth: memory MLP depth (1 = matrix memory); expansion: hidden width / head_dim.
+    momentum / forget: enable eta_t / alpha_t. delta: "none" | "first" | "all" -- which memory
+    layers get the delta-rule/DGD term (the first layer is the one whose input is the
+    L2-normalised key). gates: "data" (per token) or "const" (lr_const, mom_const,
+    alpha_const). impl: "chunked" | "naive".
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int = 4,
+        head_dim: int | None = None,
+        depth: int = 2,
+        expansion: float = 2.0,
+        residual: bool = False,
+        chunk: int = 16,
+        momentum: bool = True,
+        forget: bool = True,
+        delta: str = "none",
+        gates: str = "data",
+        lr_max: float = 1.0,
+        lr_const: float = 0.1,
+        mom_const: float = 0.9,
+        alpha_const: float = 0.01,
+        conv: bool = True,
+        conv_kernel: int = 4,
+        out_gate: bool = True,
+        stop_grad: bool = False,
+        impl: str = "chunked",
+    ):
+        super().__init__()
+        self.H = n_heads
+        self.D = head_dim or dim // n_heads
+        hid = max(1, int(self.D * expansion))
+        dims = (self.D,) + (hid,) * (depth - 1) + (self.D,)
+        self.spec = MemorySpec(dims=dims, residual=residual)
+        self.chunk, self.momentum, self.forget, self.gates = chunk, momentum, forget, gates
+        self.lr_max, self.lr_const, self.mom_const, self.alpha_const = (
+            lr_max, lr_const, mom_const, alpha_const,
+        )  # fmt: skip
+        assert delta in ("none", "first", "all")
+        self.delta_layers = tuple(
+            delta == "all" or (delta == "first" and i == 0) for i in range(depth)
+        )
+        self.stop_grad, self.impl = stop_grad, impl
+        HD = self.H * self.D
+        self.to_qkv = nn.Linear(dim, 3 * HD, bias=False)
+        self.conv = CausalConv1d(3 * HD, conv_kernel) if conv else None
+        if gates == "data":
+            self.to_gates = nn.Linear(dim, 3 * self.H)  # theta, eta, alpha logits
+            nn.init.normal_(self.to_gates.weight, std=0.02)
+            with torch.no_grad():  # start: theta ~ 0.5 lr_max, eta ~ 0.73, alpha ~ 0.02
+                self.to_gates.bias.copy_(
+                    torch.tensor([0.0] * self.H + [1.0] * self.H + [-4.0] * self.H)
+                )
+        self.init_W = nn.ParameterList(
+            [nn.Parameter(W) for W in init_memory_weights(self.spec, self.H)]
+        )
+        self.out_norm = RMSNorm(HD)
+        self.to_gate = nn.Linear(dim, HD, bias=False) if out_gate else None
+        self.proj = nn.Linear(HD, dim, bias=False)
+
+    def initial_state(self, batch: int) -> dict:
+        """The meta-learned initial state expanded over the batch (momentum zero)."""
+        st = {f"W{i}": W.unsqueeze(0).expand(batch, *W.shape) for i, W in enumerate(self.init_W)}
+        if self.momentum:
+            for i, W in enumerate(self.init_W):
+                st[f"S{i}"] = W.new_zeros(batch, *W.shape)
+        return st
+
+    def project(self, x: torch.Tensor, conv_cache: torch.Tensor | None = None):
+        """x (B, T, C) -> q, k, v (B, H, T, D), gates (B, H, T) each, new conv cache."""
+        B, T, _ = x.shape
+        qkv = self.to_qkv(x)
+        if self.conv is not None:
+            qkv, conv_cache = self.conv(qkv, conv_cache)
+        qkv = F.silu(qkv).view(B, T, 3, self.H, self.D).permute(2, 0, 3, 1, 4)
+        q, k, v = l2norm(qkv[0]), l2norm(qkv[1]), qkv[2]  # (B, H, T, D)
+        if self.gates == "data":
+            g = self.to_gates(x).view(B, T, 3, self.H).permute(2, 0, 3, 1)  # (3, B, H, T)
+            lr = self.lr_max * torch.sigmoid(g[0])
+            mom = torch.sigmoid(g[1]) if self.momentum else None
+            decay = 1 - torch.sigmoid(g[2]) if self.forget else None
+        else:
+            lr = x.new_full((B, self.H, T), self.lr_const)
+            mom = x.new_full((B, self.H, T), self.mom_const) if self.momentum else None
+            decay = x.new_full((B, self.H, T), 1 - self.alpha_const) if self.forget else None
+        return q, k, v, lr, decay, mom, conv_cache
+
+    def output(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """y (B, H, T, D) -> (B, T, C): norm, gate, output projection."""
+        B, H, T, D = y.shape
+        y = self.out_norm(y.transpose(1, 2).reshape(B, T, H * D))
+        if self.to_gate is not None:
+            y = y * F.silu(self.to_gate(x))
+        return self.proj(y)
+
+    def memory_op(self, q, k, v, lr, decay, mom, state, chunk=None):
+        return LMM_IMPLS[self.impl](
+            self.spec, q, k, v, lr, decay, mom, state,
+            chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor, state: dict | None = None):
+        B = x.shape[0]
+        if state is None:
+            state = self.initial_state(B)
+        q, k, v, lr, decay, mom, _ = self.project(x)
+        y, state = self.memory_op(q, k, v, lr, decay, mom, state)
+        return self.output(y, x), state
