@@ -1,0 +1,116 @@
+"""The `nlc` command line. Bad input prints `FILE:LINE: field.path: message` and exits 2.
+
+The front half (check, levels, dump-ir, schema) never imports torch, so it stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from nlc import __version__
+from nlc.errors import SpecError
+
+
+def _cmd_check(args) -> int:
+    from nlc.pipeline import run_front
+    from nlc.report import check_summary
+
+    print(check_summary(run_front(args.spec, check=True)))
+    return 0
+
+
+def _cmd_levels(args) -> int:
+    from nlc.pipeline import run_front
+    from nlc.report import levels_json, levels_table
+
+    result = run_front(args.spec)
+    if args.json:
+        print(json.dumps(levels_json(result), indent=2))
+    else:
+        graph = result.collapsed if args.collapsed else result.full
+        title = "collapsed levels" if args.collapsed else "levels"
+        print(f"{graph.name}: {title} (1 = fastest)")
+        print(levels_table(graph))
+    return 0
+
+
+def _cmd_dump_ir(args) -> int:
+    from nlc.ir.printer import print_graph
+    from nlc.pipeline import run_until
+
+    sys.stdout.write(print_graph(run_until(args.spec, args.after, check=True)))
+    return 0
+
+
+def _cmd_schema(args) -> int:
+    from nlc.spec.schema import Spec
+
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "nlc model spec"
+    print(json.dumps(schema, indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nlc.pipeline import PASS_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="nlc",
+        description="Declarative graph compiler for multi-timescale (Nested Learning) models.",
+    )
+    parser.add_argument("--version", action="version", version=f"nlc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="validate a spec and print a one-screen summary")
+    p.add_argument("spec", help="the model spec (YAML)")
+    p.set_defaults(fn=_cmd_check)
+
+    p = sub.add_parser("levels", help="print the levels (frequency classes) of a spec")
+    p.add_argument("spec")
+    p.add_argument("--json", action="store_true", help="levels, order and collapsed levels as JSON")
+    p.add_argument("--collapsed", action="store_true", help="show the levels after collapse")
+    p.set_defaults(fn=_cmd_levels)
+
+    p = sub.add_parser("dump-ir", help="print the IR as deterministic text")
+    p.add_argument("spec")
+    p.add_argument(
+        "--after", choices=PASS_NAMES, default="assign_levels", help="stop after this pass"
+    )
+    p.set_defaults(fn=_cmd_dump_ir)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
+    p.set_defaults(fn=_cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except SpecError as err:
+        for diag in err.diagnostics:
+            print(diag, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nlc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in nlc, not bad input: say so plainly
+        if os.environ.get("NLC_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"nlc: internal error: {type(exc).__name__}: {exc} (set NLC_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Compiler passes: one pure function per file, each `Graph -> Graph` (lower: Spec -> Graph)."""

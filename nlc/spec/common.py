@@ -1,0 +1,109 @@
+"""Shared field types of the spec language: names, periods, coefficients, inner rules."""
+
+from __future__ import annotations
+
+import keyword
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+RESERVED_NAMES = frozenset({"in", "tokens", "loss", "optimizer"})
+
+
+def _check_identifier(name: str) -> str:
+    if not name.isidentifier() or not name.isascii():
+        raise ValueError(
+            f"'{name}' is not a valid name: use letters, digits and '_' (not starting with a digit)"
+        )
+    if keyword.iskeyword(name) or name in RESERVED_NAMES:
+        raise ValueError(f"'{name}' is reserved; choose another name")
+    if name.startswith("__"):
+        raise ValueError(f"'{name}' may not start with '__'")
+    return name
+
+
+Identifier = Annotated[str, AfterValidator(_check_identifier)]
+
+
+def _check_period(value: int | str) -> int | str:
+    if isinstance(value, int) and value < 1:
+        raise ValueError(
+            f"period must be a positive number of tokens, 'outer' or 'frozen'; got {value}"
+        )
+    return value
+
+
+PeriodField = Annotated[
+    Annotated[int, Field(strict=True)] | Literal["outer", "frozen"],
+    AfterValidator(_check_period),
+    Field(description="Update period: a number of tokens C >= 1, 'outer' or 'frozen'."),
+]
+"""An update period as written in a spec (converted to `nlc.ir.period.Period` by `lower`)."""
+
+WeightsPeriod = Literal["outer", "frozen"]
+
+
+class Strict(BaseModel):
+    """Base of every spec object: unknown keys are errors (typos never pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataDependent(Strict):
+    """A coefficient computed per token from the input (a linear map squashed into range)."""
+
+    data_dependent: Literal[True] = True
+    init: float = Field(0.1, description="Value the gate starts near (sets the bias).")
+    max: float | None = Field(None, gt=0, description="Upper bound of the squashed range.")
+
+
+Coefficient = Annotated[
+    float | Literal["data_dependent"] | DataDependent,
+    Field(description="A constant, or 'data_dependent' / {data_dependent: true, init: ...}."),
+]
+
+
+def is_zero(coefficient: Coefficient | None) -> bool:
+    """True when a coefficient is the constant 0 (e.g. an inner learning rate that never moves)."""
+    return (
+        isinstance(coefficient, (int, float))
+        and not isinstance(coefficient, bool)
+        and coefficient == 0
+    )
+
+
+class InnerOptimizer(Strict):
+    """The inner learning rule of an in-context memory (a learner at its own level)."""
+
+    kind: Literal["gd", "momentum", "dgd"] = Field(
+        "gd", description="gd: gradient step; momentum: gd with a momentum state; dgd: delta GD."
+    )
+    lr: Coefficient = Field(0.1, description="Inner learning rate (theta_t in Titans).")
+    momentum: Coefficient | None = Field(
+        None, description="Momentum decay (eta_t in Titans); adds a momentum state."
+    )
+    retention: Coefficient | None = Field(
+        None, description="Forgetting gate alpha_t: M <- (1 - alpha) M + update (weight decay)."
+    )
+    clip: float | None = Field(None, gt=0, description="Clip the norm of each inner update.")
+
+    @property
+    def has_momentum(self) -> bool:
+        return self.kind == "momentum" or (self.momentum is not None and not is_zero(self.momentum))
+
+
+class Update(Strict):
+    """How and when an in-context state is updated (DESIGN.md §1, chunk update rule)."""
+
+    period: PeriodField = 16
+    objective: Literal["l2", "dot", "lm"] = Field(
+        "l2", description="l2: ||M(k) - v||^2; dot: -<M(k), v>; lm: language-model gradient."
+    )
+    optimizer: InnerOptimizer = InnerOptimizer()
+    persist: bool = Field(
+        False, description="Carry the state across sequences (test-time learning)."
+    )
+    partial_chunk: Literal["flush", "drop"] = Field(
+        "flush", description="What to do with a last chunk shorter than the period."
+    )
+    stop_grad: bool = Field(False, description="Do not backpropagate through inner updates.")

@@ -1,0 +1,547 @@
+"""The catalog of component kinds: each kind's spec fields, states and tensor shapes.
+
+A kind is a pydantic model (its YAML fields, unknown keys rejected) plus three pure methods
+that the compiler passes call, so everything nlc knows about a kind lives in one class:
+- `state_decls(model)`: the states it owns, with their periods and update signals (for `lower`);
+- `out_width(in_widths, model)`: the width of its output (for `infer_shapes`);
+- `tensors(in_width, model)`: the tensors of each state (for `infer_shapes` and parameter counts).
+`ShapeProblem` carries a field path relative to the component, so errors point at the line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from nlc.ir.nodes import Signal, StateDecl, StateKind
+from nlc.ir.period import FROZEN_PERIOD, OUTER_PERIOD, Period
+from nlc.spec.common import (
+    Coefficient,
+    DataDependent,
+    Identifier,
+    InnerOptimizer,
+    PeriodField,
+    Strict,
+    Update,
+    WeightsPeriod,
+    is_zero,
+)
+
+if TYPE_CHECKING:
+    from nlc.spec.schema import ModelSettings
+
+Tensors = dict[str, list[tuple[str, tuple[int, ...]]]]
+
+
+class ShapeProblem(Exception):
+    """A width or head count that does not fit; `loc` is relative to the component."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+class ComponentBase(Strict):
+    """Fields every component has."""
+
+    name: Identifier
+    inputs: list[str] | None = Field(
+        None, description="Names of components (or 'in') it reads; default: the previous one."
+    )
+    weights: WeightsPeriod = Field(
+        "outer", description="Period of its outer parameters: 'outer' (trained) or 'frozen'."
+    )
+
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    reads_tokens: ClassVar[bool] = False  # True only for the embedding
+
+    # --- what the passes ask of a kind -------------------------------------------------------
+    def state_decls(self, model: ModelSettings) -> list[StateDecl]:
+        """States this component owns; by default one weight group if it has parameters."""
+        return [self._weight_decl()] if self.tensors(model.d_model, model).get("W") else []
+
+    def out_width(self, in_widths: list[int], model: ModelSettings) -> int:
+        return _same_width(in_widths)
+
+    def tensors(self, d_in: int, model: ModelSettings) -> Tensors:
+        return {}
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _weight_decl(self, local: str = "W") -> StateDecl:
+        period = FROZEN_PERIOD if self.weights == "frozen" else OUTER_PERIOD
+        signal = Signal.NONE if self.weights == "frozen" else Signal.LOSS
+        return StateDecl(local, StateKind.WEIGHT, period, signal, loc=("weights",))
+
+
+def _same_width(in_widths: list[int]) -> int:
+    if len(set(in_widths)) > 1:
+        raise ShapeProblem(("inputs",), f"inputs have different widths {in_widths}")
+    return in_widths[0]
+
+
+def _heads(heads: int | None, d: int, model: ModelSettings) -> tuple[int, int]:
+    h = heads if heads is not None else model.n_heads
+    if d % h:
+        raise ShapeProblem(("heads",), f"width {d} is not divisible by {h} heads")
+    return h, d // h
+
+
+def _gate_tensors(coefficients: dict[str, Coefficient | None], d: int, h: int) -> list:
+    out = []
+    for gate, value in coefficients.items():
+        if value == "data_dependent" or isinstance(value, DataDependent):
+            out += [(f"w_{gate}", (d, h)), (f"b_{gate}", (h,))]
+    return out
+
+
+# ----------------------------------------------------------------------------- stateless / outer
+class Embedding(ComponentBase):
+    """Token embedding: ids -> vectors of width d_model."""
+
+    kind: Literal["embedding"]
+    reads_tokens: ClassVar[bool] = True
+
+    def out_width(self, in_widths, model):
+        return model.d_model
+
+    def tensors(self, d_in, model):
+        return {"W": [("weight", (model.vocab_size, model.d_model))]}
+
+
+class LMHead(ComponentBase):
+    """Output projection to vocabulary logits, optionally tied to an embedding's weights."""
+
+    kind: Literal["lm_head"]
+    tie: str | None = Field(
+        None, description="Name of an embedding component to share weights with."
+    )
+
+    def out_width(self, in_widths, model):
+        if in_widths[0] != model.d_model and self.tie:
+            raise ShapeProblem(
+                ("tie",), f"a tied head needs width {model.d_model}, got {in_widths[0]}"
+            )
+        return model.vocab_size
+
+    def tensors(self, d_in, model):
+        return {} if self.tie else {"W": [("weight", (model.vocab_size, d_in))]}
+
+
+class Norm(ComponentBase):
+    """RMSNorm or LayerNorm over the channel dimension."""
+
+    kind: Literal["norm"]
+    type: Literal["rms", "layer"] = "rms"
+    eps: float = Field(1e-6, gt=0)
+
+    def tensors(self, d_in, model):
+        return {"W": [("weight", (d_in,))] + ([("bias", (d_in,))] if self.type == "layer" else [])}
+
+
+class Linear(ComponentBase):
+    """A linear projection to `out` channels."""
+
+    kind: Literal["linear"]
+    out: int = Field(gt=0)
+    bias: bool = False
+
+    def out_width(self, in_widths, model):
+        return self.out
+
+    def tensors(self, d_in, model):
+        return {
+            "W": [("weight", (self.out, d_in))] + ([("bias", (self.out,))] if self.bias else [])
+        }
+
+
+class Identity(ComponentBase):
+    """Passes its input through (vanishes under collapse)."""
+
+    kind: Literal["identity"]
+
+
+class Add(ComponentBase):
+    """Residual combinator: the sum of its inputs."""
+
+    kind: Literal["add"]
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = None
+
+
+class Gate(ComponentBase):
+    """Gating combinator (Titans MAG): y = norm(a) * act(norm(b))."""
+
+    kind: Literal["gate"]
+    activation: Literal["sigmoid", "silu"] = "sigmoid"
+    normalize: bool = Field(True, description="Normalise both inputs with learnable weights first.")
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 2
+
+    def tensors(self, d_in, model):
+        return {"W": [("norm_a", (d_in,)), ("norm_b", (d_in,))]} if self.normalize else {}
+
+
+class MLP(ComponentBase):
+    """Two-layer MLP: down(act(up(x)))."""
+
+    kind: Literal["mlp"]
+    hidden: int | None = Field(None, gt=0, description="Hidden width; default 4 * input width.")
+    activation: Literal["gelu", "silu", "relu"] = "gelu"
+
+    def tensors(self, d_in, model):
+        h = self.hidden or 4 * d_in
+        return {"W": [("up", (h, d_in)), ("down", (d_in, h))]}
+
+
+class SwiGLU(ComponentBase):
+    """Gated MLP: down(silu(gate(x)) * up(x))."""
+
+    kind: Literal["swiglu"]
+    hidden: int | None = Field(None, gt=0, description="Hidden width; default 8/3 * input width.")
+
+    def tensors(self, d_in, model):
+        h = self.hidden or (8 * d_in) // 3
+        return {"W": [("gate", (h, d_in)), ("up", (h, d_in)), ("down", (d_in, h))]}
+
+
+class Conv(ComponentBase):
+    """Causal depthwise 1-D convolution over time."""
+
+    kind: Literal["conv"]
+    window: int = Field(4, gt=0)
+
+    def tensors(self, d_in, model):
+        return {"W": [("weight", (d_in, self.window)), ("bias", (d_in,))]}
+
+
+# ----------------------------------------------------------------------------- attention
+class Attention(ComponentBase):
+    """Softmax attention with a KV cache (period 1): causal, sliding-window, persistent-token
+    prefix, or Titans MAC segment attention over [persistent; memory readout; segment]."""
+
+    kind: Literal["attention"]
+    heads: int | None = Field(None, gt=0, description="Default: model.n_heads.")
+    window: int | None = Field(
+        None, gt=0, description="Sliding window length; default full causal."
+    )
+    segment: int | None = Field(
+        None, gt=0, description="MAC: attend within segments of this length (needs 2 inputs)."
+    )
+    persistent_tokens: int = Field(0, ge=0, description="Learned prefix tokens (Titans).")
+    rope: bool = True
+    qk_norm: bool = False
+    max_inputs: ClassVar[int | None] = 2  # MAC: [segment stream, memory readout]
+
+    def state_decls(self, model):
+        # The cache appends token t before attention reads it (DESIGN.md §1).
+        return [
+            self._weight_decl(),
+            StateDecl("kv", StateKind.KV_CACHE, Period(tokens=1), Signal.INPUTS, fresh=True),
+        ]
+
+    def out_width(self, in_widths, model):
+        if len(in_widths) == 2 and self.segment is None:
+            raise ShapeProblem(("inputs",), "a second input (memory readout) needs 'segment' (MAC)")
+        d = _same_width(in_widths)
+        _heads(self.heads, d, model)
+        return d
+
+    def tensors(self, d_in, model):
+        w = [(n, (d_in, d_in)) for n in ("wq", "wk", "wv", "wo")]
+        if self.persistent_tokens:
+            w.append(("persistent", (self.persistent_tokens, d_in)))
+        span = min(self.window or model.context, model.context) + self.persistent_tokens
+        return {"W": w, "kv": [("k", (span, d_in)), ("v", (span, d_in))]}
+
+
+# ----------------------------------------------------------------------------- memories
+class MemoryBase(ComponentBase):
+    """Common fields of parametric in-context memories."""
+
+    heads: int | None = Field(None, gt=0, description="Default: model.n_heads.")
+    learn_init: bool = Field(True, description="Meta-learn the initial state (else start at 0).")
+    update: Update
+
+    def _memory_decls(
+        self, local: str, update: Update, period: Period, loc: tuple = ("update", "period")
+    ) -> list[StateDecl]:
+        """The memory state `local` and, when its rule has momentum, its momentum state
+        (named S for the Titans memory M, `<local>_momentum` otherwise)."""
+        opt = update.optimizer
+        decls = []
+        after: tuple[str, ...] = ()
+        if opt.has_momentum:
+            decls.append(
+                StateDecl(
+                    "S" if local == "M" else f"{local}_momentum",
+                    StateKind.MOMENTUM,
+                    period,
+                    Signal.LOSS if update.objective == "lm" else Signal.COMPONENT,
+                    loc=("update", "optimizer", "momentum"),
+                    persist=update.persist,
+                    lr_zero=is_zero(opt.lr),
+                )
+            )
+            after = (decls[-1].local,)
+        decls.append(
+            StateDecl(
+                local,
+                StateKind.MEMORY,
+                period,
+                Signal.LOSS if update.objective == "lm" else Signal.COMPONENT,
+                loc=loc,
+                persist=update.persist,
+                init="W" if self.learn_init else None,
+                after=after,
+                lr_zero=is_zero(opt.lr),
+            )
+        )
+        return decls
+
+    def state_decls(self, model):
+        return [self._weight_decl()] + self._memory_decls(
+            "M", self.update, Period.of(self.update.period)
+        )
+
+    def _projection_tensors(self, d: int, h: int) -> list:
+        return [(n, (d, d)) for n in ("wq", "wk", "wv", "wo")] + _gate_tensors(
+            {
+                "lr": self.update.optimizer.lr,
+                "momentum": self.update.optimizer.momentum,
+                "retention": self.update.optimizer.retention,
+            },
+            d,
+            h,
+        )
+
+    @model_validator(mode="after")
+    def _in_context_period(self):
+        if not isinstance(self.update.period, int):
+            raise ValueError(
+                "update.period of a memory must be a number of tokens; "
+                "a memory that never changes in context is an MLP or linear layer"
+            )
+        return self
+
+
+class LinearAttention(MemoryBase):
+    """Linear attention as a matrix memory: M_t = M_{t-1} + v_t k_t^T (NL §2.1, Eqs. 12-16)."""
+
+    kind: Literal["linear_attention"]
+    feature_map: Literal["identity", "elu1"] = "identity"
+    update: Update = Update(period=1, objective="dot", optimizer=InnerOptimizer(lr=1.0))
+
+    def tensors(self, d_in, model):
+        h, dh = _heads(self.heads, d_in, model)
+        m = [("M", (h, dh, dh))]
+        return {"W": self._projection_tensors(d_in, h) + (m if self.learn_init else []), "M": m}
+
+
+class DeltaMemory(LinearAttention):
+    """Delta-rule matrix memory: M_t = (I - eta k k^T) M_{t-1} + eta v k^T (DeltaNet, Eq. 65),
+    gated when `retention` is set (Gated DeltaNet)."""
+
+    kind: Literal["delta_memory"]  # type: ignore[assignment]
+    update: Update = Update(
+        period=1, objective="l2", optimizer=InnerOptimizer(kind="gd", lr="data_dependent")
+    )
+
+
+class TitansMemory(MemoryBase):
+    """Titans neural long-term memory (LMM): an MLP memory trained in context on ||M(k) - v||^2
+    with momentum (surprise) and forgetting (Titans §3.1, Eqs. 8-15)."""
+
+    kind: Literal["titans_memory"]
+    depth: int = Field(2, ge=1, description="Layers of the memory MLP; 1 = matrix memory.")
+    expansion: int = Field(2, ge=1, description="Hidden width of the memory MLP / head width.")
+    conv: int | None = Field(4, gt=0, description="Depthwise conv window after q/k/v; null = none.")
+    qk_norm: bool = True
+    update: Update = Update(
+        period=16,
+        objective="l2",
+        optimizer=InnerOptimizer(
+            kind="momentum",
+            lr="data_dependent",
+            momentum="data_dependent",
+            retention="data_dependent",
+        ),
+    )
+
+    def _memory_shapes(self, h: int, dh: int) -> list:
+        if self.depth == 1:
+            return [("layer0", (h, dh, dh))]
+        widths = [dh] + [self.expansion * dh] * (self.depth - 1) + [dh]
+        return [(f"layer{i}", (h, widths[i + 1], widths[i])) for i in range(self.depth)]
+
+    def tensors(self, d_in, model):
+        h, dh = _heads(self.heads, d_in, model)
+        m = self._memory_shapes(h, dh)
+        w = self._projection_tensors(d_in, h)
+        if self.conv:
+            w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
+        out = {"W": w + ([(f"M.{n}", s) for n, s in m] if self.learn_init else []), "M": m}
+        if self.update.optimizer.has_momentum:
+            out["S"] = m
+        return out
+
+
+class SelfModUpdate(Update):
+    """Update rule of self-modifying Titans: one chunk size for the main memory and one for
+    the memories that generate k, v, q, eta and alpha (NL arXiv §8.2)."""
+
+    period: PeriodField = 16
+    projection_period: PeriodField = Field(
+        4, description="Chunk size of the k/v/q/eta/alpha memories."
+    )
+    optimizer: InnerOptimizer = InnerOptimizer(
+        kind="dgd", lr="data_dependent", retention="data_dependent"
+    )
+
+
+class SelfModifyingTitans(MemoryBase):
+    """Self-modifying Titans (NL arXiv §8, Eqs. 83-93): k, v, q, eta, alpha and the main memory
+    are each a 2-layer residual MLP memory with a meta-learned initial state, trained in context
+    with DGD on self-generated values v_hat = M(v)."""
+
+    kind: Literal["self_modifying_titans"]
+    expansion: int = Field(2, ge=1, description="Hidden width of each memory MLP / head width.")
+    adaptive_q: bool = Field(True, description="q from a memory (else a static projection).")
+    self_modifying: bool = Field(
+        True, description="false: static k/v/q/eta/alpha projections (plain Titans memory)."
+    )
+    conv: int | None = Field(4, gt=0)
+    update: SelfModUpdate = SelfModUpdate()
+
+    @property
+    def projection_memories(self) -> list[str]:
+        if not self.self_modifying:
+            return []
+        return ["M_k", "M_v"] + (["M_q"] if self.adaptive_q else []) + ["M_eta", "M_alpha"]
+
+    def state_decls(self, model):
+        decls = [self._weight_decl()]
+        proj_period = Period.of(self.update.projection_period)
+        for local in self.projection_memories:
+            decls += self._memory_decls(
+                local, self.update, proj_period, loc=("update", "projection_period")
+            )
+        decls += self._memory_decls("M_memory", self.update, Period.of(self.update.period))
+        return decls
+
+    def tensors(self, d_in, model):
+        h, dh = _heads(self.heads, d_in, model)
+        hid = self.expansion * dh
+        mlp = [("w2", (h, hid, dh)), ("w1", (h, dh, hid))]
+        scalar = [("w2", (h, hid, dh)), ("w1", (h, 1, hid))]
+        out: Tensors = {}
+        w = [("wo", (d_in, d_in))]
+        if not self.self_modifying:
+            w = self._projection_tensors(d_in, h)
+        elif not self.adaptive_q:
+            w.append(("wq", (d_in, d_in)))
+        if self.conv:
+            w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
+        for local in self.projection_memories + ["M_memory"]:
+            shapes = scalar if local in ("M_eta", "M_alpha") else mlp
+            out[local] = shapes
+            if self.update.optimizer.has_momentum:
+                out[f"{local}_momentum"] = shapes
+            if self.learn_init:
+                w += [(f"{local}.{n}", s) for n, s in shapes]
+        out["W"] = w
+        return out
+
+
+# ----------------------------------------------------------------------------- CMS
+class CMSLevel(Strict):
+    """One MLP block of a Continuum Memory System, with its own period."""
+
+    period: PeriodField
+    hidden: int | None = Field(None, gt=0, description="Hidden width; default 4 * input width.")
+    lr: Coefficient = Field(1e-2, description="Inner learning rate of this level.")
+    optimizer: Literal["gd", "momentum"] = "gd"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    persist: bool = False
+
+
+class CMS(ComponentBase):
+    """Continuum Memory System (NL §7, Eqs. 70-74): a chain of MLP blocks, block l updated every
+    C_l tokens from the signal of the tokens of its chunk."""
+
+    kind: Literal["cms"]
+    levels: list[CMSLevel] = Field(min_length=1)
+    variant: Literal["sequential", "nested", "independent"] = "sequential"
+    signal: Literal["lm", "local"] = Field(
+        "lm", description="lm: the LM-loss gradient at the block's output; local: a local L2 loss."
+    )
+    activation: Literal["gelu", "silu", "relu"] = "gelu"
+    learn_init: bool = True
+
+    def state_decls(self, model):
+        decls = []
+        needs_init = False
+        for i, level in enumerate(self.levels):
+            period = Period.of(level.period)
+            loc = ("levels", i, "period")
+            if not period.in_context:
+                frozen = period.is_frozen or self.weights == "frozen"
+                decls.append(
+                    StateDecl(
+                        f"mlp{i}",
+                        StateKind.WEIGHT,
+                        FROZEN_PERIOD if frozen else OUTER_PERIOD,
+                        Signal.NONE if frozen else Signal.LOSS,
+                        loc=loc,
+                    )
+                )
+                continue
+            needs_init = needs_init or self.learn_init
+            signal = Signal.LOSS if self.signal == "lm" else Signal.COMPONENT
+            after: tuple[str, ...] = ()
+            if level.optimizer == "momentum":
+                decls.append(
+                    StateDecl(
+                        f"mlp{i}_momentum",
+                        StateKind.MOMENTUM,
+                        period,
+                        signal,
+                        loc=loc,
+                        persist=level.persist,
+                        lr_zero=is_zero(level.lr),
+                    )
+                )
+                after = (f"mlp{i}_momentum",)
+            decls.append(
+                StateDecl(
+                    f"mlp{i}",
+                    StateKind.MLP_LEVEL,
+                    period,
+                    signal,
+                    loc=loc,
+                    persist=level.persist,
+                    init="W" if self.learn_init else None,
+                    after=after,
+                    lr_zero=is_zero(level.lr),
+                )
+            )
+        if needs_init:
+            decls.insert(0, self._weight_decl())
+        return decls
+
+    def tensors(self, d_in, model):
+        out: Tensors = {}
+        inits = []
+        for i, level in enumerate(self.levels):
+            h = level.hidden or 4 * d_in
+            shapes = [("up", (h, d_in)), ("down", (d_in, h))]
+            out[f"mlp{i}"] = shapes
+            if level.optimizer == "momentum":
+                out[f"mlp{i}_momentum"] = shapes
+            if Period.of(level.period).in_context and self.learn_init:
+                inits += [(f"mlp{i}.{n}", s) for n, s in shapes]
+        if inits:
+            out["W"] = inits
+        return out

@@ -1,0 +1,142 @@
+"""Load a spec file: YAML with line numbers -> validated `Spec`, or a `SpecError` whose
+diagnostics name the file, the line and the field path of every problem."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from nlc.errors import Diagnostic, SpecError, format_path
+from nlc.spec import common, kinds, schema
+from nlc.spec.source import SourceMap, parse_yaml, read_yaml_file
+
+_TAGS = set(schema.COMPONENT_KINDS) | {"block"}
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with the source map that locates its fields."""
+
+    spec: schema.Spec
+    source: SourceMap
+
+    @property
+    def file(self) -> str:
+        return self.source.file
+
+
+def _known_fields() -> list[str]:
+    """Every field name of the spec language (for 'did you mean' suggestions)."""
+    names: set[str] = set()
+    stack: list[type[BaseModel]] = [schema.Spec, schema.ModelSettings, schema.AdamW, schema.SGD]
+    stack += [schema.TrainSettings, schema.Block, common.Update, common.InnerOptimizer]
+    stack += [common.DataDependent, kinds.SelfModUpdate, kinds.CMSLevel]
+    stack += list(schema.COMPONENT_KINDS.values())
+    for model in stack:
+        names.update(model.model_fields)
+    return sorted(names)
+
+
+def _normalize(loc: tuple, data: Any) -> tuple:
+    """Drop pydantic's union tags and branch names from `loc`, keeping only real data keys."""
+    out: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            if part in node:
+                out.append(part)
+                node = node[part]
+            elif (
+                part in _TAGS
+                or not isinstance(part, str)
+                or "[" in part
+                or part in ("int", "float", "str", "bool")
+            ):
+                continue  # a union tag or branch name, not a key of the data
+            else:
+                out.append(part)  # a missing or unknown key: keep it, stop descending
+                node = None
+        elif isinstance(node, list):
+            if isinstance(part, int) and 0 <= part < len(node):
+                out.append(part)
+                node = node[part]
+            else:
+                continue
+        else:
+            break  # a scalar: everything after is a union branch name
+    return tuple(out)
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = err["loc"][-1]
+        close = difflib.get_close_matches(str(key), _known_fields(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{key}'{hint}"
+    if kind == "missing":
+        return f"missing required field '{err['loc'][-1]}'"
+    if kind == "union_tag_invalid":
+        tag = err["ctx"]["tag"]
+        names = sorted(schema.COMPONENT_KINDS)
+        close = difflib.get_close_matches(tag, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown kind '{tag}'{hint}; expected one of: {', '.join(names)}"
+    if kind == "union_tag_not_found":
+        return (
+            "expected a component (a mapping with 'kind') or a block (a mapping with 'components')"
+        )
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if msg.startswith("Input should be "):
+        msg = "expected " + msg.removeprefix("Input should be ")
+        msg = re.sub(r"a valid dictionary or instance of \w+", "a mapping", msg)
+        msg = msg.split(", unable to")[0].replace("a valid number", "a number")
+    return msg
+
+
+def validate(data: Any, source: SourceMap) -> schema.Spec:
+    """Validate parsed YAML data against the spec schema."""
+    if not isinstance(data, dict):
+        raise SpecError(Diagnostic(source.file, 1, "", "a spec must be a YAML mapping"))
+    try:
+        return schema.Spec.model_validate(data)
+    except ValidationError as exc:
+        grouped: dict[tuple, list[str]] = {}
+        inputs: dict[tuple, Any] = {}
+        for err in exc.errors():
+            loc = _normalize(err["loc"], data)
+            msg = _message(err)
+            if msg not in grouped.setdefault(loc, []):
+                grouped[loc].append(msg)
+            if msg.startswith("expected ") and not isinstance(err.get("input"), (dict, list)):
+                inputs[loc] = err.get("input")
+        diags = []
+        for loc, msgs in grouped.items():
+            if all(m.startswith("expected ") for m in msgs):
+                text = "expected " + " or ".join(m.removeprefix("expected ") for m in msgs)
+                if loc in inputs:
+                    text += f"; got {inputs[loc]!r}"
+            else:
+                text = "; ".join(msgs)
+            diags.append(Diagnostic(source.file, source.line_of(loc), format_path(loc), text))
+        diags.sort(key=lambda d: (d.line or 0, d.path))
+        raise SpecError(diags) from None
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read, parse and validate a spec file."""
+    data, source = read_yaml_file(path)
+    return LoadedSpec(validate(data, source), source)
+
+
+def load_spec_text(text: str, file: str = "<spec>") -> LoadedSpec:
+    """Parse and validate spec text (tests, generated specs)."""
+    data, source = parse_yaml(text, file)
+    return LoadedSpec(validate(data, source), source)

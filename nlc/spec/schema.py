@@ -1,0 +1,129 @@
+"""The spec language: the top-level document, blocks, the outer optimizer and training settings.
+
+A spec is a YAML mapping validated by these pydantic models (unknown keys are errors). The
+component kinds themselves live in `nlc.spec.kinds`; this module assembles them into the
+`Entry` union (a component, chosen by its `kind`, or a repeated `block` of components).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag
+
+from nlc.spec import kinds
+from nlc.spec.common import Identifier, Strict
+
+COMPONENT_KINDS: dict[str, type[kinds.ComponentBase]] = {
+    "embedding": kinds.Embedding,
+    "lm_head": kinds.LMHead,
+    "norm": kinds.Norm,
+    "linear": kinds.Linear,
+    "identity": kinds.Identity,
+    "add": kinds.Add,
+    "gate": kinds.Gate,
+    "mlp": kinds.MLP,
+    "swiglu": kinds.SwiGLU,
+    "conv": kinds.Conv,
+    "attention": kinds.Attention,
+    "linear_attention": kinds.LinearAttention,
+    "delta_memory": kinds.DeltaMemory,
+    "titans_memory": kinds.TitansMemory,
+    "self_modifying_titans": kinds.SelfModifyingTitans,
+    "cms": kinds.CMS,
+}
+"""Every component kind, by the name a spec uses in `kind:`."""
+
+
+class ModelSettings(Strict):
+    """Model-wide settings."""
+
+    vocab_size: int = Field(gt=1, description="Vocabulary size (256 for the byte tokenizer).")
+    d_model: int = Field(gt=0, description="Width of the residual stream.")
+    n_heads: int = Field(1, gt=0, description="Default head count of attention and memories.")
+    context: int = Field(gt=0, description="Sequence length in tokens (the in-context clock).")
+    n_layers: int = Field(1, gt=0, description="Default repeat count of blocks.")
+
+
+class AdamW(Strict):
+    """AdamW: two moments per weight, same level (=_f), both faster than the weights."""
+
+    kind: Literal["adamw"] = "adamw"
+    lr: float = Field(3e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.1, ge=0)
+
+
+class SGD(Strict):
+    """SGD, with a momentum state when momentum > 0."""
+
+    kind: Literal["sgd"]
+    lr: float = Field(1e-2, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0)
+
+
+OuterOptimizer = Annotated[AdamW | SGD, Field(discriminator="kind")]
+
+
+class TrainSettings(Strict):
+    """Defaults of the emitted training script (each can be overridden on the command line)."""
+
+    batch_size: int = Field(8, gt=0)
+    steps: int = Field(1000, gt=0)
+    warmup: int = Field(100, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    accumulate: int = Field(1, gt=0, description="Gradient accumulation micro-steps.")
+    eval_every: int = Field(100, gt=0)
+    seed: int = 1337
+
+
+def _entry_tag(value: Any) -> str | None:
+    """Discriminate list entries: a component by its `kind`, a block by its `components`."""
+    if isinstance(value, dict):
+        if "kind" in value:
+            return value["kind"] if isinstance(value["kind"], str) else None
+        if "components" in value or "repeat" in value:
+            return "block"
+        return None
+    if isinstance(value, Block):
+        return "block"
+    return getattr(value, "kind", None)
+
+
+Entry = Annotated[
+    Union[  # noqa: UP007 (a Union built from the catalog)
+        tuple(Annotated[cls, Tag(name)] for name, cls in COMPONENT_KINDS.items())  # type: ignore[misc]
+        + (Annotated["Block", Tag("block")],)
+    ],
+    Discriminator(_entry_tag),
+]
+
+
+class Block(Strict):
+    """A group of components repeated `repeat` times (layers). Inside, `in` names the block's
+    input; the block's output is its `output` component (default: the last one)."""
+
+    name: Identifier
+    repeat: int | None = Field(None, gt=0, description="Default: model.n_layers.")
+    components: list[Entry] = Field(min_length=1)
+    output: str | None = None
+    inputs: list[str] | None = Field(None, max_length=1)
+
+
+class Spec(Strict):
+    """A multi-timescale model: settings, components (dataflow), optimizer, training defaults."""
+
+    nlc: Literal[1] = Field(1, description="Spec format version.")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    description: str = ""
+    model: ModelSettings
+    components: list[Entry] = Field(min_length=1)
+    optimizer: OuterOptimizer = AdamW()
+    train: TrainSettings = TrainSettings()
+
+
+Block.model_rebuild()
+Spec.model_rebuild()

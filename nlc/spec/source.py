@@ -1,0 +1,123 @@
+"""Read YAML while remembering where every value came from.
+
+PyYAML's plain loaders forget line numbers and silently keep the last of two duplicate keys.
+Here the document is composed into nodes, converted to plain Python data by hand, and a
+`SourceMap` records the line of every mapping key and list item, so later errors (pydantic
+validation, semantic checks, compiler passes) can point at ``FILE:LINE``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nlc.errors import Diagnostic, SpecError, format_path
+
+
+@dataclass
+class SourceMap:
+    """Maps a field path (tuple of keys and list indices) to its 1-based line in `file`."""
+
+    file: str
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def line_of(self, loc: tuple) -> int | None:
+        """The line of the longest prefix of `loc` that the document contains."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get((), None)
+
+    def error(self, loc: tuple, message: str) -> SpecError:
+        return SpecError(self.diagnostic(loc, message))
+
+    def diagnostic(self, loc: tuple, message: str) -> Diagnostic:
+        return Diagnostic(self.file, self.line_of(loc), format_path(loc), message)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 floats such as ``3e-4`` (YAML 1.1 wants ``3.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: tuple, smap: SourceMap) -> Any:
+    smap.lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                raise smap.error(loc, "mapping keys must be plain scalars")
+            if key in out:
+                first = smap.lines.get(loc + (key,))
+                raise SpecError(
+                    Diagnostic(
+                        smap.file,
+                        key_node.start_mark.line + 1,
+                        format_path(loc + (key,)),
+                        f"duplicate key '{key}' (first defined on line {first})",
+                    )
+                )
+            smap.lines[loc + (key,)] = key_node.start_mark.line + 1
+            out[key] = _convert(loader, value_node, loc + (key,), smap)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(loader, item, loc + (i,), smap) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+    """Parse YAML text into plain data plus a SourceMap; syntax errors become SpecError."""
+    smap = SourceMap(file)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError(Diagnostic(file, 1, "", "the file is empty; expected a YAML mapping"))
+        data = _convert(loader, node, (), smap)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or str(exc)
+        context = f" ({exc.context})" if exc.context else ""
+        raise SpecError(
+            Diagnostic(file, line, "", f"YAML syntax error: {problem}{context}")
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(Diagnostic(file, None, "", f"YAML error: {exc}")) from None
+    finally:
+        loader.dispose()
+    return data, smap
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML file; unreadable or non-UTF-8 files become SpecError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(Diagnostic(str(path), None, "", "no such file")) from None
+    except IsADirectoryError:
+        raise SpecError(
+            Diagnostic(str(path), None, "", "is a directory, expected a YAML file")
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            Diagnostic(str(path), None, "", f"not UTF-8 text (byte {exc.start}): {exc.reason}")
+        ) from None
+    except OSError as exc:
+        raise SpecError(Diagnostic(str(path), None, "", f"cannot read: {exc.strerror}")) from None
+    return parse_yaml(text, str(path))
