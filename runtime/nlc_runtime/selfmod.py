@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .chunking import chunk_spans, is_boundary, segment_spans
+from .chunking import is_boundary, segment_spans
 from .conv import CausalConv1d
 from .delta import chunk_update, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
@@ -210,7 +210,7 @@ class SelfModifyingTitans(nn.Module):
         momentum: float | None = None,
         adaptive_q: bool = True,
         conv_kernel: int = 4,
-        lr_max: float = 1.0,
+        lr_max: float = 0.5,
         dgd: str = "first",
         stop_grad: bool = False,
         impl: str = "chunked",
