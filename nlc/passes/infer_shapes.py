@@ -1,6 +1,6 @@
 """Pass `infer_shapes`: widths of every activation and the tensors of every state.
 
-Requires: a lowered graph whose dataflow is acyclic (a cycle is reported here, naming it).
+Requires: a lowered graph (dataflow acyclic).
 Ensures: `graph.widths` maps every compute node to its output width (None for the loss);
 `graph.tensors` maps every state node to its tensors (name, shape); widths, head counts and
 the loss's vocabulary agree, or a SpecError names the component's field.
@@ -21,27 +21,8 @@ def _error(graph: Graph, loc: tuple, message: str) -> SpecError:
     return SpecError(Diagnostic(graph.file, line, format_path(loc), message))
 
 
-def check_acyclic(graph: Graph) -> None:
-    """Raise a SpecError naming the cycle when the dataflow between components has one."""
-    flow = graph.dataflow()
-    try:
-        cycle = nx.find_cycle(flow)
-    except nx.NetworkXNoCycle:
-        return
-    names = [u for u, _ in cycle] + [cycle[0][0]]
-    periods = sorted({str(s.period) for s in graph.states() if s.component in names})
-    comp = graph.node(cycle[0][0])
-    raise _error(
-        graph,
-        comp.loc + ("inputs",),
-        f"dependency cycle between components: {' -> '.join(names)} "
-        f"(periods {', '.join(periods) or 'none'}); a component cannot need its own output",
-    )
-
-
 def infer_shapes(graph: Graph) -> Graph:
     """Compute widths and state tensors (see the module docstring)."""
-    check_acyclic(graph)
     model = graph.model
     widths: dict[str, int | None] = {}
     tensors: dict[str, tuple] = {}

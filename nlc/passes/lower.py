@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, Signal, StateKind, StateNode
 from nlc.ir.period import OUTER_PERIOD
@@ -238,6 +239,27 @@ class _Lowering:
                 )
 
 
+def check_acyclic(graph: Graph) -> None:
+    """Raise a SpecError naming the cycle when the dataflow between components has one."""
+    flow = graph.dataflow()
+    try:
+        cycle = nx.find_cycle(flow)
+    except nx.NetworkXNoCycle:
+        return
+    names = [u for u, _ in cycle] + [cycle[0][0]]
+    periods = sorted({str(s.period) for s in graph.states() if s.component in names})
+    comp = graph.node(cycle[0][0])
+    raise SpecError(
+        Diagnostic(
+            graph.file,
+            graph.source.line_of(comp.loc + ("inputs",)) if graph.source else None,
+            format_path(comp.loc + ("inputs",)),
+            f"dependency cycle between components: {' -> '.join(names)} "
+            f"(periods {', '.join(periods) or 'none'}); a component cannot need its own output",
+        )
+    )
+
+
 def lower(loaded: LoadedSpec) -> Graph:
     """Lower a validated spec to the IR graph (see the module docstring)."""
     low = _Lowering(loaded)
@@ -256,7 +278,7 @@ def lower(loaded: LoadedSpec) -> Graph:
             ordered.add_node(n, **data)
     ordered.add_node(LOSS, **low.g.nodes[LOSS])
     ordered.add_edges_from(low.g.edges(keys=True, data=True))
-    return Graph(
+    graph = Graph(
         name=spec.name,
         file=loaded.file,
         model=spec.model,
@@ -267,3 +289,5 @@ def lower(loaded: LoadedSpec) -> Graph:
         source=loaded.source,
         passes=("lower",),
     )
+    check_acyclic(graph)
+    return graph

@@ -253,7 +253,8 @@ class Attention(ComponentBase):
         w = [(n, (d_in, d_in)) for n in ("wq", "wk", "wv", "wo")]
         if self.persistent_tokens:
             w.append(("persistent", (self.persistent_tokens, d_in)))
-        span = min(self.window or model.context, model.context) + self.persistent_tokens
+        span = min(self.segment or self.window or model.context, model.context)
+        span += self.persistent_tokens
         return {"W": w, "kv": [("k", (span, d_in)), ("v", (span, d_in))]}
 
 

@@ -1,0 +1,90 @@
+"""The command line: summaries, JSON Schema, determinism, and no torch in the front half."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import yaml
+
+from nlc.cli import main
+from tests.conftest import ROOT, SPECS
+
+
+def run(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "nlc", *args], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+
+
+def test_check_prints_a_one_screen_summary(capsys):
+    assert main(["check", str(SPECS / "hope.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "spec hope" in out and "OK" in out
+    assert "parameters:" in out and "levels (5, 1 = fastest)" in out
+    assert "layers.{0..1}.memory.M_memory" in out
+    assert "collapsed form (5 levels)" in out
+    assert len(out.splitlines()) < 40
+
+
+def test_levels_table(capsys):
+    assert main(["levels", str(SPECS / "transformer.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "layers.{0..3}.attn.kv" in out and "outer" in out
+    assert main(["levels", str(SPECS / "hope.yaml"), "--collapsed"]) == 0
+    assert "collapsed levels" in capsys.readouterr().out
+
+
+def test_schema_is_valid_and_accepts_every_shipped_spec(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted(SPECS.glob("*.yaml")):
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path.name, errors[:1])
+    bad = yaml.safe_load((SPECS / "hope.yaml").read_text())
+    bad["model"]["typo"] = 1
+    assert list(validator.iter_errors(bad))
+
+
+def test_front_half_does_not_import_torch():
+    code = (
+        "import sys; from nlc.cli import main; "
+        "rc = main(['check', 'specs/hope.yaml']); "
+        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_python_m_nlc_help_and_console_script():
+    proc = run("--help")
+    assert proc.returncode == 0 and "check" in proc.stdout and "levels" in proc.stdout
+    script = shutil.which("nlc", path=os.path.dirname(sys.executable))
+    assert script is not None
+    proc = subprocess.run(
+        [script, "levels", "specs/titans-lmm.yaml", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0 and json.loads(proc.stdout)["spec"] == "titans-lmm"
+
+
+@pytest.mark.parametrize(
+    "command", [["dump-ir", "specs/hope.yaml"], ["levels", "specs/hope.yaml", "--json"]]
+)
+def test_output_is_identical_across_hash_seeds(command):
+    outs = set()
+    for seed in ("0", "1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = run(*command, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outs.add(proc.stdout)
+    assert len(outs) == 1
