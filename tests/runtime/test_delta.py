@@ -1,0 +1,126 @@
+"""The chunk closed form of the momentum / decay / DGD update equals the per-token rule, and a
+Titans memory with linear memory, no momentum and the delta rule is the (gated) delta rule
+computed independently here (Titans App. C)."""
+
+import itertools
+
+import pytest
+import torch
+
+from nlc_runtime.delta import chunk_update, step_update
+from nlc_runtime.mlp import MemorySpec
+from nlc_runtime.testing import assert_rel_close
+from nlc_runtime.titans import lmm_chunked, lmm_naive
+
+pytestmark = pytest.mark.usefixtures("f64")
+
+
+@pytest.mark.parametrize("momentum,decay,delta", list(itertools.product([False, True], repeat=3)))
+def test_chunk_update_equals_steps(momentum, decay, delta):
+    torch.manual_seed(0)
+    B, H, c, di, do = 2, 3, 9, 5, 4
+    W0, S0 = torch.randn(B, H, di, do), torch.randn(B, H, di, do)
+    Hm = torch.nn.functional.normalize(torch.randn(B, H, c, di), dim=-1)
+    Gm = torch.randn(B, H, c, do)
+    lr, a, mu = torch.rand(B, H, c), 0.5 + 0.5 * torch.rand(B, H, c), torch.rand(B, H, c)
+    a = a if decay else None
+    mu = mu if momentum else None
+    S0 = S0 if momentum else None
+    W, S = W0, S0
+    for t in range(c):
+        at = None if a is None else a[:, :, t]
+        mt = None if mu is None else mu[:, :, t]
+        W, S = step_update(W, S, Hm[:, :, t], Gm[:, :, t], lr[:, :, t], at, mt, delta)
+    Wc, Sc = chunk_update(W0, S0, Hm, Gm, lr, a, mu, delta)
+    assert_rel_close(Wc, W, 1e-12, "W")
+    if momentum:
+        assert_rel_close(Sc, S, 1e-12, "S")
+
+
+def test_zero_gates_give_no_nan():
+    """mu = 0 and a = 0 exactly (log = -inf) must give exact zeros, not NaN."""
+    B, H, c, d = 1, 1, 4, 3
+    W0, S0 = torch.randn(B, H, d, d), torch.randn(B, H, d, d)
+    Hm, Gm = torch.randn(B, H, c, d), torch.randn(B, H, c, d)
+    z = torch.zeros(B, H, c)
+    W, S = chunk_update(W0, S0, Hm, Gm, torch.ones(B, H, c), z, z, True)
+    assert torch.isfinite(W).all() and torch.isfinite(S).all()
+    # a = 0 forgets everything but the last token: W = h_c u_c^T - lr h_c g_c^T, u_c = -h_c^T W_{c-1}
+    Wr, Sr = W0, S0
+    for t in range(c):
+        Wr, Sr = step_update(Wr, Sr, Hm[:, :, t], Gm[:, :, t], torch.ones(B, H), z[:, :, t],
+                             z[:, :, t], True)  # fmt: skip
+    assert_rel_close(W, Wr, 1e-12)
+
+
+def gated_delta_rule(k, v, beta, a, M0):
+    """Independent recurrence, column layout: M_t = M_{t-1}(a_t I - beta_t k k^T) + beta_t v k^T.
+    k: (B, H, T, dk), v: (B, H, T, dv), M0: (B, H, dv, dk). Returns reads M_{t-1} q... (here
+    we return all states)."""
+    M = M0
+    dk = k.shape[-1]
+    eye = torch.eye(dk)
+    states = []
+    for t in range(k.shape[2]):
+        kt, vt = k[:, :, t], v[:, :, t]
+        b, at = beta[:, :, t, None, None], a[:, :, t, None, None]
+        M = (
+            M @ (at * eye - b * kt[..., :, None] * kt[..., None, :])
+            + b * vt[..., :, None] * kt[..., None, :]
+        )
+        states.append(M)
+    return states
+
+
+@pytest.mark.parametrize("impl", [lmm_naive, lmm_chunked])
+@pytest.mark.parametrize("gated", [False, True])
+def test_titans_linear_memory_is_gated_delta_rule(impl, gated):
+    """Titans App. C: linear memory, eta = 0, per-token updates => (gated) DeltaNet."""
+    torch.manual_seed(0)
+    B, H, T, dk, dv = 2, 2, 10, 4, 3
+    spec = MemorySpec(dims=(dk, dv))
+    k = torch.nn.functional.normalize(torch.randn(B, H, T, dk), dim=-1)
+    q = torch.nn.functional.normalize(torch.randn(B, H, T, dk), dim=-1)
+    v = torch.randn(B, H, T, dv)
+    beta = torch.rand(B, H, T)
+    a = (0.8 + 0.2 * torch.rand(B, H, T)) if gated else torch.ones(B, H, T)
+    M0 = torch.randn(B, H, dv, dk)
+    # our row layout stores W = M^T (d_in x d_out)
+    state = {"W0": M0.transpose(-1, -2)}
+    y, st = impl(spec, q, k, v, beta, a if gated else None, None, state, chunk=1)
+    states = gated_delta_rule(k, v, beta, a, M0)
+    prev = [M0] + states[:-1]
+    y_ref = torch.stack([(prev[t] @ q[:, :, t, :, None])[..., 0] for t in range(T)], 2)
+    assert_rel_close(y, y_ref, 1e-12, "reads")
+    assert_rel_close(st["W0"], states[-1].transpose(-1, -2), 1e-12, "final state")
+    if not gated:  # DeltaNet: S_t = S_{t-1} + beta (v - S_{t-1} k) k^T
+        S = M0
+        for t in range(T):
+            kt, vt, b = k[:, :, t], v[:, :, t], beta[:, :, t, None, None]
+            S = S + b * (vt - (S @ kt[..., None])[..., 0])[..., :, None] * kt[..., None, :]
+        assert_rel_close(st["W0"], S.transpose(-1, -2), 1e-12, "DeltaNet")
+
+
+def test_dgd_matrix_memory_matches_hope_eq93():
+    """Matrix memory with the DGD term and chunk size c: HOPE Eq. 93,
+    M_t = M_{t-1}(a_t I - eta_t k k^T) - eta_t (M_0 k_t - v_t) k_t^T, M_0 = chunk-start state."""
+    torch.manual_seed(1)
+    B, H, T, d, c = 1, 2, 12, 4, 4
+    spec = MemorySpec(dims=(d, d))
+    k = torch.nn.functional.normalize(torch.randn(B, H, T, d), dim=-1)
+    v, eta, a = torch.randn(B, H, T, d), 0.5 * torch.rand(B, H, T), 0.9 + 0.1 * torch.rand(B, H, T)
+    M = torch.randn(B, H, d, d)
+    y, st = lmm_chunked(spec, k, k, v, eta, a, None, {"W0": M.transpose(-1, -2)}, chunk=c,
+                        delta_layers=(True,))  # fmt: skip
+    eye = torch.eye(d)
+    for s in range(0, T, c):
+        M0, Mr = M, M
+        for t in range(s, s + c):
+            kt, e, at = k[:, :, t], eta[:, :, t, None, None], a[:, :, t, None, None]
+            err = (M0 @ kt[..., None])[..., 0] - v[:, :, t]
+            Mr = (
+                Mr @ (at * eye - e * kt[..., :, None] * kt[..., None, :])
+                - e * err[..., :, None] * kt[..., None, :]
+            )
+        M = Mr
+    assert_rel_close(st["W0"], M.transpose(-1, -2), 1e-12)
