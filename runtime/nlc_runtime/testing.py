@@ -53,6 +53,4 @@ def scalar_probe(outputs, seed: int = 0) -> torch.Tensor:
 
 
 def grads(loss: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    return list(
-        torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
-    )
+    return list(torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True))

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import torch
-
 from nlc_runtime.delta import chunk_update, step_update
 from nlc_runtime.mlp import MemorySpec
 from nlc_runtime.testing import assert_rel_close

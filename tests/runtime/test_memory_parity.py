@@ -5,7 +5,6 @@ that are and are not multiples of the chunk; batch 2; 2 heads; fresh and persist
 
 import pytest
 import torch
-
 from nlc_runtime.cms import CMS
 from nlc_runtime.selfmod import SelfModifyingTitans
 from nlc_runtime.testing import assert_rel_close, grads, scalar_probe
