@@ -47,8 +47,7 @@ def build_order(graph: Graph) -> Graph:
     if not nx.is_directed_acyclic_graph(dep):
         cycle = nx.find_cycle(dep)
         raise ValueError(f"internal: same-step dependency cycle {cycle}")
-    position = {n: i for i, n in enumerate(graph.nx.nodes)}
-    topo = list(nx.lexicographical_topological_sort(dep, key=position.__getitem__))
+    topo = list(nx.topological_sort(dep))  # deterministic: follows insertion order
     index = {n: i for i, n in enumerate(topo)}
     is_state = {n: isinstance(graph.node(n), StateNode) for n in topo}
     reach: dict[str, int] = {}
@@ -93,7 +92,7 @@ def build_order(graph: Graph) -> Graph:
                 covering.append((a, b))
 
     order = Order(
-        covering=tuple(sorted(covering, key=lambda ab: (position[ab[0]], position[ab[1]]))),
+        covering=tuple(covering),  # generated in a deterministic order: by level, then source
         index=index,
         reach_bits=reach,
     )

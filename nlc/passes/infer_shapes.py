@@ -27,7 +27,7 @@ def infer_shapes(graph: Graph) -> Graph:
     widths: dict[str, int | None] = {}
     tensors: dict[str, tuple] = {}
     flow = graph.dataflow()
-    for name in nx.lexicographical_topological_sort(flow, key=list(graph.nx.nodes).index):
+    for name in nx.topological_sort(flow):  # deterministic: follows insertion order
         node = graph.node(name)
         ins = [widths[i] for i in graph.inputs_of(name)]
         if node.op == "loss":

@@ -1,0 +1,38 @@
+# One-command set-up on a fresh machine: a virtual environment with torch (CPU wheel pinned
+# here; pyproject.toml keeps a range) and nlc installed editable with its dev extras.
+VENV ?= .venv
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/nlc check specs/hope.yaml
+	@echo
+	$(VENV)/bin/nlc levels specs/hope.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check nlc runtime tests bench
+	$(PY) -m ruff format --check nlc runtime tests bench
+
+format: $(STAMP)
+	$(PY) -m ruff format nlc runtime tests bench
+
+bench: $(STAMP)
+	$(PY) bench/bench_front.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
