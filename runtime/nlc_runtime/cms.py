@@ -166,7 +166,9 @@ def _spans(T, cuts, pos):
 
 
 def _init(params, i, B):
-    return [W.unsqueeze(0).unsqueeze(0).expand(B, 1, *W.shape) for W in params["init"][i]]
+    return [
+        W.unsqueeze(0).unsqueeze(0).expand(B, 1, *W.shape).contiguous() for W in params["init"][i]
+    ]
 
 
 def cms_naive(cfg, params, x, state, *, teach=None, pos=0, flush=True):
@@ -269,7 +271,7 @@ class CMS(nn.Module):
         st = {}
         for i in range(self.k):
             W0, W1 = (
-                W.unsqueeze(0).unsqueeze(0).expand(batch, 1, *W.shape)
+                W.unsqueeze(0).unsqueeze(0).expand(batch, 1, *W.shape).contiguous()
                 for W in (self.W1[i], self.W2[i])
             )
             st[f"L{i}"] = {

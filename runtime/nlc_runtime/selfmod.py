@@ -247,7 +247,7 @@ class SelfModifyingTitans(nn.Module):
             m = {}
             for i in range(2):
                 W = self.init[f"{n}_W{i}"]
-                m[f"W{i}"] = W.unsqueeze(0).expand(batch, *W.shape)
+                m[f"W{i}"] = W.unsqueeze(0).expand(batch, *W.shape).contiguous()
                 if self.momentum is not None:
                     m[f"S{i}"] = W.new_zeros(batch, *W.shape)
             st[n] = m

@@ -237,7 +237,10 @@ class NeuralMemory(nn.Module):
 
     def initial_state(self, batch: int) -> dict:
         """The meta-learned initial state expanded over the batch (momentum zero)."""
-        st = {f"W{i}": W.unsqueeze(0).expand(batch, *W.shape) for i, W in enumerate(self.init_W)}
+        st = {
+            f"W{i}": W.unsqueeze(0).expand(batch, *W.shape).contiguous()
+            for i, W in enumerate(self.init_W)
+        }
         if self.momentum:
             for i, W in enumerate(self.init_W):
                 st[f"S{i}"] = W.new_zeros(batch, *W.shape)
