@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .chunking import segment_spans
+from .chunking import segment_spans, split_spans
 from .mlp import MemorySpec, mlp_backward, mlp_forward
 from .norms import RMSNorm, rms_norm, rms_norm_input_grad
 
@@ -132,10 +132,10 @@ def cms_chunked(cfg, params, x, state, *, teach=None, pos=0, flush=True):
     cuts = [C for C in periods if C is not None]
     # boundaries in absolute time: shift by pos so segments never straddle one
     ys = []
-    for s, e in _spans(T, cuts, pos):
-        y, sig = _forward_levels(
-            cfg, params, Ws, xh[:, :, s:e], None if th is None else th[:, :, s:e]
-        )
+    spans = _spans(T, cuts, pos)
+    xs, ts = split_spans(xh, spans, 2), split_spans(th, spans, 2)
+    for j, (_s, e) in enumerate(spans):
+        y, sig = _forward_levels(cfg, params, Ws, xs[j], ts[j])
         ys.append(y)
         if not update:
             continue

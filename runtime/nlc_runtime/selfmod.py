@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .chunking import is_boundary, segment_spans
+from .chunking import is_boundary, segment_spans, split_spans
 from .conv import CausalConv1d
 from .delta import chunk_update, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
@@ -127,28 +127,25 @@ def selfmod_chunked(
     B, H, T, D = x.shape
     names = tuple(state.keys())
     state = dict(state)
-    ys, ks, vs, etas, alphas = [], [], [], [], []
-    start = {"other": 0, "mem": 0}
-    for s, e in segment_spans(T, [chunk_mem, chunk_other]):
-        qs = None if q_static is None else q_static[:, :, s:e]
-        k, v, q, eta, alpha = _generate(spec, state, outer, x[:, :, s:e], qs)
+    ys = []
+    pending = {"other": [], "mem": []}  # per group: (k, v, eta, alpha) of its unfinished chunk
+    spans = segment_spans(T, [chunk_mem, chunk_other])
+    xs, qss = split_spans(x, spans, 2), split_spans(q_static, spans, 2)
+    for j, (_s, e) in enumerate(spans):
+        k, v, q, eta, alpha = _generate(spec, state, outer, xs[j], qss[j])
         ys.append(mlp_forward(spec, _Ws(spec, state["mem"]), q)[0])  # read before write
-        ks.append(k), vs.append(v), etas.append(eta), alphas.append(alpha)
         for group, C in (("other", chunk_other), ("mem", chunk_mem)):
+            pending[group].append((k, v, eta, alpha))
             if not is_boundary(e, T, C, flush):
                 continue
-            c0 = start[group]
-            kk = torch.cat(ks, 2)[:, :, c0:e]
-            vv = torch.cat(vs, 2)[:, :, c0:e]
-            ee = torch.cat(etas, 2)[:, :, c0:e]
-            aa = torch.cat(alphas, 2)[:, :, c0:e]
+            kk, vv, ee, aa = (torch.cat(z, 2) for z in zip(*pending[group], strict=True))
+            pending[group] = []
             mm = None if mu is None else torch.full_like(ee, mu)
             for n in names:
                 if (n == "mem") == (group == "mem"):
                     state[n] = _chunk_update_memory(spec, state[n], kk, vv, ee, aa, mm, dgd)
                     if stop_grad:
                         state[n] = _detach(state[n])
-            start[group] = e
     return torch.cat(ys, 2), state
 
 

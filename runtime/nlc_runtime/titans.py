@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .chunking import chunk_spans, is_boundary
+from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
 from .delta import chunk_update, step_update
 from .mlp import MemorySpec, init_memory_weights, l2_loss_pairs, mlp_forward
@@ -108,14 +108,14 @@ def lmm_chunked(
     Ws, Ss = _unpack(spec, state)
     assert (Ss is None) == (mom is None), "momentum state iff momentum gate"
     ys = []
-    for s, e in chunk_spans(T, chunk):
-        y, _ = mlp_forward(spec, Ws, q[:, :, s:e])  # read before write: M_{t'}(q_t)
+    spans = chunk_spans(T, chunk)
+    parts = [split_spans(t, spans, 2) for t in (q, k, v, lr, decay, mom)]
+    for j, (_s, e) in enumerate(spans):
+        qj, kj, vj, lrj, dj, mj = (p[j] for p in parts)
+        y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
         ys.append(y)
         if is_boundary(e, T, chunk, flush):
-            Ws, Ss = memory_update_chunk(
-                spec, Ws, Ss, k[:, :, s:e], v[:, :, s:e], lr[:, :, s:e],
-                _sl(decay, s, e), _sl(mom, s, e), delta_layers,
-            )  # fmt: skip
+            Ws, Ss = memory_update_chunk(spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers)
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]
