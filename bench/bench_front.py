@@ -34,14 +34,24 @@ def generated_spec(n_components: int) -> str:
         {"name": "mem", "kind": "titans_memory", "update": {"period": 16}},
         {"name": "res2", "kind": "add", "inputs": ["res1", "mem"]},
         {"name": "norm3", "kind": "norm"},
-        {"name": "cms", "kind": "cms", "levels": [{"period": 32}, {"period": 256}, {"period": "outer"}]},
+        {
+            "name": "cms",
+            "kind": "cms",
+            "levels": [{"period": 32}, {"period": 256}, {"period": "outer"}],
+        },
         {"name": "res3", "kind": "add", "inputs": ["res2", "cms"]},
         {"name": "id", "kind": "identity"},
     ]
     n_layers = max(1, (n_components - 3) // len(layer))
     doc = {
         "name": f"generated-{n_components}",
-        "model": {"vocab_size": 256, "d_model": 64, "n_heads": 4, "context": 128, "n_layers": n_layers},
+        "model": {
+            "vocab_size": 256,
+            "d_model": 64,
+            "n_heads": 4,
+            "context": 128,
+            "n_layers": n_layers,
+        },
         "components": [
             {"name": "embed", "kind": "embedding"},
             {"name": "layers", "components": layer},
@@ -69,8 +79,12 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nlc", "levels", "specs/hope.yaml"], cwd=ROOT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "nlc", "levels", "specs/hope.yaml"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     cli = time.perf_counter() - start
     print(f"nlc levels specs/hope.yaml (new process, wall): {cli * 1000:.0f} ms")
 

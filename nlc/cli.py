@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p.set_defaults(fn=_cmd_schema)
+
+    from nlc.viz.cli import add_commands as add_drawing_commands
+
+    add_drawing_commands(sub)
     return parser
 
 
