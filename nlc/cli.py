@@ -46,6 +46,19 @@ def _cmd_dump_ir(args) -> int:
     return 0
 
 
+def _cmd_plan(args) -> int:
+    from nlc.passes.plan_schedule import plan_schedule
+    from nlc.pipeline import run_front
+    from nlc.plan_text import render_plan
+
+    plan = plan_schedule(run_front(args.spec).collapsed)
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(render_plan(plan))
+    return 0
+
+
 def _cmd_schema(args) -> int:
     from nlc.spec.schema import Spec
 
@@ -83,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--after", choices=PASS_NAMES, default="assign_levels", help="stop after this pass"
     )
     p.set_defaults(fn=_cmd_dump_ir)
+
+    p = sub.add_parser("plan", help="print the nested update loops (the schedule)")
+    p.add_argument("spec")
+    p.add_argument("--json", action="store_true", help="the plan as JSON")
+    p.set_defaults(fn=_cmd_plan)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p.set_defaults(fn=_cmd_schema)

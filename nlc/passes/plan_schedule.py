@@ -1,0 +1,121 @@
+"""Pass `plan_schedule`: levels and periods -> the nested update loops (`nlc.ir.plan.Plan`).
+
+Requires: a graph with order and levels (normally the collapsed graph: states that cannot
+change in context have been folded away, so nothing is scanned for nothing).
+Ensures: one `Scan` per component with in-context states (chunk = its states' period; a
+component whose states have several periods, e.g. self-modifying Titans, gets one scan per
+period); scans of equal period grouped as fusable; the exact boundaries of one sequence —
+after every token t with t ≡ 0 (mod C) for each period C, plus the end-of-sequence flush of
+partial chunks — each listing its states fastest first and, within a period, in ≻ order;
+the outer loop (optimizer states before weights, accumulation, batch, steps).
+Periods need not divide each other or the context: boundaries are computed exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from nlc.ir.graph import Graph
+from nlc.ir.nodes import EdgeKind, StateKind
+from nlc.ir.plan import Boundary, OuterLoop, Plan, Scan
+
+
+def _within_level_order(graph: Graph, names: list[str]) -> list[str]:
+    """Sort equal-period states so that A comes before B whenever A ≻ B (stable otherwise)."""
+    assert graph.order is not None
+    index = graph.order.index
+    return sorted(names, key=lambda n: index[n])  # the order's index is topological
+
+
+def _signal(graph: Graph, state: str) -> str:
+    sources = {u for u, _, k in graph.nx.in_edges(state, keys=True) if k == EdgeKind.UPDATES}
+    if "loss" in sources:
+        return "loss"
+    if any(graph.node(u).op == "write" for u in sources if not graph.node(u).is_state):
+        return "inputs"
+    return "component"
+
+
+def plan_schedule(graph: Graph) -> Plan:
+    """Plan the nested loops (see the module docstring)."""
+    if graph.order is None or graph.levels is None:
+        raise ValueError("plan_schedule needs build_order and assign_levels to have run")
+    T = graph.model.context
+    spec = graph.spec
+    flush_of: dict[str, bool] = {}
+    for name, comp in graph.components.items():
+        update = getattr(comp, "update", None)
+        flush_of[name] = update is None or update.partial_chunk == "flush"
+
+    # --- scans: per component and period ----------------------------------------------------
+    groups: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for state in graph.states():
+        if state.period.in_context:
+            groups[(state.component, state.period.tokens)].append(state.name)  # type: ignore[index]
+    scans = []
+    for (component, chunk), names in groups.items():
+        ordered = _within_level_order(graph, names)
+        scans.append(
+            Scan(
+                component=component,
+                kind=graph.components[component].kind,
+                chunk=chunk,
+                states=tuple(ordered),
+                persist=any(graph.node(n).persist for n in names),
+                flush=flush_of.get(component, True),
+                signal=_signal(graph, ordered[-1]),
+            )
+        )
+    fused_map: dict[int, list[str]] = defaultdict(list)
+    for s in scans:
+        fused_map[s.chunk].append(s.component)
+    fused = tuple(
+        (period, tuple(comps)) for period, comps in sorted(fused_map.items()) if len(comps) > 1
+    )
+    lm_periods = [s.chunk for s in scans if s.signal == "loss"]
+    lm_piece = math.gcd(*lm_periods) if lm_periods else None
+
+    # --- boundaries of one sequence ------------------------------------------------------------
+    level_rank = {lv.period.tokens: lv.number for lv in graph.levels if lv.period.in_context}
+    by_period: dict[int, list[str]] = defaultdict(list)
+    for s in scans:
+        by_period[s.chunk].extend(s.states)
+    for period in by_period:
+        by_period[period] = _within_level_order(graph, by_period[period])
+    boundaries = []
+    for t in range(1, T + 1):
+        firing = [p for p in sorted(by_period, key=level_rank.__getitem__) if t % p == 0]
+        partial = [p for p in sorted(by_period, key=level_rank.__getitem__) if t == T and T % p]
+        states: list[str] = []
+        for p in firing:
+            states += by_period[p]
+        flush_states: list[str] = []
+        for p in partial:
+            flush_states += [n for n in by_period[p] if flush_of.get(graph.node(n).component, True)]
+        if states:
+            boundaries.append(Boundary(t, tuple(states)))
+        if flush_states:
+            boundaries.append(Boundary(t, tuple(flush_states), flush=True))
+
+    # --- the outer loop -----------------------------------------------------------------------
+    opt_states = tuple(s.name for s in graph.states() if s.kind == StateKind.OPT_STATE)
+    weights = [s for s in graph.states() if s.kind == StateKind.WEIGHT]
+    outer = OuterLoop(
+        optimizer=spec.optimizer.kind,
+        states=opt_states,
+        trained=sum(1 for w in weights if w.period.is_outer),
+        frozen=tuple(w.name for w in weights if w.period.is_frozen),
+        accumulate=spec.train.accumulate,
+        batch_size=spec.train.batch_size,
+        steps=spec.train.steps,
+    )
+    return Plan(
+        spec=graph.name,
+        context=T,
+        scans=tuple(scans),
+        fused=fused,
+        lm_piece=lm_piece,
+        boundaries=tuple(boundaries),
+        outer=outer,
+    )
