@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get update -q >/dev/null 2>&1; apt-get install -y -q graphviz >/dev/null 2>&1; } || true; }
 	touch $(STAMP)
 
 setup: $(STAMP)
