@@ -164,6 +164,8 @@ def _correspondences(scenes: list[Scene]) -> list[str]:
         f'  A_{a} -> B_{b} [style=dotted, color="#bbbbbb", dir=none, constraint=false, '
         f'tooltip="same role"];'
         for a, b in correspondences(scenes)
+        # Links between computes would reorder the computation rows; states are enough.
+        if scenes[0].nodes[a].is_state
     ]
 
 
