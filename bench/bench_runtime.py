@@ -2,8 +2,12 @@
 self-modifying Titans and CMS at batch 4, sequence 1024, width 256 (defaults).
 
 Prints, side by side in one run: chunked vs naive (per-token reference) time and their ratio,
-eager vs torch.compile time of the chunked path, tokens/s, and the number of graph breaks
-(torch._dynamo.explain on the chunked forward). Timings are not asserted anywhere.
+eager vs torch.compile time of the chunked path, tokens/s, and the number of graphs / graph
+breaks (torch._dynamo.explain on the whole chunked forward at T=128; the graph is the same per
+chunk). "compiled" is `compile.compile_chunk_kernels()`: the per-chunk bodies compiled once, the
+loop over chunks eager. `--whole-graph` also times torch.compile of the whole forward, which
+unrolls the chunk loop (on 2 CPU cores at T=1024: ~7 min to compile, slower than eager).
+Timings are not asserted anywhere.
 
     python bench/bench_runtime.py            # full run (a few minutes on 2 cores)
     python bench/bench_runtime.py --quick    # small sequence, one repetition
@@ -20,6 +24,7 @@ import time
 import torch
 import torch._dynamo as dynamo
 from nlc_runtime.cms import CMS
+from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
 from nlc_runtime.selfmod import SelfModifyingTitans
 from nlc_runtime.titans import NeuralMemory
 
@@ -97,6 +102,7 @@ def main():
     ap.add_argument("--chunk", type=int, default=16)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--whole-graph", action="store_true", help="also torch.compile the forward")
     ap.add_argument("--ops", default="lmm,selfmod,cms")
     args = ap.parse_args()
     if args.quick:
@@ -125,19 +131,26 @@ def bench_one(name: str, args) -> None:
     t_fast = timeit(lambda: fwd_bwd(m, call, x, teach), args.reps)
     xs = torch.randn(B, min(T, 128), C)
     graphs, breaks = graph_breaks(m, call, xs, torch.zeros_like(xs))
-    t_cmp = t_compile = float("nan")
+    t_cmp = t_compile = t_whole = float("nan")
     if not args.no_compile:
         dynamo.reset()
-        # the forward (all in-context updates included) is compiled, and AOTAutograd compiles
-        # its backward with it; .backward() itself stays outside the graph
-        cf = torch.compile(fwd_loss)
+        compile_chunk_kernels(dynamic=False)
         t0 = time.perf_counter()
-        fwd_bwd(m, call, x, teach, cf)
+        fwd_bwd(m, call, x, teach)  # compiles (one graph per chunk shape) and runs once
         t_compile = time.perf_counter() - t0
-        t_cmp = timeit(lambda: fwd_bwd(m, call, x, teach, cf), args.reps, warmup=0)
-    print(f"{name:8} {t_naive:9.3f} {t_fast:9.3f} {t_naive / t_fast:7.1f}x {t_cmp:10.3f} "
-          f"{t_fast / t_cmp:8.2f}x {B * T / t_fast:11.0f} {B * T / t_cmp:10.0f} "
-          f"{graphs:6d} {breaks:6d} {t_compile:9.1f}", flush=True)  # fmt: skip
+        t_cmp = timeit(lambda: fwd_bwd(m, call, x, teach), args.reps, warmup=0)
+        reset_chunk_kernels()
+    if args.whole_graph:
+        dynamo.reset()
+        cf = torch.compile(fwd_loss)  # the backward is compiled by AOTAutograd with it
+        fwd_bwd(m, call, x, teach, cf)
+        t_whole = timeit(lambda: fwd_bwd(m, call, x, teach, cf), args.reps, warmup=0)
+    line = f"{name:8} {t_naive:9.3f} {t_fast:9.3f} {t_naive / t_fast:7.1f}x {t_cmp:10.3f} "
+    line += f"{t_fast / t_cmp:8.2f}x {B * T / t_fast:11.0f} {B * T / t_cmp:10.0f} "
+    line += f"{graphs:6d} {breaks:6d} {t_compile:9.1f}"
+    if args.whole_graph:
+        line += f"   whole-graph compiled: {t_whole:.3f} s ({t_fast / t_whole:.2f}x eager)"
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

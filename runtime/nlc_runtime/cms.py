@@ -101,6 +101,10 @@ def _forward_levels(cfg, params, Ws, x, teach):
     return h, sig
 
 
+# Per-segment body of the chunked path (see compile.compile_chunk_kernels).
+KERNELS = {"levels": _forward_levels}
+
+
 def _grad_sum(pairs):
     return [h.transpose(-1, -2) @ g for h, g in pairs]
 
@@ -135,7 +139,7 @@ def cms_chunked(cfg, params, x, state, *, teach=None, pos=0, flush=True):
     spans = _spans(T, cuts, pos)
     xs, ts = split_spans(xh, spans, 2), split_spans(th, spans, 2)
     for j, (_s, e) in enumerate(spans):
-        y, sig = _forward_levels(cfg, params, Ws, xs[j], ts[j])
+        y, sig = KERNELS["levels"](cfg, params, Ws, xs[j], ts[j])
         ys.append(y)
         if not update:
             continue

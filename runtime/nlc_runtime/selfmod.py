@@ -99,6 +99,10 @@ def _step_memory(spec, vis, run, k, v, eta, alpha, mu, dgd):
     return out
 
 
+# Per-segment bodies of the chunked path (see compile.compile_chunk_kernels).
+KERNELS = {"generate": _generate, "update": _chunk_update_memory}
+
+
 def _detach(st: dict) -> dict:
     return {k: v.detach() for k, v in st.items()}
 
@@ -132,7 +136,7 @@ def selfmod_chunked(
     spans = segment_spans(T, [chunk_mem, chunk_other])
     xs, qss = split_spans(x, spans, 2), split_spans(q_static, spans, 2)
     for j, (_s, e) in enumerate(spans):
-        k, v, q, eta, alpha = _generate(spec, state, outer, xs[j], qss[j])
+        k, v, q, eta, alpha = KERNELS["generate"](spec, state, outer, xs[j], qss[j])
         ys.append(mlp_forward(spec, _Ws(spec, state["mem"]), q)[0])  # read before write
         for group, C in (("other", chunk_other), ("mem", chunk_mem)):
             pending[group].append((k, v, eta, alpha))
@@ -143,7 +147,7 @@ def selfmod_chunked(
             mm = None if mu is None else torch.full_like(ee, mu)
             for n in names:
                 if (n == "mem") == (group == "mem"):
-                    state[n] = _chunk_update_memory(spec, state[n], kk, vv, ee, aa, mm, dgd)
+                    state[n] = KERNELS["update"](spec, state[n], kk, vv, ee, aa, mm, dgd)
                     if stop_grad:
                         state[n] = _detach(state[n])
     return torch.cat(ys, 2), state

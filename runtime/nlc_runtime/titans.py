@@ -71,6 +71,12 @@ def memory_update_chunk(
     return newW, newS
 
 
+# Per-chunk bodies called by the chunked path; `compile.compile_chunk_kernels` swaps in
+# compiled versions (the Python loop over chunks stays eager, so compile time does not grow
+# with the sequence length).
+KERNELS = {"update": memory_update_chunk}
+
+
 def _pack(Ws, Ss) -> dict:
     st = {f"W{i}": W for i, W in enumerate(Ws)}
     if Ss is not None:
@@ -115,7 +121,7 @@ def lmm_chunked(
         y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
         ys.append(y)
         if is_boundary(e, T, chunk, flush):
-            Ws, Ss = memory_update_chunk(spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers)
+            Ws, Ss = KERNELS["update"](spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers)
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]

@@ -1,0 +1,29 @@
+"""torch.compile for the chunked memories on long sequences.
+
+The chunked paths are graph-break free, so `torch.compile(model)` works; but it unrolls the
+Python loop over chunks, so compile time and the generated code grow with T / chunk (on CPU,
+T = 1024 at chunk 16 took minutes to compile and ran slower than eager). `compile_chunk_kernels`
+instead compiles the per-chunk bodies once (one graph per chunk shape, reused for every chunk)
+and leaves the loop eager.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import cms, selfmod, titans
+
+_ORIGINAL = {mod: dict(mod.KERNELS) for mod in (titans, selfmod, cms)}
+
+
+def compile_chunk_kernels(**compile_kw) -> None:
+    """Swap the chunk bodies of the LMM, self-modifying Titans and CMS for compiled versions."""
+    for mod, kernels in _ORIGINAL.items():
+        for name, fn in kernels.items():
+            mod.KERNELS[name] = torch.compile(fn, **compile_kw)
+
+
+def reset_chunk_kernels() -> None:
+    """Back to the eager chunk bodies."""
+    for mod, kernels in _ORIGINAL.items():
+        mod.KERNELS.update(kernels)
