@@ -59,6 +59,14 @@ def _cmd_plan(args) -> int:
     return 0
 
 
+def _cmd_compile(args) -> int:
+    from nlc.codegen.emit import compile_spec
+
+    for path in compile_spec(args.spec, args.out):
+        print(path)
+    return 0
+
+
 def _cmd_schema(args) -> int:
     from nlc.spec.schema import Spec
 
@@ -101,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec")
     p.add_argument("--json", action="store_true", help="the plan as JSON")
     p.set_defaults(fn=_cmd_plan)
+
+    p = sub.add_parser("compile", help="emit model.py, train.py and spec.yaml into a folder")
+    p.add_argument("spec")
+    p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
+    p.set_defaults(fn=_cmd_compile)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p.set_defaults(fn=_cmd_schema)

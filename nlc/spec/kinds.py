@@ -470,13 +470,21 @@ class CMSLevel(Strict):
 
 class CMS(ComponentBase):
     """Continuum Memory System (NL §7, Eqs. 70-74): a chain of MLP blocks, block l updated every
-    C_l tokens from the signal of the tokens of its chunk."""
+    C_l tokens from the signal of the tokens of its chunk.
+
+    Each level is a pre-norm residual sublayer, h + MLP_l(RMSNorm(h)), so a CMS takes the
+    residual stream and replaces a Transformer's norm/MLP/residual triple (one level of period
+    `outer` is exactly that triple). Signal `local`: level l learns in context to map its
+    normalised input n to n W_v^l (W_v^l an outer weight) — fully inside the block. Signal `lm`:
+    the language-model gradient at the block's output (needs a model-level piece driver)."""
 
     kind: Literal["cms"]
     levels: list[CMSLevel] = Field(min_length=1)
     variant: Literal["sequential", "nested", "independent"] = "sequential"
     signal: Literal["lm", "local"] = Field(
-        "lm", description="lm: the LM-loss gradient at the block's output; local: a local L2 loss."
+        "local",
+        description="local: a local L2 objective inside the block; lm: the LM-loss gradient at "
+        "the block's output.",
     )
     activation: Literal["gelu", "silu", "relu"] = "gelu"
     learn_init: bool = True
@@ -499,7 +507,7 @@ class CMS(ComponentBase):
                     )
                 )
                 continue
-            needs_init = needs_init or self.learn_init
+            needs_init = True  # norms (and initial values) of in-context levels are outer weights
             signal = Signal.LOSS if self.signal == "lm" else Signal.COMPONENT
             after: tuple[str, ...] = ()
             if level.optimizer == "momentum":
@@ -534,15 +542,24 @@ class CMS(ComponentBase):
 
     def tensors(self, d_in, model):
         out: Tensors = {}
-        inits = []
+        outer = []  # norms, local-objective targets and initial values of in-context levels
         for i, level in enumerate(self.levels):
             h = level.hidden or 4 * d_in
             shapes = [("up", (h, d_in)), ("down", (d_in, h))]
-            out[f"mlp{i}"] = shapes
-            if level.optimizer == "momentum":
-                out[f"mlp{i}_momentum"] = shapes
-            if Period.of(level.period).in_context and self.learn_init:
-                inits += [(f"mlp{i}.{n}", s) for n, s in shapes]
-        if inits:
-            out["W"] = inits
+            extra = [(f"norm{i}", (d_in,))] if self.variant != "independent" or i == 0 else []
+            if self.signal == "local":
+                extra.append((f"w_v{i}", (d_in, d_in)))
+            if Period.of(level.period).in_context:
+                out[f"mlp{i}"] = shapes
+                if level.optimizer == "momentum":
+                    out[f"mlp{i}_momentum"] = shapes
+                outer += extra + (
+                    [(f"mlp{i}.{n}", s) for n, s in shapes] if self.learn_init else []
+                )
+            else:
+                out[f"mlp{i}"] = shapes + extra
+        if self.variant == "independent":
+            outer.append(("agg", (len(self.levels),)))
+        if outer:
+            out["W"] = outer
         return out

@@ -51,11 +51,15 @@ def test_lower_memory_states_initial_values_and_momentum():
     assert g.node("layers.0.memory.M").period.tokens == 16
 
 
-def test_lower_cms_lm_signal_comes_from_the_loss():
-    g = lower(load_spec(SPECS / "hope.yaml"))
-    assert g.has_edge("loss", "layers.0.cms.mlp0", EdgeKind.UPDATES)
-    assert g.has_edge("layers.0.cms.W", "layers.0.cms.mlp1", EdgeKind.INITIALIZES)
-    assert g.node("layers.0.cms.mlp2").kind == StateKind.WEIGHT
+def test_lower_cms_signal_lm_comes_from_the_loss_local_from_the_block():
+    levels = [{"period": 8}, {"period": 16}, {"period": "outer"}]
+    lm = lowered([{"name": "cms", "kind": "cms", "signal": "lm", "levels": levels}])
+    assert lm.has_edge("loss", "layers.0.cms.mlp0", EdgeKind.UPDATES)
+    assert lm.has_edge("layers.0.cms.W", "layers.0.cms.mlp1", EdgeKind.INITIALIZES)
+    assert lm.node("layers.0.cms.mlp2").kind == StateKind.WEIGHT
+    local = lowered([{"name": "cms", "kind": "cms", "levels": levels}])
+    assert not local.has_edge("loss", "layers.0.cms.mlp0", EdgeKind.UPDATES)
+    assert local.has_edge("layers.0.cms", "layers.0.cms.mlp0", EdgeKind.UPDATES)
 
 
 def test_infer_shapes_widths_and_tensors():

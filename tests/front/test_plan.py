@@ -54,7 +54,9 @@ def test_hope_plan_scans_fusion_and_lm_piece():
     plan = plan_schedule(front((SPECS / "hope.yaml").read_text()).collapsed)
     chunks = sorted({s.chunk for s in plan.scans})
     assert chunks == [4, 16, 32, 128]
-    assert plan.lm_piece == 32  # gcd of the LM-signal (CMS) periods
+    assert plan.lm_piece is None  # the shipped HOPE's CMS learns a local objective
+    lm = (SPECS / "hope.yaml").read_text().replace("signal: local", "signal: lm")
+    assert plan_schedule(front(lm).collapsed).lm_piece == 32  # gcd of the LM-signal periods
     assert (4, ("layers.0.memory", "layers.1.memory")) in plan.fused
     assert plan.outer.states == ("optimizer.m", "optimizer.v")
     assert len([b for b in plan.boundaries if not b.flush]) == 256 // 4

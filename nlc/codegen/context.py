@@ -1,0 +1,255 @@
+"""Render contexts: every decision about the emitted code, made in Python.
+
+`build_context(graph, plan)` walks the spec's components (blocks become `nn.Module` classes
+repeated in an `nn.ModuleList`), resolves each component's inputs to local variable names,
+orders the statements by dataflow, and annotates every module with its spec node, level and
+period, so the templates only lay the code out.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from nlc import __version__
+from nlc.codegen.kinds import CodegenError, emit_component, py
+from nlc.codegen.namespace import attr_name, class_name
+from nlc.errors import Diagnostic, SpecError, format_path
+from nlc.ir.graph import Graph
+from nlc.ir.plan import Plan
+from nlc.report import fold_names
+from nlc.spec.kinds import ComponentBase
+from nlc.spec.schema import Block
+
+WIDTH = 100
+
+
+def comment(text: str, indent: int) -> list[str]:
+    """A '#' comment wrapped to the line length; spec text cannot escape the comment."""
+    text = " ".join(text.replace("\r", " ").split())
+    room = WIDTH - indent - 2
+    return ["# " + line for line in textwrap.wrap(text, room)] or ["#"]
+
+
+@dataclass
+class ModuleDecl:
+    attr: str
+    ctor: str
+    comment: list[str]
+    frozen: bool
+
+
+@dataclass
+class Scope:
+    """One `nn.Module` class: the model itself or a block."""
+
+    class_name: str
+    doc: str
+    input_name: str  # 'idx' for the model, 'x' for a block
+    modules: list[ModuleDecl] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    output: str = ""
+    stateful: bool = False
+
+
+class _Builder:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.scopes: list[Scope] = []
+        self.repeat_fields: list[tuple[str, int, str]] = []
+        self.level_of = {s: lv for lv in graph.levels or () for s in lv.states}
+
+    def error(self, loc: tuple, message: str) -> SpecError:
+        src = self.graph.source
+        return SpecError(
+            Diagnostic(
+                self.graph.file, src.line_of(loc) if src else None, format_path(loc), message
+            )
+        )
+
+    # --- annotations --------------------------------------------------------------------------
+    def states_comment(self, full_name: str) -> str:
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for s in self.graph.states():
+            if s.component == full_name:
+                lv = self.level_of[s.name]
+                groups[(lv.number, str(lv.period))].append(s.name[len(full_name) + 1 :])
+        parts = []
+        for (number, period), names in sorted(groups.items()):
+            when = {"outer": "outer", "frozen": "frozen", "1": "every token"}.get(
+                period, f"every {period} tokens"
+            )
+            parts.append(f"{', '.join(names)} at level {number} ({when})")
+        return "; ".join(parts) if parts else "no state"
+
+    def width(self, full_name: str) -> str:
+        w = (self.graph.widths or {}).get(full_name)
+        return f"(B, T, {w})" if w is not None else "(B, T)"
+
+    # --- scopes -------------------------------------------------------------------------------
+    def scope(
+        self, entries: list, loc: tuple, prefix: str, cls: str, doc: str, is_model: bool
+    ) -> Scope:
+        scope = Scope(cls, doc, "idx" if is_model else "x")
+        self.scopes.append(scope)
+        local = {e.name: f"h_{e.name}" for e in entries}
+        refs: dict[str, list[str]] = {}
+        previous = scope.input_name
+        for e in entries:
+            names = e.inputs or None
+            if names is None:
+                refs[e.name] = [previous]
+            else:
+                refs[e.name] = [scope.input_name if n == "in" else local[n] for n in names]
+            previous = local[e.name]
+        # statements in dataflow order (stable: declaration order among ready ones)
+        deps = {e.name: [r[2:] for r in refs[e.name] if r.startswith("h_")] for e in entries}
+        position = {e.name: i for i, e in enumerate(entries)}
+        order = _stable_topo(deps, [e.name for e in entries])
+        by_name = {e.name: e for e in entries}
+        top_attrs = {e.name: attr_name(e.name) for e in entries}
+        for name in order:
+            e = by_name[name]
+            i = position[name]
+            if isinstance(e, Block):
+                self.block(e, loc + (i,), prefix, scope, refs[name][0])
+            else:
+                self.component(
+                    e, loc + (i,), prefix, scope, refs[name], top_attrs if is_model else {}
+                )
+        scope.output = local[entries[-1].name]
+        return scope
+
+    def block(self, b: Block, loc: tuple, prefix: str, parent: Scope, source: str) -> None:
+        repeat = b.repeat or self.graph.model.n_layers
+        cls = class_name(b.name)
+        field_name = f"repeat_{b.name}"
+        self.repeat_fields.append((field_name, repeat, b.name))
+        inner_prefix = f"{prefix}{b.name}.0."
+        path = prefix + b.name
+        doc = f"Block '{path}', repeated {repeat} times ({path}.0 ... {path}.{repeat - 1})."
+        inner = self.scope(
+            b.components, loc + ("components",), inner_prefix, cls, doc, is_model=False
+        )
+        attr = attr_name(b.name)
+        ctor = f"nn.ModuleList([{cls}(cfg) for _ in range(cfg.{field_name})])"
+        parent.modules.append(ModuleDecl(attr, ctor, comment(doc, 8), False))
+        parent.stateful = parent.stateful or inner.stateful
+        out = f"h_{b.name}"
+        parent.body += comment(f"{prefix}{b.name}: {repeat} x {cls}", 8)
+        key = py(b.name)
+        parent.body += [
+            f"{out} = {source}",
+            f"{attr}_state = []",
+            f"for i, block in enumerate(self.{attr}):",
+            f"    {out}, s = block({out}, state[{key}][i] if {key} in state else {{}})",
+            f"    {attr}_state.append(s)",
+            f"new_state[{key}] = {attr}_state",
+        ]
+
+    def component(
+        self,
+        c: ComponentBase,
+        loc: tuple,
+        prefix: str,
+        scope: Scope,
+        ins: list[str],
+        top_attrs: dict[str, str],
+    ) -> None:
+        full = prefix + c.name
+        d = self._input_width(full)
+        tie = top_attrs.get(c.tie) if getattr(c, "tie", None) else None
+        try:
+            em = emit_component(c, d, self.graph.model, tie)
+        except CodegenError as err:
+            raise self.error(loc + err.loc, err.message) from None
+        attr = attr_name(c.name)
+        mod = f"self.{attr}"
+        fmt = {f"in{j}": v for j, v in enumerate(ins)}
+        fmt.update(mod=mod, sum=" + ".join(ins), state=f"state.get({py(c.name)})")
+        call = em.call.format(**fmt)
+        out = f"h_{c.name}"
+        shape = self.width(full)
+        if em.ctor is not None:
+            note = f"{full} ({c.kind}): {self.states_comment(full)}"
+            scope.modules.append(ModuleDecl(attr, em.ctor, comment(note, 8), c.weights == "frozen"))
+        if em.stateful:
+            scope.stateful = True
+            scope.body.append(f"{out}, new_state[{py(c.name)}] = {call}  # {shape}")
+        else:
+            scope.body.append(f"{out} = {call}  # {shape}")
+
+    def _input_width(self, full: str) -> int:
+        ins = self.graph.inputs_of(full)
+        if not ins:
+            return self.graph.model.d_model
+        w = (self.graph.widths or {}).get(ins[0])
+        return w if w is not None else self.graph.model.d_model
+
+
+def _stable_topo(deps: dict[str, list[str]], declared: list[str]) -> list[str]:
+    """Topological order that keeps declaration order wherever dataflow allows."""
+    done: list[str] = []
+    seen: set[str] = set()
+    remaining = list(declared)
+    while remaining:
+        for name in remaining:
+            if all(d in seen for d in deps[name]):
+                done.append(name)
+                seen.add(name)
+                remaining.remove(name)
+                break
+    return done
+
+
+def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> dict:
+    """Everything the templates need (see the module docstring)."""
+    spec = graph.spec
+    b = _Builder(graph)
+    model_doc = f"Model '{spec.name}' emitted by nlc from {spec_file}."
+    b.scope(spec.components, ("components",), "", "Model", model_doc, is_model=True)
+    scopes = b.scopes
+    model_scope, blocks = scopes[0], scopes[1:]
+    m = spec.model
+    levels = []
+    for lv in graph.levels or ():
+        names = ", ".join(fold_names(list(lv.states)))
+        levels += comment(f"level {lv.number} (period {lv.period}): {names}", 4)
+    opt = spec.optimizer
+    persist = any(s.persist for s in plan.scans)
+    return {
+        "version": __version__,
+        "spec_name": spec.name,
+        "spec_file": spec_file,
+        "description": comment(spec.description or spec.name, 0),
+        "levels": [line[2:] for line in levels],
+        "config": [
+            ("vocab_size", repr(m.vocab_size), "vocabulary size"),
+            ("d_model", repr(m.d_model), "width of the residual stream"),
+            ("n_heads", repr(m.n_heads), "default head count"),
+            ("context", repr(m.context), "tokens per sequence: the in-context clock"),
+        ]
+        + [(f, repr(r), f"repeats of block '{n}'") for f, r, n in reversed(b.repeat_fields)]
+        + [("impl", py("chunked"), "'naive': the per-token reference path of every memory")],
+        "blocks": list(reversed(blocks)),  # inner classes first
+        "model": model_scope,
+        "train": {
+            "batch_size": spec.train.batch_size,
+            "steps": spec.train.steps,
+            "warmup": spec.train.warmup,
+            "grad_clip": spec.train.grad_clip,
+            "accumulate": spec.train.accumulate,
+            "eval_every": spec.train.eval_every,
+            "seed": spec.train.seed,
+            "optimizer": opt.kind,
+            "lr": opt.lr,
+            "weight_decay": opt.weight_decay,
+            "betas": tuple(opt.betas) if opt.kind == "adamw" else None,
+            "eps": getattr(opt, "eps", None),
+            "momentum": getattr(opt, "momentum", None),
+            "nesterov": getattr(opt, "nesterov", None),
+            "persist": persist,
+        },
+        "plan": ["    # " + line if line else "    #" for line in plan_text.splitlines()],
+    }

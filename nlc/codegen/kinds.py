@@ -1,0 +1,244 @@
+"""How each component kind is emitted: the constructor of its module and the expression that
+calls it. Values from the spec are written with repr(), names are validated identifiers, so a
+spec cannot inject code. Kinds or options the runtime cannot run yet raise `CodegenError`
+naming the spec field, instead of emitting something that would silently differ."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from nlc.spec import kinds as k
+from nlc.spec.common import Coefficient, DataDependent
+
+
+class CodegenError(Exception):
+    """The spec is valid but this code generator cannot emit it; `loc` is relative to the
+    component."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Emission:
+    ctor: str | None  # expression building the module, None for inline ops
+    call: str  # format string: {mod} the module, {in0}, {in1}, ... inputs, {ins} all, {state}
+    stateful: bool = False  # the call takes a state and returns (y, new_state)
+
+
+def _is_data(c: Coefficient | None) -> bool:
+    return c == "data_dependent" or isinstance(c, DataDependent)
+
+
+def _const(c: Coefficient | None, default: float) -> float:
+    return float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else default
+
+
+def _lr_max(c: Coefficient | None, default: float) -> float:
+    if isinstance(c, DataDependent) and c.max is not None:
+        return c.max
+    return default
+
+
+def py(value) -> str:
+    """A Python literal for a spec value, formatted as ruff would (double-quoted strings)."""
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a valid, double-quoted Python string literal
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(py(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    return repr(value)
+
+
+def _args(*positional, **named) -> str:
+    parts = [py(p) for p in positional] + [f"{key}={py(value)}" for key, value in named.items()]
+    return ", ".join(parts)
+
+
+class _Raw(str):
+    """Text written into the emitted code as is (a config field reference)."""
+
+
+IMPL = _Raw("cfg.impl")
+ATTN_IMPL = _Raw("cfg.attn_impl")
+
+
+def _titans_memory(
+    c: k.TitansMemory | k.DeltaMemory,
+    d: int,
+    heads: int,
+    depth: int,
+    expansion: float,
+    residual: bool = False,
+) -> Emission:
+    u = c.update
+    opt = u.optimizer
+    if u.objective != "l2":
+        raise CodegenError(
+            ("update", "objective"),
+            f"objective '{u.objective}' is not supported "
+            "by the runtime's Titans memory yet (only l2)",
+        )
+    if u.partial_chunk == "drop":
+        raise CodegenError(
+            ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
+        )
+    gates = [opt.lr, opt.momentum, opt.retention]
+    data = any(_is_data(g) for g in gates)
+    conv = getattr(c, "conv", None)
+    args = _args(
+        d,
+        n_heads=heads,
+        depth=depth,
+        expansion=float(expansion),
+        residual=residual,
+        chunk=u.period,
+        momentum=opt.has_momentum,
+        forget=opt.retention is not None,
+        delta="first" if opt.kind == "dgd" or isinstance(c, k.DeltaMemory) else "none",
+        gates="data" if data else "const",
+        lr_max=_lr_max(opt.lr, 0.1),
+        lr_const=_const(opt.lr, 0.05),
+        mom_const=_const(opt.momentum, 0.9),
+        alpha_const=_const(opt.retention, 0.01),
+        conv=bool(conv),
+        conv_kernel=conv or 4,
+        stop_grad=u.stop_grad,
+        impl=IMPL,
+    )
+    return Emission(f"NeuralMemory({args})", "{mod}({in0}, {state})", stateful=True)
+
+
+def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> Emission:
+    """The emission of component `c` whose (first) input has width `d`."""
+    heads = getattr(c, "heads", None) or model.n_heads
+    if isinstance(c, k.Embedding):
+        return Emission("nn.Embedding(cfg.vocab_size, cfg.d_model)", "{mod}({in0})")
+    if isinstance(c, k.LMHead):
+        if c.tie:
+            if tie_attr is None:
+                raise CodegenError(
+                    ("tie",), "a tied head must sit at the same level as its embedding"
+                )
+            return Emission(None, f"F.linear({{in0}}, self.{tie_attr}.weight)")
+        return Emission(f"nn.Linear({d}, cfg.vocab_size, bias=False)", "{mod}({in0})")
+    if isinstance(c, k.Norm):
+        if c.type == "rms":
+            return Emission(f"RMSNorm({_args(d, eps=c.eps)})", "{mod}({in0})")
+        return Emission(f"nn.LayerNorm({_args(d, eps=c.eps)})", "{mod}({in0})")
+    if isinstance(c, k.Linear):
+        return Emission(f"nn.Linear({_args(d, c.out, bias=c.bias)})", "{mod}({in0})")
+    if isinstance(c, k.Identity):
+        return Emission(None, "{in0}")
+    if isinstance(c, k.Add):
+        return Emission(None, "{sum}")
+    if isinstance(c, k.Gate):
+        args = _args(d, activation=c.activation, normalize=c.normalize)
+        return Emission(f"rt.Gate({args})", "{mod}({in0}, {in1})")
+    if isinstance(c, k.MLP):
+        args = _args(d, c.hidden or 4 * d, activation=c.activation)
+        return Emission(f"rt.MLP({args})", "{mod}({in0})")
+    if isinstance(c, k.SwiGLU):
+        return Emission(f"rt.SwiGLU({_args(d, c.hidden or (8 * d) // 3)})", "{mod}({in0})")
+    if isinstance(c, k.Conv):
+        return Emission(f"CausalConv1d({_args(d, c.window)})", "{mod}({in0})[0]")
+    if isinstance(c, k.Attention):
+        if c.qk_norm:
+            raise CodegenError(
+                ("qk_norm",), "qk_norm attention is not supported by the runtime yet"
+            )
+        if c.segment is not None:
+            args = _args(
+                d, heads, c.segment, n_persistent=c.persistent_tokens, rope=c.rope, impl=ATTN_IMPL
+            )
+            return Emission(f"rt.SegmentAttention({args})", "{mod}({in0}, {in1})")
+        args = _args(
+            d, heads, window=c.window, n_persistent=c.persistent_tokens, rope=c.rope, impl=ATTN_IMPL
+        )
+        return Emission(f"Attention({args})", "{mod}({in0})")
+    if isinstance(c, k.DeltaMemory):
+        return _titans_memory(c, d, heads, depth=1, expansion=1.0)
+    if isinstance(c, k.LinearAttention):
+        raise CodegenError(
+            ("kind",),
+            "linear_attention (dot-product objective) has no runtime "
+            "layer yet; use delta_memory or titans_memory",
+        )
+    if isinstance(c, k.TitansMemory):
+        return _titans_memory(c, d, heads, depth=c.depth, expansion=c.expansion)
+    if isinstance(c, k.SelfModifyingTitans):
+        return _self_modifying(c, d, heads)
+    if isinstance(c, k.CMS):
+        return _cms(c, d)
+    raise CodegenError(("kind",), f"no code generator for kind '{c.kind}'")
+
+
+def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
+    u = c.update
+    opt = u.optimizer
+    if not c.self_modifying:
+        return _titans_memory(c, d, heads, depth=2, expansion=c.expansion, residual=True)  # type: ignore[arg-type]
+    if u.objective != "l2":
+        raise CodegenError(
+            ("update", "objective"), "self-modifying Titans learns with the l2 objective"
+        )
+    if u.partial_chunk == "drop":
+        raise CodegenError(
+            ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
+        )
+    if _is_data(opt.momentum):
+        raise CodegenError(
+            ("update", "optimizer", "momentum"),
+            "self-modifying Titans takes a constant momentum (or none)",
+        )
+    momentum = _const(opt.momentum, 0.0) if opt.has_momentum else None
+    args = _args(
+        d,
+        n_heads=heads,
+        expansion=float(c.expansion),
+        chunk_mem=u.period,
+        chunk_other=u.projection_period,
+        momentum=momentum,
+        adaptive_q=c.adaptive_q,
+        conv_kernel=c.conv or 1,
+        lr_max=_lr_max(opt.lr, 0.5),
+        dgd="first" if opt.kind == "dgd" else "none",
+        stop_grad=u.stop_grad,
+        impl=IMPL,
+    )
+    return Emission(f"SelfModifyingTitans({args})", "{mod}({in0}, {state})", stateful=True)
+
+
+def _cms(c: k.CMS, d: int) -> Emission:
+    if c.signal == "lm":
+        raise CodegenError(
+            ("signal",),
+            "the LM-gradient CMS signal needs the model-level piece "
+            "driver, which the code generator does not emit yet; use signal: local",
+        )
+    if not c.learn_init:
+        raise CodegenError(("learn_init",), "the runtime CMS always meta-learns its initial state")
+    for i, level in enumerate(c.levels):
+        if level.optimizer != "gd" or level.persist:
+            raise CodegenError(
+                ("levels", i), "CMS levels support optimizer gd without persist here"
+            )
+        if _is_data(level.lr):
+            raise CodegenError(("levels", i, "lr"), "CMS levels take a constant learning rate")
+    periods = [lv.period if isinstance(lv.period, int) else None for lv in c.levels]
+    args = _args(
+        d,
+        periods=periods,
+        hidden=[lv.hidden or 4 * d for lv in c.levels],
+        lrs=[_const(lv.lr, 0.0) for lv in c.levels],
+        variant=c.variant,
+        signal="local",
+        act=c.activation,
+        impl=IMPL,
+    )
+    return Emission(f"CMS({args})", "{mod}({in0}, {state})", stateful=True)
