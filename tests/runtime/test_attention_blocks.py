@@ -104,3 +104,25 @@ def test_persisted_state_changes_the_next_sequence(name):
     y_persist, _ = b(x, st)
     assert_rel_close(y_again, y_fresh, 0.0)
     assert (y_persist - y_fresh).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("name", ["lmm", "mac", "mag", "mal", "hope", "hope-attn"])
+def test_block_naive_equals_chunked(name):
+    """Whole blocks with their memories switched between the reference and the chunked op."""
+    from nlc_runtime.cms import CMS
+    from nlc_runtime.selfmod import SelfModifyingTitans
+    from nlc_runtime.testing import grads, scalar_probe
+    from nlc_runtime.titans import NeuralMemory
+
+    torch.manual_seed(0)
+    b = BLOCKS[name]()
+    x = torch.randn(2, 10, 16, requires_grad=True)
+    res = {}
+    for impl in ("chunked", "naive"):
+        for mod in b.modules():
+            if isinstance(mod, (NeuralMemory, SelfModifyingTitans, CMS)):
+                mod.impl = impl
+        y, st = b(x)
+        out = (y, st)
+        res[impl] = (out, grads(scalar_probe(out), list(b.parameters()) + [x]))
+    assert_rel_close(res["chunked"], res["naive"], 1e-9)
