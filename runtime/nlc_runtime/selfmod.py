@@ -14,7 +14,9 @@ for □ in {k, v, q, eta, alpha, mem}, l = 1/2 ||M(k) - vhat||^2 (vhat is a fixe
 inner loss; the outer gradient still flows through it). All memories M_□ read and take their
 gradients at the state of the start of their chunk (Eq. 90-91, read as "the last state of the
 previous chunk", as the prose says). `chunk_mem` is the period of M_mem, `chunk_other` that of
-the five others (§8.2: "two different value of chunk sizes").
+the five others (§8.2: "two different value of chunk sizes"). Every update reads only its own
+chunk-start state and the chunk's k, v, eta, alpha, so at a shared boundary the order of the
+updates (DESIGN §1: faster first) cannot change the result.
 
 Choices the paper leaves open (runtime/README.md):
 - Each memory is the 2-layer residual MLP M(x) = x + W_1 act(W_2 x) (Eq. 89) of width D -> E -> D.
