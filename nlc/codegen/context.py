@@ -32,12 +32,48 @@ def comment(text: str, indent: int) -> list[str]:
     return ["# " + line for line in textwrap.wrap(text, room)] or ["#"]
 
 
+def split_args(args: str) -> list[str]:
+    """Split a call's argument text at its top-level commas (brackets and strings respected)."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(args):
+        if quote:
+            if ch == quote and args[i - 1] != "\\":
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(args[start:i].strip())
+            start = i + 1
+    parts.append(args[start:].strip())
+    return [p for p in parts if p]
+
+
+def assignment_lines(target: str, call: str, indent: int) -> list[str]:
+    """`target = call` as ruff would format it: one line when it fits, else one argument per
+    line with a trailing comma (which keeps ruff from joining them again)."""
+    line = f"{target} = {call}"
+    if indent + len(line) <= WIDTH:
+        return [line]
+    head, args = call.split("(", 1)
+    lines = [f"{target} = {head}("]
+    lines += [f"    {arg}," for arg in split_args(args[:-1])]
+    return lines + [")"]
+
+
 @dataclass
 class ModuleDecl:
     attr: str
     ctor: str
     comment: list[str]
     frozen: bool
+
+    @property
+    def lines(self) -> list[str]:
+        return assignment_lines(f"self.{self.attr}", self.ctor, 8)
 
 
 @dataclass
@@ -55,6 +91,7 @@ class Scope:
 
 class _Builder:
     def __init__(self, graph: Graph):
+        self.imports: set[str] = set()
         self.graph = graph
         self.scopes: list[Scope] = []
         self.repeat_fields: list[tuple[str, int, str]] = []
@@ -164,6 +201,7 @@ class _Builder:
             em = emit_component(c, d, self.graph.model, tie)
         except CodegenError as err:
             raise self.error(loc + err.loc, err.message) from None
+        self.imports |= em.imports
         attr = attr_name(c.name)
         mod = f"self.{attr}"
         fmt = {f"in{j}": v for j, v in enumerate(ins)}
@@ -251,5 +289,30 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
             "nesterov": getattr(opt, "nesterov", None),
             "persist": persist,
         },
-        "plan": ["    # " + line if line else "    #" for line in plan_text.splitlines()],
+        "plan": _plan_lines(plan_text),
+        "imports": import_block(b.imports),
     }
+
+
+def import_block(runtime: set[str]) -> list[str]:
+    """The third-party import lines of model.py, in the order ruff's isort keeps them."""
+    plain = sorted(
+        [line for line in runtime if line.startswith("import ")]
+        + ["import torch", "import torch.nn as nn", "import torch.nn.functional as F"],
+        key=lambda line: line.split()[1],
+    )
+    froms = sorted(
+        (line for line in runtime if line.startswith("from ")), key=lambda l: l.split()[1]
+    )
+    return plain + froms
+
+
+def _plan_lines(plan_text: str) -> list[str]:
+    """The plan as comment lines for train.py's docstring, wrapped to the line length."""
+    out = []
+    for line in plan_text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        wrapped = textwrap.wrap(line.strip(), WIDTH - 6 - indent - 4) or [""]
+        out.append("    " + " " * indent + wrapped[0])
+        out += ["    " + " " * (indent + 4) + rest for rest in wrapped[1:]]
+    return [line.rstrip() for line in out]

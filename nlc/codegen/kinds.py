@@ -6,6 +6,7 @@ naming the spec field, instead of emitting something that would silently differ.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from nlc.spec import kinds as k
@@ -25,8 +26,30 @@ class CodegenError(Exception):
 @dataclass(frozen=True)
 class Emission:
     ctor: str | None  # expression building the module, None for inline ops
-    call: str  # format string: {mod} the module, {in0}, {in1}, ... inputs, {ins} all, {state}
+    call: str  # format string: {mod} the module, {in0}, {in1}, ... inputs, {sum}, {state}
     stateful: bool = False  # the call takes a state and returns (y, new_state)
+
+    @property
+    def imports(self) -> set[str]:
+        """Import lines the emitted code needs for this component."""
+        text = (self.ctor or "") + " " + self.call
+        return {
+            line
+            for symbol, line in RUNTIME_IMPORTS.items()
+            if re.search(r"(?<![\w.])" + re.escape(symbol), text)
+        }
+
+
+RUNTIME_IMPORTS = {
+    "rt.": "import nlc_runtime.layers as rt",
+    "Attention(": "from nlc_runtime.attention import Attention",
+    "CMS(": "from nlc_runtime.cms import CMS",
+    "CausalConv1d(": "from nlc_runtime.conv import CausalConv1d",
+    "RMSNorm(": "from nlc_runtime.norms import RMSNorm",
+    "SelfModifyingTitans(": "from nlc_runtime.selfmod import SelfModifyingTitans",
+    "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory",
+}
+"""Which runtime import a piece of emitted code needs, keyed by the text that uses it."""
 
 
 def _is_data(c: Coefficient | None) -> bool:
