@@ -302,7 +302,7 @@ def import_block(runtime: set[str]) -> list[str]:
         key=lambda line: line.split()[1],
     )
     froms = sorted(
-        (line for line in runtime if line.startswith("from ")), key=lambda l: l.split()[1]
+        (line for line in runtime if line.startswith("from ")), key=lambda text: text.split()[1]
     )
     return plain + froms
 
