@@ -87,6 +87,19 @@ class Scope:
     body: list[str] = field(default_factory=list)
     output: str = ""
     stateful: bool = False
+    persist: list[str] = field(default_factory=list)  # components whose state persists
+    state_blocks: list[tuple[str, str]] = field(default_factory=list)  # (state key, attribute)
+
+    @property
+    def persist_line(self) -> str:
+        names = [py(n) for n in self.persist]
+        inner = names[0] + "," if len(names) == 1 else ", ".join(names)
+        return f"persist = ({inner})"
+
+    @property
+    def blocks_line(self) -> str:
+        inner = ", ".join(f"{py(k)}: {py(a)}" for k, a in self.state_blocks)
+        return f"state_blocks = {{{inner}}}"
 
 
 class _Builder:
@@ -173,6 +186,7 @@ class _Builder:
         ctor = f"nn.ModuleList([{cls}(cfg) for _ in range(cfg.{field_name})])"
         parent.modules.append(ModuleDecl(attr, ctor, comment(doc, 8), False))
         parent.stateful = parent.stateful or inner.stateful
+        parent.state_blocks.append((b.name, attr))
         out = f"h_{b.name}"
         parent.body += comment(f"{prefix}{b.name}: {repeat} x {cls}", 8)
         key = py(b.name)
@@ -214,6 +228,8 @@ class _Builder:
             scope.modules.append(ModuleDecl(attr, em.ctor, comment(note, 8), c.weights == "frozen"))
         if em.stateful:
             scope.stateful = True
+            if any(n.persist for n in self.graph.states() if n.component == full):
+                scope.persist.append(c.name)
             scope.body.append(f"{out}, new_state[{py(c.name)}] = {call}  # {shape}")
         else:
             scope.body.append(f"{out} = {call}  # {shape}")

@@ -176,3 +176,37 @@ def test_training_step_has_no_graph_breaks(emitted, name):
     explain = torch._dynamo.explain(step)(idx)
     assert explain.graph_break_count == 0, explain.break_reasons
     assert explain.graph_count == 1
+
+
+PERSIST_SPEC = """\
+name: persist-test
+model: {vocab_size: 64, d_model: 16, n_heads: 2, context: 16, n_layers: 2}
+components:
+  - {name: embed, kind: embedding}
+  - name: layers
+    components:
+      - name: kept
+        kind: titans_memory
+        update: {period: 4, persist: true, optimizer: {kind: momentum, lr: 0.1, momentum: 0.9}}
+      - name: reset
+        kind: titans_memory
+        update: {period: 4, optimizer: {kind: gd, lr: 0.1}}
+  - {name: head, kind: lm_head, tie: embed}
+"""
+
+
+def test_only_persistent_states_are_carried(tmp_path):
+    spec = tmp_path / "persist.yaml"
+    spec.write_text(PERSIST_SPEC)
+    mod = compile_to(spec, tmp_path / "out")
+    model = mod.Model(mod.Config())
+    assert mod.Layers.persist == ("kept",) and mod.Model.persist == ()
+    _, state = model(torch.randint(0, 64, (2, 10)))
+    kept = mod.persistent_state(model, state)
+    assert [set(s) for s in kept["layers"]] == [{"kept"}, {"kept"}]
+    assert kept["layers"][0]["kept"] is state["layers"][0]["kept"]
+    # carrying the state changes the next sequence's outputs; a fresh start does not
+    idx = torch.randint(0, 64, (2, 10))
+    fresh, _ = model(idx)
+    carried, _ = model(idx, kept)
+    assert torch.equal(model(idx)[0], fresh) and not torch.allclose(carried, fresh)

@@ -28,7 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from model import Config, Model
+from model import Config, Model, persistent_state
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 8
@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> list[float]:
                 logits, new_state = step_model(x, state if PERSIST else None)
                 loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
             (loss / ACCUMULATE).backward()
-            if PERSIST:
-                state = detach_state(new_state)
+            if PERSIST:  # carry only the states the spec marks `persist: true`
+                state = detach_state(persistent_state(model, new_state))
         if GRAD_CLIP is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         optimizer.step()  # optimizer states first, then the weights they move

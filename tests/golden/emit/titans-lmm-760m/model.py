@@ -42,6 +42,9 @@ class Config:
 class Layers(nn.Module):
     """Block 'layers', repeated 24 times (layers.0 ... layers.23)."""
 
+    persist = ()  # components whose in-context state persists across sequences
+    state_blocks = {}  # state key -> repeated block
+
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 2 (outer)
@@ -86,6 +89,9 @@ class Layers(nn.Module):
 class Model(nn.Module):
     """Model 'titans-lmm-760m' emitted by nlc from titans-lmm-760m.yaml."""
 
+    persist = ()  # components whose in-context state persists across sequences
+    state_blocks = {"layers": "layers"}  # state key -> repeated block
+
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -112,6 +118,18 @@ class Model(nn.Module):
         h_norm_f = self.norm_f(h_layers)  # (B, T, 1536)
         h_head = F.linear(h_norm_f, self.embed.weight)  # (B, T, 32000)
         return h_head, new_state
+
+
+def persistent_state(module: nn.Module, state: dict) -> dict:
+    """The part of a returned state that the spec carries to the next sequence (`persist`)."""
+    out: dict = {}
+    for key, value in state.items():
+        if key in module.persist:
+            out[key] = value
+        elif key in module.state_blocks:
+            blocks = getattr(module, module.state_blocks[key])
+            out[key] = [persistent_state(b, s) for b, s in zip(blocks, value, strict=True)]
+    return out
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -44,6 +44,9 @@ class Config:
 class Layers(nn.Module):
     """Block 'layers', repeated 2 times (layers.0 ... layers.1)."""
 
+    persist = ()  # components whose in-context state persists across sequences
+    state_blocks = {}  # state key -> repeated block
+
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 3 (outer)
@@ -94,6 +97,9 @@ class Layers(nn.Module):
 class Model(nn.Module):
     """Model 'titans-mac' emitted by nlc from titans-mac.yaml."""
 
+    persist = ()  # components whose in-context state persists across sequences
+    state_blocks = {"layers": "layers"}  # state key -> repeated block
+
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -120,6 +126,18 @@ class Model(nn.Module):
         h_norm_f = self.norm_f(h_layers)  # (B, T, 128)
         h_head = F.linear(h_norm_f, self.embed.weight)  # (B, T, 256)
         return h_head, new_state
+
+
+def persistent_state(module: nn.Module, state: dict) -> dict:
+    """The part of a returned state that the spec carries to the next sequence (`persist`)."""
+    out: dict = {}
+    for key, value in state.items():
+        if key in module.persist:
+            out[key] = value
+        elif key in module.state_blocks:
+            blocks = getattr(module, module.state_blocks[key])
+            out[key] = [persistent_state(b, s) for b, s in zip(blocks, value, strict=True)]
+    return out
 
 
 def _init_weights(module: nn.Module) -> None:
