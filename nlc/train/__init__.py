@@ -1,0 +1,1 @@
+"""nlc train (see nlc/train/cli.py for the commands)."""

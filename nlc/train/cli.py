@@ -1,0 +1,11 @@
+"""Subcommands of `nlc` for training and sampling (`train`, `generate`).
+
+`add_commands(sub)` registers them on the main parser; torch is imported only inside the
+command functions, so `nlc --help` and `nlc check` stay fast.
+"""
+
+from __future__ import annotations
+
+
+def add_commands(sub) -> None:
+    """Register the training subcommands on an argparse subparsers object."""

@@ -1,0 +1,1 @@
+"""nlc verify (see nlc/verify/cli.py for the commands)."""
