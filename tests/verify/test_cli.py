@@ -1,0 +1,96 @@
+"""`nlc verify`: shipped claims, exit codes, --list, --json, numerical check and tampering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nlc.cli import main
+from nlc.verify.claims import shipped_claims
+from nlc.verify.cli import run_verify
+from tests.conftest import SPECS
+
+HOPE_ATTN = str(SPECS / "hope-attention.yaml")
+OUTER_SILU = ["layers.cms.levels=outer", "layers.cms.activation=silu"]
+MLP_SILU = ["layers.mlp.hidden=256", "layers.mlp.activation=silu"]
+
+
+@pytest.mark.parametrize("claim", shipped_claims(), ids=lambda c: c.name)
+def test_shipped_claim_behaves_as_expected(claim, capsys):
+    rc = main(["verify", "--claim", claim.name, "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["as_expected"], result
+    assert rc == (0 if claim.expect == "holds" else 1)
+
+
+def test_list_names_every_claim(capsys):
+    assert main(["verify", "--list"]) == 0
+    out = capsys.readouterr().out
+    for claim in shipped_claims():
+        assert claim.name in out
+
+
+def test_must_fail_claim_names_the_level(capsys):
+    rc = main(["verify", HOPE_ATTN, "--collapses-to", "transformer",
+               "--target-when", "layers.mlp.hidden=256"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "layers.0.cms.mlp0 (CMS level 0 of layers.0.cms): does not collapse" in out
+    assert "claim does not hold" in out
+
+
+def test_bad_input_exits_2(capsys):
+    assert main(["verify", HOPE_ATTN, "--collapses-to", "nonsense"]) == 2
+    assert main(["verify", HOPE_ATTN, "--collapses-to", "transformer", "--when", "x.y=1"]) == 2
+    assert main(["verify", "missing.yaml", "--collapses-to", "transformer"]) == 2
+    assert main(["verify"]) == 2
+    assert "neither a spec file nor a named form" in capsys.readouterr().err
+
+
+def test_numerical_check_holds_with_tiny_differences():
+    result = run_verify(HOPE_ATTN, "transformer", OUTER_SILU, MLP_SILU)
+    num = result["numerical"]
+    assert result["holds"] and num["holds"]
+    assert num["max_output_diff"] < 1e-12 and num["max_grad_diff"] < 1e-10
+    assert num["mapped_parameters"] == 14
+
+
+def test_perturbed_weight_mapping_is_caught():
+    def swap_layers(pairs):
+        # give layer 0's MLP up-projection to layer 1 and vice versa
+        i = next(k for k, p in enumerate(pairs) if p[2] == "layers.0.mlp.up.weight")
+        j = next(k for k, p in enumerate(pairs) if p[2] == "layers.1.mlp.up.weight")
+        pairs = list(pairs)
+        pairs[i], pairs[j] = (pairs[j][0], *pairs[i][1:]), (pairs[i][0], *pairs[j][1:])
+        return pairs
+
+    result = run_verify(HOPE_ATTN, "transformer", OUTER_SILU, MLP_SILU, tamper=swap_layers)
+    assert result["structural"]["holds"]
+    assert not result["holds"]
+    assert result["numerical"]["max_output_diff"] > 1e-6
+
+
+def test_dropped_mapping_entry_is_reported():
+    result = run_verify(HOPE_ATTN, "transformer", OUTER_SILU, MLP_SILU, tamper=lambda p: p[1:])
+    assert not result["holds"]
+    assert any("receives no source weight" in x for x in result["numerical"]["problems"])
+
+
+def test_gelu_discrepancy_is_detected():
+    """Found by this check: the runtime CMS uses tanh-approximated gelu, the Transformer MLP
+    exact gelu, so with gelu on both sides the structure matches but the numbers do not."""
+    result = run_verify(HOPE_ATTN, "transformer", ["layers.cms.levels=outer"],
+                        ["layers.mlp.hidden=256"])  # fmt: skip
+    assert result["structural"]["holds"]
+    assert not result["numerical"]["holds"]
+    assert 1e-6 < result["numerical"]["max_output_diff"] < 1e-2
+
+
+def test_json_output_is_machine_readable(capsys):
+    rc = main(["verify", HOPE_ATTN, "--collapses-to", "transformer", "--structural-only",
+               "--json", *sum((["--when", w] for w in OUTER_SILU), []),
+               *sum((["--target-when", w] for w in MLP_SILU), [])])  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["holds"] and data["numerical"] is None
+    assert data["structural"]["periods"] == {"source": [1, "outer"], "target": [1, "outer"]}
