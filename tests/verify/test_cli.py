@@ -94,3 +94,13 @@ def test_json_output_is_machine_readable(capsys):
     data = json.loads(capsys.readouterr().out)
     assert rc == 0 and data["holds"] and data["numerical"] is None
     assert data["structural"]["periods"] == {"source": [1, "outer"], "target": [1, "outer"]}
+
+
+def test_run_reference_compare(tmp_path, capsys):
+    from tests.codegen.helpers import tiny_spec
+
+    path = tiny_spec(SPECS / "hope.yaml", tmp_path / "hope.yaml")
+    rc = main(["run-reference", str(path), "--tokens", "20", "--compare", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["agrees"]
+    assert 2.0 < data["loss"] < 10.0  # about ln(256) for an untrained model
