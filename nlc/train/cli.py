@@ -6,6 +6,70 @@ command functions, so `nlc --help` and `nlc check` stay fast.
 
 from __future__ import annotations
 
+import argparse
+
+# Options of the emitted train.py that `nlc train` passes through: (flag, type, help).
+# None means "not given": the emitted script's default (the spec's `train` section) applies.
+PASSTHROUGH = [
+    ("--data", str, "text file, folder, glob, .jsonl, or uint16 .bin (default: bundled corpus)"),
+    ("--val-fraction", float, "held-out tail of the data (default 0.1)"),
+    ("--steps", int, "optimizer steps in all (default: the spec's train.steps)"),
+    ("--stop-after", int, "stop with a checkpoint after N steps of this invocation"),
+    ("--batch-size", int, "sequences per process per micro-step"),
+    ("--accumulate", int, "micro-steps per optimizer step (gradient accumulation)"),
+    ("--context", int, "tokens per training sequence (default: the spec's context)"),
+    ("--lr", float, "peak learning rate"),
+    ("--warmup", int, "warm-up steps"),
+    ("--grad-clip", float, "gradient norm clip (0: none)"),
+    ("--eval-every", int, "steps between validation evaluations"),
+    ("--eval-iters", int, "validation batches per evaluation"),
+    ("--ckpt-every", int, "steps between checkpoints (default: every evaluation)"),
+    ("--device", str, "cpu, cuda, cuda:1 ... (default: cuda when available)"),
+    ("--dtype", str, "float32 (default) or float64"),
+    ("--seed", int, "random seed"),
+]
+
+
+def _cmd_train(args) -> int:
+    from nlc.train.run import train_command
+
+    return train_command(args)
+
+
+def _cmd_generate(args) -> int:
+    from nlc.train.generate import generate_command
+
+    return generate_command(args)
+
 
 def add_commands(sub) -> None:
     """Register the training subcommands on an argparse subparsers object."""
+    p = sub.add_parser(
+        "train",
+        help="compile a spec and train it (bundled corpus by default)",
+        description="Compile SPEC into RUN/code and train it; metrics, checkpoints, the loss "
+        "plot and levels.svg go to RUN.",
+    )
+    p.add_argument("spec", nargs="?", help="the model spec (YAML); not needed with --resume")
+    p.add_argument("-o", "--out", default=None, help="run folder (default: runs/SPEC_NAME)")
+    p.add_argument("--resume", metavar="RUN", default=None, help="continue the run in RUN")
+    p.add_argument("--nproc", type=int, default=1, help="processes (torchrun + DDP); 1: none")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the model (default: on for CUDA)",
+    )
+    for flag, kind, text in PASSTHROUGH:
+        p.add_argument(flag, type=kind, default=None, help=text)
+    p.set_defaults(fn=_cmd_train)
+
+    p = sub.add_parser("generate", help="sample text from a trained run")
+    p.add_argument("run", help="a run folder written by `nlc train`")
+    p.add_argument("--prompt", default="\n", help="text to continue")
+    p.add_argument("--tokens", type=int, default=200, help="tokens to sample")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=40, help="0: the whole vocabulary")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(fn=_cmd_generate)

@@ -2,7 +2,10 @@
 # Do not edit: change the spec and run `nlc compile` again.
 """Train 'titans-mag' as a byte-level language model.
 
-    python train.py --data corpus.txt --steps 200 --device cpu
+    python train.py --steps 200 --device cpu            # the corpus bundled with nlc
+    python train.py --data texts/ --out run1             # a folder, glob, .jsonl or .bin
+    python train.py --out run1 --resume                  # continue from run1/ckpt
+    torchrun --nproc_per_node 4 train.py --out run1      # DDP, one process per GPU
 
 Every timescale of the model is one loop of the nest below (`nlc plan` prints it too):
 
@@ -23,12 +26,20 @@ Every timescale of the model is one loop of the nest below (`nlc plan` prints it
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
+import signal
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from model import Config, Model, persistent_state
+from nlc_runtime import distributed
+from nlc_runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nlc_runtime.data import DataError, load_tokens, sample_batch, split_tokens
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 16
@@ -46,28 +57,12 @@ EPS = 1e-08
 PERSIST = False  # some in-context state is carried across sequences
 
 
-def load_tokens(path: str | None, vocab_size: int) -> torch.Tensor:
-    """Byte-level tokens of a text file, or a small repeating pattern when no file is given."""
-    if path is None:
-        pattern = torch.arange(vocab_size).remainder(17).repeat(400)
-        return pattern.long()
-    data = torch.frombuffer(bytearray(open(path, "rb").read()), dtype=torch.uint8)
-    return data.long().remainder(vocab_size)
-
-
-def get_batch(data: torch.Tensor, batch_size: int, context: int, device: str):
-    """Random windows of context + 1 tokens: inputs and next-token targets."""
-    ix = torch.randint(len(data) - context - 1, (batch_size,))
-    x = torch.stack([data[i : i + context] for i in ix])
-    y = torch.stack([data[i + 1 : i + 1 + context] for i in ix])
-    return x.to(device), y.to(device)
-
-
-def get_lr(step: int, steps: int, lr: float) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
-    if step < WARMUP:
-        return lr * (step + 1) / WARMUP
-    progress = (step - WARMUP) / max(1, steps - WARMUP)
+def get_lr(step: int, steps: int, lr: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak (a pure function of the step, so
+    resuming needs no scheduler object)."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
     return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -96,74 +91,318 @@ def detach_state(state):
 
 
 @torch.no_grad()
-def estimate_loss(model, data, cfg: Config, batch_size: int, device: str, iters: int = 4) -> float:
+def estimate_loss(model, data, args, dist, device, autocast) -> float:
+    """Mean validation loss over the same `eval_iters` batches every time (own generator, so
+    evaluating never changes which training batches come next)."""
+    generator = torch.Generator().manual_seed(SEED + 1)
     model.eval()
-    losses = []
-    for _ in range(iters):
-        x, y = get_batch(data, batch_size, cfg.context, device)
-        logits, _ = model(x)
-        losses.append(F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()).item())
+    total = 0.0
+    for _ in range(args.eval_iters):
+        x, y = sample_batch(data, args.batch_size, args.context, generator, dist.rank, dist.world)
+        with autocast:
+            logits, _ = model(x.to(device))
+        total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten()).item()
     model.train()
-    return sum(losses) / len(losses)
+    return distributed.mean(total / args.eval_iters, dist, device)
 
 
-def main(argv: list[str] | None = None) -> list[float]:
+class Metrics:
+    """RUN/metrics.jsonl (one JSON object per line) and TensorBoard events when installed."""
+
+    def __init__(self, out: Path, resume_step: int, enabled: bool):
+        self.enabled = enabled
+        self.writer = None
+        if not enabled:
+            return
+        self.path = out / "metrics.jsonl"
+        kept = []
+        if self.path.exists():  # on resume, drop records past the checkpoint (they are redone)
+            lines = self.path.read_text().splitlines()
+            kept = [x for x in lines if x and json.loads(x)["step"] <= resume_step]
+        self.path.write_text("".join(x + "\n" for x in kept) if resume_step else "")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=resume_step + 1)
+        except ImportError:  # tensorboard is optional
+            pass
+
+    def log(self, **record) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Progress:
+    """One status line: step, loss, tokens/s and ETA, redrawn in place on a terminal (about 20
+    lines per run otherwise)."""
+
+    def __init__(self, start: int, total: int, enabled: bool):
+        self.start, self.total, self.enabled = start, total, enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self.every = max(1, (total - start) // 20)
+
+    def update(self, step: int, loss: float, tok_s: float, seconds: float) -> None:
+        if not self.enabled:
+            return
+        eta = seconds / max(1, step - self.start) * (self.total - step)
+        line = (
+            f"step {step}/{self.total} | loss {loss:.4f} | {tok_s:,.0f} tok/s"
+            f" | ETA {int(eta) // 60}m{int(eta) % 60:02d}s"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(72))
+            sys.stderr.flush()
+        elif (step - self.start) % self.every == 0 or step == self.total:
+            print(line, file=sys.stderr, flush=True)
+
+    def say(self, text: str) -> None:
+        if self.enabled:
+            if self.tty:
+                sys.stderr.write("\r" + " " * 72 + "\r")
+            print(text, flush=True)
+
+
+class StopFlag:
+    """Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit cleanly.
+    A second Ctrl-C stops at once."""
+
+    def __init__(self):
+        self.set = False
+        self.previous = {}
+        if hasattr(signal, "SIGINT"):
+            with contextlib.suppress(ValueError):  # signals work in the main thread only
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    self.previous[sig] = signal.signal(sig, self.handle)
+
+    def handle(self, signum, frame) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+        print("\ninterrupted: finishing this step and writing a checkpoint", file=sys.stderr)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="a text file (default: a built-in pattern)")
-    parser.add_argument("--steps", type=int, default=STEPS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=LR)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--data", default=None, help="text file, folder, glob, .jsonl or uint16 .bin")
+    add("--val-fraction", type=float, default=0.1, help="held-out tail of the data")
+    add("--out", default=str(Path(__file__).resolve().parent / "run"), help="run folder")
+    add("--resume", action="store_true", help="continue from OUT/ckpt")
+    add("--steps", type=int, default=STEPS, help="optimizer steps in all")
+    add("--stop-after", type=int, default=None, help="stop (with a checkpoint) after N steps")
+    add("--batch-size", type=int, default=BATCH_SIZE, help="sequences per process per micro-step")
+    add("--accumulate", type=int, default=ACCUMULATE, help="micro-steps per optimizer step")
+    add("--context", type=int, default=None, help="tokens per sequence (default: the spec's)")
+    add("--lr", type=float, default=LR)
+    add("--warmup", type=int, default=WARMUP)
+    add("--grad-clip", type=float, default=GRAD_CLIP, help="0: no clipping")
+    add("--eval-every", type=int, default=EVAL_EVERY)
+    add("--eval-iters", type=int, default=4, help="validation batches per evaluation")
+    add("--ckpt-every", type=int, default=None, help="default: at every evaluation")
+    add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add("--dtype", choices=["float32", "float64"], default="float32")
+    add(
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="torch.compile the model (default: on for CUDA)",
     )
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
+    add("--seed", type=int, default=SEED)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> list[float]:
+    """Train; return this invocation's training losses (one per optimizer step)."""
+    args = parse_args(argv)
+    dist, device = distributed.setup(args.device)
+    try:
+        return train(args, dist, device)
+    finally:
+        distributed.teardown(dist)
+
+
+def train(args, dist, device: str) -> list[float]:
     torch.manual_seed(args.seed)
-    cuda = args.device.startswith("cuda")
+    cuda = device.startswith("cuda")
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     cfg = Config()
-    data = load_tokens(args.data, cfg.vocab_size)
-    split = int(0.9 * len(data))
-    train_data, val_data = data[:split], data[split:]
-    model = Model(cfg).to(device=args.device, dtype=getattr(torch, args.dtype))
-    step_model = torch.compile(model) if (cuda if args.compile is None else args.compile) else model
-    optimizer = make_optimizer(model, args.lr, args.device)
+    args.context = args.context or cfg.context
+    tokens = load_tokens(args.data, vocab_size=cfg.vocab_size)
+    train_data, val_data = split_tokens(
+        tokens, args.context, args.val_fraction, args.data or "bundled corpus"
+    )
+    out = Path(args.out)
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+    model = Model(cfg).to(device=device, dtype=getattr(torch, args.dtype))
+    optimizer = make_optimizer(model, args.lr, device)
+    batches = torch.Generator().manual_seed(args.seed)  # training windows; saved in checkpoints
+    start, state, tokens_seen, train_time = 0, None, 0, 0.0
+    first_val, best_val, best_step = None, math.inf, 0
+    if args.resume:
+        ckpt = load_checkpoint(out / "ckpt", model, map_location=device)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        batches.set_state(ckpt["data_rng"])
+        torch.set_rng_state(ckpt["cpu_rng"])
+        if cuda and "cuda_rng" in ckpt:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"])
+        start, tokens_seen, train_time = ckpt["step"], ckpt["tokens"], ckpt["train_time"]
+        state = ckpt["memory"] or None
+        first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
+    ddp_model = distributed.wrap(model, dist, device)
+    use_compile = cuda if args.compile is None else args.compile
+    step_model = torch.compile(ddp_model) if use_compile else ddp_model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
+    metrics = Metrics(out, start, dist.main)
+    progress = Progress(start, args.steps, dist.main)
+    n_params = sum(p.numel() for p in model.parameters())
+    progress.say(
+        f"training {n_params / 1e6:.2f}M parameters on {device} ({dist.world} process(es)): "
+        f"steps {start}..{args.steps}, {len(train_data):,} train / {len(val_data):,} val tokens"
+    )
 
-    state = None  # in-context state carried across sequences when PERSIST
+    def checkpoint(step: int) -> None:
+        if not dist.main:
+            return
+        extra = {"cuda_rng": torch.cuda.get_rng_state()} if cuda else {}
+        save_checkpoint(
+            out / "ckpt",
+            model,
+            {
+                "step": step,
+                "steps": args.steps,
+                "optimizer": optimizer.state_dict(),
+                "data_rng": batches.get_state(),
+                "cpu_rng": torch.get_rng_state(),
+                "memory": state or {},  # the in-context state the spec persists
+                "tokens": tokens_seen,
+                "train_time": train_time,
+                "first_val": first_val,
+                "best_val": best_val,
+                "best_step": best_step,
+                **extra,
+            },
+        )
+
+    def evaluate(step: int) -> None:
+        nonlocal first_val, best_val, best_step
+        val = estimate_loss(model, val_data, args, dist, device, autocast)
+        if not math.isfinite(val):
+            raise FloatingPointError(f"validation loss is {val} at step {step}")
+        first_val = val if first_val is None else first_val
+        if val < best_val:
+            best_val, best_step = val, step
+        metrics.log(step=step, val_loss=val, val_ppl=math.exp(min(val, 50.0)))
+        progress.say(f"step {step}: val loss {val:.4f}, perplexity {math.exp(min(val, 50)):.2f}")
+
+    if start == 0:
+        evaluate(0)  # the untrained model: the baseline the curve falls from
+    stop = StopFlag()
     losses = []
-    t0 = time.time()
-    for step in range(args.steps):  # the outer level: one optimizer step per iteration
-        for group in optimizer.param_groups:
-            group["lr"] = get_lr(step, args.steps, args.lr)
-        for _ in range(ACCUMULATE):  # gradient accumulation
-            x, y = get_batch(train_data, args.batch_size, cfg.context, args.device)
-            with autocast:
-                # the in-context levels run inside the model, chunk by chunk
-                logits, new_state = step_model(x, state if PERSIST else None)
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-            (loss / ACCUMULATE).backward()
-            if PERSIST:  # carry only the states the spec marks `persist: true`
-                state = detach_state(persistent_state(model, new_state))
-        if GRAD_CLIP is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-        optimizer.step()  # optimizer states first, then the weights they move
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if step % EVAL_EVERY == 0 or step == args.steps - 1:
-            val = estimate_loss(model, val_data, cfg, args.batch_size, args.device)
-            elapsed = time.time() - t0
-            print(f"step {step}: train loss {losses[-1]:.4f}, val loss {val:.4f}, {elapsed:.1f}s")
+    ckpt_every = args.ckpt_every or args.eval_every
+    tokens_per_step = args.batch_size * dist.world * args.accumulate * args.context
+    try:
+        for step in range(start, args.steps):  # the outer level: one optimizer step each
+            t0 = time.perf_counter()
+            lr = get_lr(step, args.steps, args.lr, args.warmup)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = 0.0
+            for micro in range(args.accumulate):  # gradient accumulation
+                x, y = sample_batch(
+                    train_data, args.batch_size, args.context, batches, dist.rank, dist.world
+                )
+                x, y = x.to(device), y.to(device)
+                last = micro == args.accumulate - 1
+                sync = contextlib.nullcontext() if last or not dist.enabled else ddp_model.no_sync()
+                with sync:
+                    with autocast:
+                        # the in-context levels run inside the model, chunk by chunk
+                        logits, new_state = step_model(x, state if PERSIST else None)
+                        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+                    (loss / args.accumulate).backward()
+                loss_sum += loss.item()
+                if PERSIST:  # carry only the states the spec marks `persist: true`
+                    state = detach_state(persistent_state(model, new_state))
+            if args.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()  # optimizer states first, then the weights they move
+            optimizer.zero_grad(set_to_none=True)
+            train_loss = distributed.mean(loss_sum / args.accumulate, dist, device)
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(f"training loss is {train_loss} at step {step + 1}")
+            losses.append(train_loss)
+            train_time += time.perf_counter() - t0
+            tokens_seen += tokens_per_step
+            done = step + 1
+            tok_s = (done - start) * tokens_per_step / max(train_time, 1e-9)
+            metrics.log(step=done, loss=train_loss, lr=lr, tokens=tokens_seen, tok_per_s=tok_s)
+            progress.update(done, train_loss, tok_s, train_time)
+            if done % args.eval_every == 0 or done == args.steps:
+                evaluate(done)
+            stopping = distributed.any_flag(stop.set, dist, device) or (
+                args.stop_after is not None and done - start >= args.stop_after
+            )
+            if stopping or done % ckpt_every == 0 or done == args.steps:
+                checkpoint(done)
+            if stopping:
+                progress.say(f"stopped at step {done}; resume with --resume")
+                break
+    finally:
+        stop.restore()
+        metrics.close()
+    if dist.main:
+        summary = {
+            "parameters": n_params,
+            "steps": start + len(losses),
+            "tokens": tokens_seen,
+            "train_seconds": round(train_time, 2),
+            "tokens_per_second": round(tokens_seen / max(train_time, 1e-9), 1),
+            "first_val_loss": first_val,
+            "best_val_loss": best_val,
+            "best_val_perplexity": math.exp(min(best_val, 50.0)),
+            "best_step": best_step,
+            "final_train_loss": losses[-1] if losses else None,
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        progress.say(
+            f"done: {n_params / 1e6:.2f}M parameters, {summary['steps']} steps, "
+            f"{tokens_seen:,} tokens in {train_time:.0f}s ({summary['tokens_per_second']:,.0f} "
+            f"tok/s); val loss {first_val:.4f} -> best {best_val:.4f} "
+            f"(perplexity {summary['best_val_perplexity']:.2f}, step {best_step}); "
+            f"files in {out}"
+        )
     return losses
 
 
+def cli() -> int:
+    """Exit codes: 0 done, 2 bad data or checkpoint (one line on stderr, no traceback)."""
+    try:
+        main()
+    except (DataError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FloatingPointError as err:
+        print(f"error: {err} (try a lower --lr)", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -1,0 +1,116 @@
+"""`nlc train`: compile a spec into RUN/code, train it, then draw and summarise the run.
+
+The emitted train.py does the training (one process: imported and called here; several:
+launched by torchrun), so a run trained by `nlc train` and one trained by hand from the
+emitted folder are the same program. Bad data or a bad checkpoint prints one line and
+returns 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from nlc.train.cli import PASSTHROUGH
+
+
+def _fail(message: str) -> int:
+    print(f"nlc train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def script_args(args, run: Path) -> list[str]:
+    """The emitted train.py's command line for the options given to `nlc train`. The options
+    of a run are kept in RUN/options.json, so `--resume RUN` continues with the same batch,
+    context, data... unless given again."""
+    saved = run / "options.json"
+    options = json.loads(saved.read_text()) if args.resume and saved.exists() else {}
+    for flag, _, _ in PASSTHROUGH:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            options[flag] = value
+    once = options.pop("--stop-after", None)  # applies to this invocation only
+    saved.write_text(json.dumps(options, indent=2) + "\n")
+    argv = ["--out", str(run)]
+    for flag, value in options.items():
+        argv += [flag, str(value)]
+    if once is not None:
+        argv += ["--stop-after", str(once)]
+    if args.compile is not None:
+        argv.append("--compile" if args.compile else "--no-compile")
+    if args.resume:
+        argv.append("--resume")
+    return argv
+
+
+def prepare(args) -> tuple[Path, Path] | str:
+    """The run folder and the spec it trains (compiled into RUN/code), or an error."""
+    from nlc.codegen.emit import compile_spec
+
+    if args.resume:
+        run = Path(args.resume)
+        spec = run / "code" / "spec.yaml"
+        if not (run / "code" / "train.py").exists():
+            return f"{run}: not a run folder (no code/train.py)"
+        return run, spec  # keep the code the checkpoint was trained with
+    if not args.spec:
+        return "give a SPEC to train, or --resume RUN"
+    spec = Path(args.spec)
+    if not spec.exists():
+        return f"{spec}: no such spec file"
+    run = Path(args.out) if args.out else Path("runs") / spec.stem
+    if (run / "ckpt").exists():
+        return f"{run} already holds a checkpoint: continue it with --resume {run}, or pass --out"
+    compile_spec(spec, run / "code")
+    return run, spec
+
+
+def run_training(args, run: Path) -> int:
+    from nlc_runtime.checkpoint import CheckpointError
+    from nlc_runtime.data import DataError
+
+    from nlc.train.emitted import load_module
+
+    argv = script_args(args, run)
+    script = run / "code" / "train.py"
+    if args.nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        cmd += ["--nproc_per_node", str(args.nproc), str(script), *argv]
+        return subprocess.call(cmd)
+    train = load_module(run / "code", "train")
+    try:
+        train.main(argv)
+    except (DataError, CheckpointError) as err:
+        return _fail(str(err))
+    except FloatingPointError as err:
+        print(f"nlc train: error: {err} (try a lower --lr)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def train_command(args) -> int:
+    from nlc.pipeline import run_front
+    from nlc.train.plot import write_loss_plot
+    from nlc.viz import write_levels_svg
+
+    prepared = prepare(args)
+    if isinstance(prepared, str):
+        return _fail(prepared)
+    run, spec = prepared
+    front = run_front(spec)
+    write_levels_svg(front, run / "levels.svg")
+    code = run_training(args, run)
+    metrics = run / "metrics.jsonl"
+    if code != 0 or not metrics.exists():
+        return code
+    plot = write_loss_plot(metrics, run / "loss.png", f"{front.full.name}: loss")
+    print(f"run folder {run}:")
+    print(f"  loss curve   {plot}")
+    print(f"  levels       {run / 'levels.svg'}")
+    print(f"  metrics      {metrics}")
+    print(f"  checkpoint   {run / 'ckpt'} (continue: nlc train --resume {run} --steps N)")
+    print(f"  code         {run / 'code'} (python train.py --help)")
+    print(f"  summary      {run / 'summary.json'}")
+    return 0

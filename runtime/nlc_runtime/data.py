@@ -1,0 +1,167 @@
+"""Training data for emitted train.py: read a corpus, tokenize it, split it, sample batches.
+
+Sources (`load_tokens(source)`):
+- None: the bundled corpus (`data/shakespeare.txt.gz` in the nlc repository);
+- a folder (every .txt/.md/.gz/.jsonl file under it, sorted) or a glob pattern;
+- a text file (UTF-8, optionally .gz), or JSONL with a `text` field per line;
+- a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map.
+
+Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) unless a tokenizer is given.
+Bad data raises `DataError` with a one-line message naming the file; train.py turns it into
+exit code 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+from pathlib import Path
+
+import torch
+
+TEXT_SUFFIXES = (".txt", ".md", ".gz", ".jsonl", ".text")
+
+
+class DataError(Exception):
+    """Unusable training data (missing, empty, not UTF-8, too short)."""
+
+
+def bundled_corpus() -> Path:
+    """Where the corpus shipped with nlc lives (NLC_DATA overrides it)."""
+    env = os.environ.get("NLC_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "data" / "shakespeare.txt.gz"
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as tokens: no files, vocabulary 256, every string round-trips."""
+
+    vocab_size = 256
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids) -> str:
+        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {err.start}: {raw[err.start : err.start + 1]!r}); "
+            "convert it, or pass pre-tokenized ids as a .bin file"
+        ) from None
+
+
+def _read_jsonl(path: Path, field: str = "text") -> str:
+    docs = []
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
+        if not isinstance(record, dict) or not isinstance(record.get(field), str):
+            raise DataError(f"{path}:{number}: expected an object with a string '{field}' field")
+        docs.append(record[field])
+    return "\n\n".join(docs)
+
+
+def _files(source: str) -> list[Path]:
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
+        if not files:
+            raise DataError(f"{source}: folder has no text files ({', '.join(TEXT_SUFFIXES)})")
+        return files
+    if path.exists():
+        return [path]
+    if glob.has_magic(source):
+        files = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"{source}: no file matches this pattern")
+        return files
+    raise DataError(f"{source}: no such file or folder")
+
+
+def _read_bin(path: Path) -> torch.Tensor:
+    """nanoGPT's format: raw little-endian uint16 token ids; memory-mapped, not copied."""
+    size = path.stat().st_size
+    if size % 2:
+        raise DataError(f"{path}: size {size} is odd; expected uint16 token ids")
+    if size == 0:
+        raise DataError(f"{path}: empty file")
+    return torch.from_file(str(path), shared=False, size=size // 2, dtype=torch.uint16)
+
+
+def load_tokens(source: str | None, tokenizer=None, vocab_size: int = 256) -> torch.Tensor:
+    """All tokens of a source as one 1-D tensor (int64, or uint16 for a memory-mapped .bin)."""
+    tokenizer = tokenizer or ByteTokenizer()
+    files = [bundled_corpus()] if source is None else _files(source)
+    if source is None and not files[0].exists():
+        raise DataError(f"{files[0]}: bundled corpus not found; pass --data")
+    if len(files) == 1 and files[0].suffix == ".bin":
+        tokens = _read_bin(files[0])
+        # uint16 has few kernels: check the ids a slice at a time in int32
+        step = 1 << 24
+        top = max(int(tokens[i : i + step].int().max()) for i in range(0, len(tokens), step))
+        if top >= vocab_size:
+            raise DataError(f"{files[0]}: token id {top} >= vocabulary size {vocab_size}")
+        return tokens
+    texts = [_read_jsonl(f) if f.suffix == ".jsonl" else _read_text(f) for f in files]
+    text = "\n\n".join(t for t in texts if t)
+    if not text.strip():
+        raise DataError(f"{source or files[0]}: no text (empty file)")
+    tokens = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if tokenizer.vocab_size > vocab_size:
+        raise DataError(
+            f"tokenizer vocabulary {tokenizer.vocab_size} exceeds the model's {vocab_size}"
+        )
+    return tokens
+
+
+def split_tokens(
+    tokens: torch.Tensor, context: int, val_fraction: float = 0.1, name: str = "data"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train / validation split: the last `val_fraction` of the tokens is held out. Each part
+    must hold at least one sequence of context + 1 tokens (inputs and next-token targets)."""
+    n = len(tokens)
+    cut = int(n * (1.0 - val_fraction))
+    need = context + 1
+    if n - cut < need or cut < need:
+        raise DataError(
+            f"{name}: {n} tokens is too short: the train and validation splits "
+            f"({cut} and {n - cut} tokens) each need one context of {need} tokens "
+            f"(at least {int(need / min(val_fraction, 1 - val_fraction)) + 1} tokens in all)"
+        )
+    return tokens[:cut], tokens[cut:]
+
+
+def sample_batch(
+    data: torch.Tensor,
+    batch_size: int,
+    context: int,
+    generator: torch.Generator,
+    rank: int = 0,
+    world: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows of context + 1 tokens, inputs and next-token targets.
+
+    Every process draws the same `batch_size * world` start offsets from its generator and
+    keeps its own slice, so N processes with batch B see exactly the sequences that one
+    process with batch N * B sees (the DDP equality test relies on it)."""
+    starts = torch.randint(len(data) - context, (batch_size * world,), generator=generator)
+    starts = starts[rank * batch_size : (rank + 1) * batch_size]
+    x = torch.stack([data[i : i + context].long() for i in starts.tolist()])
+    y = torch.stack([data[i + 1 : i + 1 + context].long() for i in starts.tolist()])
+    return x, y

@@ -1,0 +1,33 @@
+"""Several processes: the emitted train.py under torchrun (DDP, gloo on CPU). Two processes
+with batch B follow the same loss trajectory as one process with batch 2B."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from nlc.cli import main
+from tests.conftest import ROOT
+from tests.train.helpers import FAST, TINY_TRANSFORMER, metrics, write_spec
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tmp_path):
+    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+    common = ["--steps", "4", "--eval-every", "2", *FAST]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", str(spec), "--out", str(one), "--batch-size", "4", *common]) == 0
+    cmd = [sys.executable, "-m", "nlc", "train", str(spec), "--out", str(two), "--nproc", "2"]
+    proc = subprocess.run(
+        cmd + ["--batch-size", "2", *common], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 process(es)" in proc.stdout
+    (a_train, a_val), (b_train, b_val) = metrics(one), metrics(two)
+    assert sorted(a_train) == sorted(b_train) == [1, 2, 3, 4]
+    for step in a_train:
+        assert b_train[step] == pytest.approx(a_train[step], rel=1e-4), step
+    for step in a_val:
+        assert b_val[step] == pytest.approx(a_val[step], rel=1e-4), step

@@ -1,0 +1,123 @@
+"""Bad input to `nlc train` / `nlc generate`: one clear line on stderr, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import torch
+from nlc_runtime.data import DataError, load_tokens
+
+from nlc.cli import main
+from tests.train.helpers import FAST, TINY_TRANSFORMER, write_spec
+
+
+def train(tmp_path, *extra) -> int:
+    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+    return main(["train", str(spec), "--out", str(tmp_path / "run"), "--steps", "2", *FAST, *extra])
+
+
+def make_data(tmp_path, kind: str) -> str:
+    if kind == "missing":
+        return str(tmp_path / "nope.txt")
+    path = tmp_path / "data.txt"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "latin1":
+        path.write_bytes("Ce fut un été très chaud.\n".encode("latin-1") * 50)
+    elif kind == "short":
+        path.write_text("To be, or not to be.\n")
+    elif kind == "no-match":
+        return str(tmp_path / "*.nothing")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("missing", "no such file"),
+        ("empty", "empty"),
+        ("latin1", "not UTF-8"),
+        ("short", "too short"),
+        ("no-match", "no file matches"),
+    ],
+)
+def test_bad_data_is_a_clear_error(tmp_path, capsys, kind, words):
+    data = make_data(tmp_path, kind)
+    assert train(tmp_path, "--data", data) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_text_folder_jsonl_gzip_and_bin_sources(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("abc")
+    (tmp_path / "docs" / "b.md").write_text("de")
+    assert load_tokens(str(tmp_path / "docs")).tolist() == list(b"abc\n\nde")
+    (tmp_path / "t.jsonl").write_text(json.dumps({"text": "hi"}) + "\n\n" + '{"text": "yo"}\n')
+    assert load_tokens(str(tmp_path / "t.jsonl")).tolist() == list(b"hi\n\nyo")
+    (tmp_path / "t.txt.gz").write_bytes(gzip.compress("né".encode()))
+    assert load_tokens(str(tmp_path / "t.txt.gz")).tolist() == list("né".encode())
+    ids = torch.tensor([1, 2, 300, 40000], dtype=torch.int64).to(torch.uint16)
+    (tmp_path / "t.bin").write_bytes(ids.numpy().tobytes())
+    got = load_tokens(str(tmp_path / "t.bin"), vocab_size=50000)
+    assert got.long().tolist() == [1, 2, 300, 40000]
+    with pytest.raises(DataError, match="token id 40000"):
+        load_tokens(str(tmp_path / "t.bin"), vocab_size=256)
+    (tmp_path / "bad.jsonl").write_text('{"txt": 1}\n')
+    with pytest.raises(DataError, match="bad.jsonl:1"):
+        load_tokens(str(tmp_path / "bad.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    spec = write_spec(root, TINY_TRANSFORMER)
+    run = root / "run"
+    assert main(["train", str(spec), "--out", str(run), "--steps", "2", *FAST]) == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate-weights", "garbage-weights", "truncate-state", "garbage-state", "delete-state"],
+)
+def test_corrupt_checkpoint_is_a_clear_error(run, tmp_path, capsys, damage):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    what, name = damage.split("-")
+    path = copy / "ckpt" / ("model.safetensors" if name == "weights" else "train_state.pt")
+    data = path.read_bytes()
+    if what == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif what == "garbage":
+        path.write_bytes(b"\x00garbage" * 100)
+    else:
+        path.unlink()
+    assert main(["train", "--resume", str(copy), "--steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(path) in err, err
+    assert main(["generate", str(copy), "--tokens", "2"]) == 2
+
+
+def test_checkpoint_pair_from_two_saves_is_detected(run, tmp_path, capsys):
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(run, a)
+    shutil.copytree(run, b)
+    assert main(["train", "--resume", str(b), "--steps", "3"]) == 0
+    shutil.copy(b / "ckpt" / "train_state.pt", a / "ckpt" / "train_state.pt")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(a), "--steps", "4"]) == 2
+    assert "different saves" in capsys.readouterr().err
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["generate", str(tmp_path)]) == 2
