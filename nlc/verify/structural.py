@@ -5,7 +5,8 @@ graphs — after `expand_outer_cms`, which writes an all-outer CMS as norm/mlp/a
 isomorphic with node kinds, periods and edge types matched. Labels used by the matcher:
 - a state: its kind, its period and the shapes of its tensors (weights and caches; the
   optimizer's moments are labelled by kind and period only, their size follows the weights);
-- a compute: its op and the settings of its component that change what it computes (all spec
+- a parametric memory: its signature (`nlc.passes.canonical_memory`), not its kind name;
+- another compute: its op and the settings of its component that change what it computes (all spec
   fields except name, inputs, weights, hidden width — shapes cover that — and learn_init);
 - an edge: its kind, `fresh` for cache reads, and the input position (except into `add`).
 On failure a readable difference is built from label counts: the states, computes, periods
@@ -15,6 +16,7 @@ in-context state did not collapse.
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -22,6 +24,7 @@ import networkx as nx
 
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, StateKind, StateNode
+from nlc.passes.canonical_memory import MEMORY_OPS, memory_signature
 from nlc.passes.expand_outer_cms import expand_outer_cms
 from nlc.pipeline import FrontResult
 
@@ -57,6 +60,10 @@ def node_label(graph: Graph, name: str) -> tuple:
         if node.kind != StateKind.OPT_STATE and graph.tensors is not None:
             shapes = tuple(sorted(s for _, s in graph.tensors.get(name, ())))
         return ("state", node.kind.value, str(node.period), shapes)
+    comp = graph.components.get(node.component)
+    signature = memory_signature(comp) if node.op in MEMORY_OPS else None
+    if signature is not None:  # one family, compared by what it computes (canonical_memory)
+        return ("compute", "memory", repr(sorted(signature.items())))
     return ("compute", node.op, _settings(graph, node))
 
 
@@ -165,13 +172,15 @@ def differences(sfront: FrontResult, a: Graph, ga, tfront: FrontResult, b: Graph
     pa, pb = _periods(a), _periods(b)
     if pa != pb:
         out.append(f"periods differ: {a.name} has {pa}, {b.name} has {pb}")
+    settings_lines = _settings_differences(a, la, lb, b)
+    out += settings_lines
     ops_a = Counter(lab[1] for lab in la.elements() if lab[0] == "compute")
     ops_b = Counter(lab[1] for lab in lb.elements() if lab[0] == "compute")
     for label in sorted(set(la) | set(lb), key=repr):
         if la[label] == lb[label]:
             continue
         # the op exists on both sides in equal numbers: the difference is in its settings
-        detail = label[0] == "compute" and ops_a[label[1]] == ops_b[label[1]]
+        detail = label[0] == "compute" and ops_a[label[1]] == ops_b[label[1]] and not settings_lines
         names_a = sorted(x for x, d in ga.nodes(data=True) if d["label"] == label)
         names_b = sorted(x for x, d in gb.nodes(data=True) if d["label"] == label)
         out.append(
@@ -196,6 +205,25 @@ def differences(sfront: FrontResult, a: Graph, ga, tfront: FrontResult, b: Graph
             "same states, computes, periods and edge counts per kind, but wired differently "
             "(no one-to-one correspondence preserves every edge)"
         )
+    return out
+
+
+def _settings_differences(a: Graph, la: Counter, lb: Counter, b: Graph) -> list[str]:
+    """For an op whose instances differ only in settings: the fields that differ."""
+    only_a = [x for x in la if x[0] == "compute" and x not in lb]
+    only_b = [x for x in lb if x[0] == "compute" and x not in la]
+    out = []
+    for x in only_a:
+        for y in only_b:
+            if x[1] != y[1] or not x[2] or not y[2]:
+                continue
+            sa, sb = dict(ast.literal_eval(x[2])), dict(ast.literal_eval(y[2]))
+            fields = [
+                f"{key}: {sa.get(key)!r} in {a.name}, {sb.get(key)!r} in {b.name}"
+                for key in sorted(set(sa) | set(sb))
+                if sa.get(key) != sb.get(key)
+            ]
+            out.append(f"{x[1]} computes differ in {'; '.join(fields)}")
     return out
 
 

@@ -99,7 +99,7 @@ def test_json_output_is_machine_readable(capsys):
 def test_run_reference_compare(tmp_path, capsys):
     from tests.codegen.helpers import tiny_spec
 
-    path = tiny_spec(SPECS / "hope.yaml", tmp_path / "hope.yaml")
+    path = tiny_spec(SPECS / "titans-lmm.yaml", tmp_path / "titans-lmm.yaml")
     rc = main(["run-reference", str(path), "--tokens", "20", "--compare", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert rc == 0 and data["agrees"]

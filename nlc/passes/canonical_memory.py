@@ -1,0 +1,82 @@
+"""What a parametric memory computes, independent of the kind name it was written with.
+
+`linear_attention`, `delta_memory`, `titans_memory` and a `self_modifying_titans` with
+self-modification off are all one family: projections q, k, v, a memory M (a matrix, or an MLP
+of `depth` layers) read before it is written (o_t = M_{t-1}(q_t)) and trained in context on an
+objective with an inner rule. Two memories whose signatures are equal compute the same thing,
+so the structural check compares signatures, not kind names: that is what makes
+"linear attention = a matrix memory with the dot objective and lr 1" and "DeltaNet = a
+depth-1 memory with the delta rule" checkable.
+
+Signature fields and the choices behind them:
+- depth (1 = matrix memory); the MLP expansion only when depth > 1 (a matrix has no hidden);
+- residual: self-modifying memories are residual MLPs x + W1 s(W2 x) (NL §8), Titans' are not;
+- conv window (null: none), heads, learn_init, feature map (identity unless linear attention
+  says otherwise);
+- the update rule: period, objective, lr/momentum/retention/clip, persist, partial chunk,
+  stop_grad, and `delta_term`: the delta-rule / DGD term -theta k k^T M. `delta_memory` always
+  has it (DeltaNet's M_t = (I - b k k^T) M_{t-1} + b v k^T, as the runtime implements it), a
+  Titans memory has it when its optimizer kind is `dgd`; the optimizer kind is then written
+  as `gd` (a dgd step is a gd step plus that term) or `momentum` when it has momentum.
+`qk_norm` is left out: the code generator passes it to no memory (the runtime normalises q/k
+of every memory alike).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nlc.spec import kinds as k
+from nlc.spec.common import DataDependent
+
+MEMORY_OPS = ("linear_attention", "delta_memory", "titans_memory", "self_modifying_titans")
+
+
+def memory_signature(comp: Any) -> dict | None:
+    """The canonical description of a single-memory component, or None for other kinds (and
+    for self-modifying Titans with self-modification on: several memories, its own kind)."""
+    if isinstance(comp, k.SelfModifyingTitans):
+        if comp.self_modifying:
+            return None
+        depth, expansion, residual, conv = 2, comp.expansion, True, comp.conv
+    elif isinstance(comp, k.TitansMemory):
+        depth, expansion, residual, conv = comp.depth, comp.expansion, False, comp.conv
+    elif isinstance(comp, k.LinearAttention):  # also DeltaMemory (a subclass)
+        depth, expansion, residual, conv = 1, 1, False, None
+    else:
+        return None
+    u = comp.update
+    opt = u.optimizer
+    delta_term = isinstance(comp, k.DeltaMemory) or opt.kind == "dgd"
+    rule = "momentum" if opt.has_momentum else "gd"
+    return {
+        "family": "memory",
+        "depth": depth,
+        "expansion": expansion if depth > 1 else None,
+        "residual": residual,
+        "conv": conv,
+        "heads": comp.heads,
+        "learn_init": comp.learn_init,
+        "feature_map": getattr(comp, "feature_map", "identity"),
+        "period": u.period,
+        "objective": u.objective,
+        "rule": rule,
+        "delta_term": delta_term,
+        "lr": _coef(opt.lr),
+        "momentum": _coef(opt.momentum) if opt.has_momentum else None,
+        "retention": _coef(opt.retention),
+        "clip": opt.clip,
+        "persist": u.persist,
+        "partial_chunk": u.partial_chunk,
+        "stop_grad": u.stop_grad,
+    }
+
+
+def _coef(value: Any) -> Any:
+    """A coefficient as comparable data (`data_dependent` and its long form compare equal
+    when their settings are the defaults)."""
+    if isinstance(value, DataDependent):
+        return value.model_dump(mode="json")
+    if value == "data_dependent":
+        return DataDependent().model_dump(mode="json")
+    return float(value) if isinstance(value, (int, float)) else value
