@@ -12,6 +12,7 @@ import argparse
 # None means "not given": the emitted script's default (the spec's `train` section) applies.
 PASSTHROUGH = [
     ("--data", str, "text file, folder, glob, .jsonl, or uint16 .bin (default: bundled corpus)"),
+    ("--tokenizer", str, "byte (default) or bpe (trained on the data, kept in RUN)"),
     ("--val-fraction", float, "held-out tail of the data (default 0.1)"),
     ("--steps", int, "optimizer steps in all (default: the spec's train.steps)"),
     ("--stop-after", int, "stop with a checkpoint after N steps of this invocation"),

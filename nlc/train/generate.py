@@ -36,7 +36,7 @@ def sample(model, ids, steps: int, context: int, temperature: float, top_k: int,
 def generate_command(args) -> int:
     import torch
     from nlc_runtime.checkpoint import CheckpointError, load_checkpoint
-    from nlc_runtime.data import ByteTokenizer
+    from nlc_runtime.data import DataError, make_tokenizer
 
     from nlc.train.emitted import load_module
 
@@ -57,8 +57,13 @@ def generate_command(args) -> int:
     state = saved.get("memory") or None
     if state is not None:  # persisted memories are per sequence of a batch: keep the first
         state = _first_row(state)
-    tok = ByteTokenizer()
-    prompt = tok.encode(args.prompt) or [ord("\n")]
+    kind = "bpe" if (run / "tokenizer.json").exists() else "byte"
+    try:
+        tok = make_tokenizer(kind, run, cfg.vocab_size)
+    except DataError as err:
+        print(f"nlc generate: error: {err}", file=sys.stderr)
+        return 2
+    prompt = tok.encode(args.prompt) or tok.encode("\n")
     out = sample(model, prompt, args.tokens, cfg.context, args.temperature, args.top_k, state)
     print(tok.decode(out))
     return 0

@@ -69,3 +69,31 @@ def test_a_second_train_into_a_used_run_folder_asks_for_resume(trained, capsys):
     spec = trained / "code" / "spec.yaml"
     assert main(["train", str(spec), "--out", str(trained), "--steps", "1"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_bpe_tokenizer_is_trained_saved_and_used_by_generate(tmp_path, capsys):
+    pytest.importorskip("tokenizers")
+    spec = write_spec(tmp_path, TINY_TRANSFORMER.replace("vocab_size: 256", "vocab_size: 320"))
+    data = tmp_path / "text.txt"
+    data.write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    run = tmp_path / "run"
+    argv = ["train", str(spec), "--out", str(run), "--steps", "3", "--tokenizer", "bpe"]
+    assert main([*argv, "--data", str(data), *FAST]) == 0
+    assert (run / "tokenizer.json").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["tokens"] == 3 * 4 * 32
+    capsys.readouterr()
+    assert main(["generate", str(run), "--prompt", "the quick", "--tokens", "4"]) == 0
+    assert capsys.readouterr().out.startswith("the quick")
+
+
+def test_bpe_needs_a_vocabulary_above_bytes(tmp_path, capsys):
+    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+    argv = ["train", str(spec), "--out", str(tmp_path / "r"), "--steps", "1", "--tokenizer", "bpe"]
+    assert main([*argv, *FAST]) == 2
+    assert "vocabulary above the 256 bytes" in capsys.readouterr().err
+
+
+def test_tensorboard_events_when_installed(trained):
+    pytest.importorskip("tensorboard")
+    assert list((trained / "tensorboard").glob("events.out.tfevents.*"))

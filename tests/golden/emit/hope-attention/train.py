@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from model import Config, Model, persistent_state
 from nlc_runtime import distributed
 from nlc_runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from nlc_runtime.data import DataError, load_tokens, sample_batch, split_tokens
+from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 8
@@ -199,6 +199,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--data", default=None, help="text file, folder, glob, .jsonl or uint16 .bin")
+    add("--tokenizer", choices=["byte", "bpe"], default="byte", help="bpe: trained, in OUT")
     add("--val-fraction", type=float, default=0.1, help="held-out tail of the data")
     add("--out", default=str(Path(__file__).resolve().parent / "run"), help="run folder")
     add("--resume", action="store_true", help="continue from OUT/ckpt")
@@ -243,13 +244,19 @@ def train(args, dist, device: str) -> list[float]:
         torch.backends.cudnn.allow_tf32 = True
     cfg = Config()
     args.context = args.context or cfg.context
-    tokens = load_tokens(args.data, vocab_size=cfg.vocab_size)
-    train_data, val_data = split_tokens(
-        tokens, args.context, args.val_fraction, args.data or "bundled corpus"
-    )
     out = Path(args.out)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
+        # rank 0 trains a BPE tokenizer (and saves it) before the others read it
+        tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
+        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+    distributed.barrier(dist)
+    if not dist.main:
+        tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
+        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+    train_data, val_data = split_tokens(
+        tokens, args.context, args.val_fraction, args.data or "bundled corpus"
+    )
     model = Model(cfg).to(device=device, dtype=getattr(torch, args.dtype))
     optimizer = make_optimizer(model, args.lr, device)
     batches = torch.Generator().manual_seed(args.seed)  # training windows; saved in checkpoints
