@@ -14,10 +14,11 @@ Signature fields and the choices behind them:
 - conv window (null: none), heads, learn_init, feature map (identity unless linear attention
   says otherwise);
 - the update rule: period, objective, lr/momentum/retention/clip, persist, partial chunk,
-  stop_grad, and `delta_term`: the delta-rule / DGD term -theta k k^T M. `delta_memory` always
-  has it (DeltaNet's M_t = (I - b k k^T) M_{t-1} + b v k^T, as the runtime implements it), a
-  Titans memory has it when its optimizer kind is `dgd`; the optimizer kind is then written
-  as `gd` (a dgd step is a gd step plus that term) or `momentum` when it has momentum.
+  stop_grad, and `delta_term`: the extra DGD term -theta k k^T M of the optimizer kind `dgd`
+  (NL §8). The optimizer kind is then written as `gd` (a dgd step is a gd step plus that term)
+  or `momentum` when it has momentum. Note that plain gd on ||M k - v||^2 with a matrix memory
+  *is* the delta rule: M_t = (I - b k k^T) M_{t-1} + b v k^T, so a `delta_memory` (DeltaNet,
+  optimizer gd by default) has no extra term, exactly as its spec documentation says.
 `qk_norm` is left out: the code generator passes it to no memory (the runtime normalises q/k
 of every memory alike).
 """
@@ -47,7 +48,7 @@ def memory_signature(comp: Any) -> dict | None:
         return None
     u = comp.update
     opt = u.optimizer
-    delta_term = isinstance(comp, k.DeltaMemory) or opt.kind == "dgd"
+    delta_term = opt.kind == "dgd"
     rule = "momentum" if opt.has_momentum else "gd"
     return {
         "family": "memory",

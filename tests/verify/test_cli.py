@@ -18,7 +18,7 @@ MLP_SILU = ["layers.mlp.hidden=256", "layers.mlp.activation=silu"]
 
 @pytest.mark.parametrize("claim", shipped_claims(), ids=lambda c: c.name)
 def test_shipped_claim_behaves_as_expected(claim, capsys):
-    rc = main(["verify", "--claim", claim.name, "--json"])
+    rc = main(["verify", "--claim", claim.name, "--json", "--tokens", "12"])
     result = json.loads(capsys.readouterr().out)
     assert result["as_expected"], result
     assert rc == (0 if claim.expect == "holds" else 1)
@@ -104,3 +104,10 @@ def test_run_reference_compare(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert rc == 0 and data["agrees"]
     assert 2.0 < data["loss"] < 10.0  # about ln(256) for an untrained model
+
+
+def test_all_claims_structural_only(capsys):
+    assert main(["verify", "--all", "--structural-only"]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out
+    assert "skip matrix-memory-delta-rule-is-deltanet: structure holds" in out

@@ -72,7 +72,7 @@ def test_two_outer_levels_are_two_mlp_sublayers(tmp_path):
     assert result["numerical"]["max_output_diff"] < 1e-12
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(random_specs())
 def test_every_spec_is_isomorphic_to_itself(text):
     a = run_front(load_spec_text(text, "a.yaml"))
@@ -82,7 +82,7 @@ def test_every_spec_is_isomorphic_to_itself(text):
     assert all(k == v for k, v in result.mapping.items() if not k.startswith("optimizer."))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(random_specs(), st.integers(2, 6))
 def test_changing_a_period_breaks_isomorphism_and_is_reported(text, delta):
     doc = yaml.safe_load(text)
