@@ -78,7 +78,12 @@ def run_training(args, run: Path) -> int:
     if args.nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         cmd += ["--nproc_per_node", str(args.nproc), str(script), *argv]
-        return subprocess.call(cmd)
+        proc = subprocess.Popen(cmd)
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # Ctrl-C reached the workers too: let them checkpoint
+                print("nlc train: waiting for the workers to write a checkpoint", file=sys.stderr)
     train = load_module(run / "code", "train")
     try:
         train.main(argv)
