@@ -108,3 +108,22 @@ def random_specs(draw):
 @given(random_specs(), st.integers(5, 16))
 def test_random_specs_agree_with_reference(text, tokens):
     _assert_agrees(run_front(load_spec_text(text, "random.yaml")), tokens=tokens)
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(random_specs(), st.integers(1, 10))
+def test_reference_is_causal(text, t):
+    """DESIGN.md §1: perturbing token t leaves every output before t unchanged."""
+    import torch
+
+    from nlc.verify.reference import interpret, reference_model
+
+    front = run_front(load_spec_text(text, "random.yaml"))
+    model = reference_model(front)
+    idx = torch.randint(0, 32, (1, 12), generator=torch.Generator().manual_seed(t))
+    other = idx.clone()
+    other[0, t] = (idx[0, t] + 1) % 32
+    with torch.no_grad():
+        a, b = interpret(front, model, idx), interpret(front, model, other)
+    assert (a[:, :t] - b[:, :t]).abs().max().item() == 0.0
+    assert (a[:, t:] - b[:, t:]).abs().max().item() > 0.0
