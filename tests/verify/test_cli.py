@@ -111,3 +111,15 @@ def test_all_claims_structural_only(capsys):
     out = capsys.readouterr().out
     assert "FAIL" not in out
     assert "skip matrix-memory-delta-rule-is-deltanet: structure holds" in out
+
+
+def test_unemittable_numerical_check_is_reported_not_crashed(capsys):
+    when = ["layers.memory.depth=1", "layers.memory.conv=null",
+            "layers.memory.update={period: 1, objective: dot, optimizer: {kind: gd, lr: 1.0}}"]  # fmt: skip
+    target = str(SPECS / "claims" / "targets" / "linear-attention.yaml")
+    args = ["verify", str(SPECS / "titans-lmm.yaml"), "--collapses-to", target]
+    rc = main(args + sum((["--when", w] for w in when), []))
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "structural: holds" in out
+    assert "numerical: could not be run" in out and "objective 'dot'" in out
