@@ -54,6 +54,30 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, state: dict) -> 
     return folder
 
 
+def save_rank_state(folder: str | Path, rank: int, step: int, state: dict) -> None:
+    """One process's own in-context memories (DDP: each rank carries its sequences')."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"memory.rank{rank}.pt"
+    _atomic(path, lambda tmp: torch.save({"step": step, "memory": state}, tmp))
+
+
+def load_rank_state(folder: str | Path, rank: int, step: int, map_location: str) -> dict | None:
+    """The memories `save_rank_state` wrote at `step`, or None when there are none."""
+    path = Path(folder) / f"memory.rank{rank}.pt"
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"{path}: unreadable (truncated or corrupt): {type(err).__name__}"
+        ) from None
+    if saved.get("step") != step:
+        raise CheckpointError(f"{path}: from step {saved.get('step')}, checkpoint is at {step}")
+    return saved["memory"]
+
+
 def load_checkpoint(folder: str | Path, model: torch.nn.Module, map_location: str = "cpu") -> dict:
     """Load weights into `model` and return the training state saved beside them."""
     from safetensors import safe_open

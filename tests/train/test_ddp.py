@@ -1,5 +1,7 @@
 """Several processes: the emitted train.py under torchrun (DDP, gloo on CPU). Two processes
-with batch B follow the same loss trajectory as one process with batch 2B."""
+with batch B follow the same loss trajectory as one process with batch 2B — also across a
+checkpoint and `--resume`, with memories that persist across sequences (each rank keeps its
+own)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,24 @@ import pytest
 
 from nlc.cli import main
 from tests.conftest import ROOT
-from tests.train.helpers import FAST, TINY_TRANSFORMER, metrics, write_spec
+from tests.train.helpers import FAST, TINY_PERSIST, TINY_TRANSFORMER, metrics, write_spec
+
+
+def torchrun_train(*argv: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "nlc", "train", *argv, "--nproc", "2"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def assert_same_trajectory(one, two):
+    (a_train, a_val), (b_train, b_val) = metrics(one), metrics(two)
+    assert sorted(a_train) == sorted(b_train) == [1, 2, 3, 4]
+    for step in a_train:
+        assert b_train[step] == pytest.approx(a_train[step], rel=1e-4), step
+    assert a_val.keys() == b_val.keys()
+    for step in a_val:
+        assert b_val[step] == pytest.approx(a_val[step], rel=1e-4), step
 
 
 @pytest.mark.slow
@@ -19,15 +38,18 @@ def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tmp_path):
     common = ["--steps", "4", "--eval-every", "2", *FAST]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", str(spec), "--out", str(one), "--batch-size", "4", *common]) == 0
-    cmd = [sys.executable, "-m", "nlc", "train", str(spec), "--out", str(two), "--nproc", "2"]
-    proc = subprocess.run(
-        cmd + ["--batch-size", "2", *common], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = torchrun_train(str(spec), "--out", str(two), "--batch-size", "2", *common)
     assert "2 process(es)" in proc.stdout
-    (a_train, a_val), (b_train, b_val) = metrics(one), metrics(two)
-    assert sorted(a_train) == sorted(b_train) == [1, 2, 3, 4]
-    for step in a_train:
-        assert b_train[step] == pytest.approx(a_train[step], rel=1e-4), step
-    for step in a_val:
-        assert b_val[step] == pytest.approx(a_val[step], rel=1e-4), step
+    assert_same_trajectory(one, two)
+
+
+@pytest.mark.slow
+def test_ddp_resume_with_persisted_memories_equals_one_process(tmp_path):
+    spec = write_spec(tmp_path, TINY_PERSIST)
+    common = ["--steps", "4", "--eval-every", "2", *FAST]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", str(spec), "--out", str(one), "--batch-size", "2", *common]) == 0
+    torchrun_train(str(spec), "--out", str(two), "--batch-size", "1", *common, "--stop-after", "2")
+    assert (two / "ckpt" / "memory.rank1.pt").exists()
+    torchrun_train("--resume", str(two))
+    assert_same_trajectory(one, two)

@@ -41,7 +41,13 @@ import torch
 import torch.nn.functional as F
 from model import Config, Model, persistent_state
 from nlc_runtime import distributed
-from nlc_runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nlc_runtime.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_rank_state,
+    save_checkpoint,
+    save_rank_state,
+)
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
@@ -274,6 +280,8 @@ def train(args, dist, device: str) -> list[float]:
             torch.cuda.set_rng_state(ckpt["cuda_rng"])
         start, tokens_seen, train_time = ckpt["step"], ckpt["tokens"], ckpt["train_time"]
         state = ckpt["memory"] or None
+        if dist.enabled:  # under DDP every rank carries the memories of its own sequences
+            state = load_rank_state(out / "ckpt", dist.rank, start, device) or state
         first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
     ddp_model = distributed.wrap(model, dist, device)
     use_compile = cuda if args.compile is None else args.compile
@@ -288,6 +296,8 @@ def train(args, dist, device: str) -> list[float]:
     )
 
     def checkpoint(step: int) -> None:
+        if dist.enabled and PERSIST:
+            save_rank_state(out / "ckpt", dist.rank, step, state or {})
         if not dist.main:
             return
         extra = {"cuda_rng": torch.cuda.get_rng_state()} if cuda else {}
