@@ -188,6 +188,8 @@ def load_tokens(source: str | None, tokenizer=None, vocab_size: int = 256) -> to
         )
     if hasattr(tokenizer, "fit"):
         tokenizer.fit(text)
+    if isinstance(tokenizer, ByteTokenizer):  # no Python list of millions of ints
+        return torch.frombuffer(bytearray(text.encode("utf-8")), dtype=torch.uint8).long()
     return torch.tensor(tokenizer.encode(text), dtype=torch.long)
 
 

@@ -97,3 +97,19 @@ def test_bpe_needs_a_vocabulary_above_bytes(tmp_path, capsys):
 def test_tensorboard_events_when_installed(trained):
     pytest.importorskip("tensorboard")
     assert list((trained / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_every_option_of_the_emitted_script_is_reachable_from_nlc_train(trained, capsys):
+    import re
+
+    from nlc.cli import build_parser
+    from nlc.train.emitted import load_module
+
+    script = load_module(trained / "code", "train")
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    emitted = set(re.findall(r"(--[a-z][a-z-]+)", capsys.readouterr().out))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    ours = set(re.findall(r"(--[a-z][a-z-]+)", capsys.readouterr().out))
+    assert emitted - {"--help"} <= ours, emitted - ours
