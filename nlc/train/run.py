@@ -67,6 +67,20 @@ def prepare(args) -> tuple[Path, Path] | str:
     return run, spec
 
 
+def check_data(args, run: Path) -> None:
+    """Read and split the data as the workers will (a BPE tokenizer is trained and saved here,
+    once, for them to load); raises DataError."""
+    from nlc_runtime.data import load_tokens, make_tokenizer, split_tokens
+
+    from nlc.train.emitted import load_module
+
+    cfg = load_module(run / "code", "model").Config()
+    tokenizer = make_tokenizer(args.tokenizer or "byte", run, cfg.vocab_size)
+    tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+    fraction = 0.1 if args.val_fraction is None else args.val_fraction
+    split_tokens(tokens, args.context or cfg.context, fraction, args.data or "bundled corpus")
+
+
 def run_training(args, run: Path) -> int:
     from nlc_runtime.checkpoint import CheckpointError
     from nlc_runtime.data import DataError
@@ -76,6 +90,10 @@ def run_training(args, run: Path) -> int:
     argv = script_args(args, run)
     script = run / "code" / "train.py"
     if args.nproc > 1:
+        try:  # bad data: one clear line here, not a failure report from every worker
+            check_data(args, run)
+        except (DataError, CheckpointError) as err:
+            return _fail(str(err))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         cmd += ["--nproc_per_node", str(args.nproc), str(script), *argv]
         proc = subprocess.Popen(cmd)

@@ -53,3 +53,13 @@ def test_ddp_resume_with_persisted_memories_equals_one_process(tmp_path):
     assert (two / "ckpt" / "memory.rank1.pt").exists()
     torchrun_train("--resume", str(two))
     assert_same_trajectory(one, two)
+
+
+def test_bad_data_under_torchrun_is_one_clear_line(tmp_path):
+    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+    (tmp_path / "short.txt").write_text("x")
+    cmd = [sys.executable, "-m", "nlc", "train", str(spec), "--out", str(tmp_path / "r")]
+    cmd += ["--nproc", "2", "--data", str(tmp_path / "short.txt")]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "too short" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
