@@ -123,7 +123,8 @@ def _titans_memory(
         chunk=u.period,
         momentum=opt.has_momentum,
         forget=opt.retention is not None,
-        delta="first" if opt.kind == "dgd" or isinstance(c, k.DeltaMemory) else "none",
+        # gd on the l2 objective already is the delta rule; dgd adds the (I - eta k k^T) term
+        delta="first" if opt.kind == "dgd" else "none",
         gates="data" if data else "const",
         lr_max=_lr_max(opt.lr, 0.1),
         lr_const=_const(opt.lr, 0.05),

@@ -37,7 +37,7 @@ class MemorySpec:
 
     dims: tuple[int, ...]
     residual: bool = False
-    act: str = "silu"  # "silu" or "gelu" (tanh approximation); hidden layers only
+    act: str = "silu"  # "silu" or "gelu" (exact, as nn.GELU and the Transformer MLP); hidden only
 
     def __post_init__(self):
         assert len(self.dims) >= 2, "a memory needs at least one layer"
@@ -53,7 +53,7 @@ class MemorySpec:
 
 
 def act_fwd(z: torch.Tensor, act: str) -> torch.Tensor:
-    return F.silu(z) if act == "silu" else F.gelu(z, approximate="tanh")
+    return F.silu(z) if act == "silu" else F.gelu(z)
 
 
 def act_grad(z: torch.Tensor, act: str) -> torch.Tensor:
@@ -61,11 +61,10 @@ def act_grad(z: torch.Tensor, act: str) -> torch.Tensor:
     if act == "silu":
         s = torch.sigmoid(z)
         return s * (1 + z * (1 - s))
-    # gelu-tanh: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
-    c = 0.7978845608028654
-    u = c * (z + 0.044715 * z**3)
-    t = torch.tanh(u)
-    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)
+    # exact gelu: x Phi(x), so d/dx = Phi(x) + x phi(x) (standard normal cdf and pdf)
+    cdf = 0.5 * (1.0 + torch.erf(z * 0.7071067811865476))
+    pdf = torch.exp(-0.5 * z * z) * 0.3989422804014327
+    return cdf + z * pdf
 
 
 def mlp_forward(
