@@ -45,6 +45,7 @@ from nlc_runtime.checkpoint import (
     save_checkpoint,
     save_rank_state,
 )
+from nlc_runtime.compile import compile_chunk_kernels
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
@@ -61,6 +62,8 @@ WEIGHT_DECAY = 0.1
 BETAS = (0.9, 0.95)
 EPS = 1e-08
 PERSIST = False  # some in-context state is carried across sequences
+# runtime modules whose chunk bodies `--compile-mode chunks` compiles
+CHUNKED = ("nlc_runtime.titans", "nlc_runtime.selfmod", "nlc_runtime.cms")
 
 
 def get_lr(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -228,6 +231,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="torch.compile the model (default: on for CUDA)",
     )
+    add(
+        "--compile-mode",
+        choices=["auto", "model", "chunks"],
+        default="auto",
+        help="model: the whole model; chunks: each memory's chunk body once, so compile time "
+        "does not grow with the number of chunks; auto: chunks when the model has memories",
+    )
     add("--seed", type=int, default=SEED)
     return parser.parse_args(argv)
 
@@ -282,7 +292,16 @@ def train(args, dist, device: str) -> list[float]:
         first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
     ddp_model = distributed.wrap(model, dist, device)
     use_compile = cuda if args.compile is None else args.compile
-    step_model = torch.compile(ddp_model) if use_compile else ddp_model
+    step_model = ddp_model
+    mode = args.compile_mode
+    if mode == "auto":  # memories: compile their chunk bodies; no memories: the whole model
+        mode = "chunks" if any(type(m).__module__ in CHUNKED for m in model.modules()) else "model"
+    if use_compile and mode == "chunks":
+        # compile each memory's per-chunk body once and keep the chunk loop eager: compile
+        # time no longer grows with context / chunk (whole-model compile unrolls the loop)
+        compile_chunk_kernels()
+    elif use_compile:
+        step_model = torch.compile(ddp_model)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
     metrics = Metrics(out, start, dist.main)
     progress = Progress(start, args.steps, dist.main)
