@@ -64,7 +64,7 @@ class Layers(nn.Module):
             momentum=None,
             adaptive_q=True,
             conv_kernel=4,
-            lr_max=0.5,
+            lr_max=0.02,
             dgd="first",
             stop_grad=False,
             impl=cfg.impl,

@@ -66,7 +66,7 @@ class Layers(nn.Module):
             forget=True,
             delta="none",
             gates="data",
-            lr_max=0.1,
+            lr_max=0.05,
             lr_const=0.05,
             mom_const=0.9,
             alpha_const=0.01,
