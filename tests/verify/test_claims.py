@@ -81,7 +81,7 @@ def test_hope_without_selfmod_differs_from_titans_only_in_the_residual_memory():
     when = [
         "layers.memory.self_modifying=false",
         "layers.memory.update={period: 16, objective: l2, optimizer: {kind: momentum, "
-        "lr: data_dependent, momentum: data_dependent, retention: data_dependent}}",
+        "lr: {data_dependent: true, max: 0.05}, momentum: data_dependent, retention: data_dependent}}",
         "layers.cms.levels=outer",
     ]
     result = run_verify(str(SPECS / "hope.yaml"), "titans-lmm", when,
