@@ -41,16 +41,24 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
-def save_checkpoint(folder: str | Path, model: torch.nn.Module, state: dict) -> Path:
-    """Write the weights of `model` and the training `state` (a dict of tensors, numbers,
-    strings, lists and dicts) into `folder`, atomically per file."""
-    from safetensors.torch import save_model
+def save_checkpoint(
+    folder: str | Path, weights: torch.nn.Module | dict[str, torch.Tensor], state: dict
+) -> Path:
+    """Write `weights` (a model, or its full state dict gathered from shards) and the training
+    `state` (a dict of tensors, numbers, strings, lists and dicts) into `folder`, atomically
+    per file."""
+    from safetensors.torch import save_file, save_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_id = uuid.uuid4().hex
+    meta = {"save_id": save_id}
     _atomic(folder / STATE, lambda tmp: torch.save({**state, "save_id": save_id}, tmp))
-    _atomic(folder / WEIGHTS, lambda tmp: save_model(model, tmp, metadata={"save_id": save_id}))
+    if isinstance(weights, torch.nn.Module):  # save_model stores tied weights once
+        _atomic(folder / WEIGHTS, lambda tmp: save_model(weights, tmp, metadata=meta))
+    else:
+        flat = {k: v.detach().contiguous() for k, v in weights.items()}
+        _atomic(folder / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata=meta))
     return folder
 
 

@@ -1,12 +1,19 @@
-"""Several processes (`torchrun --nproc_per_node N train.py`): set-up, averages, flags.
+"""Several processes (`torchrun --nproc_per_node N train.py`): set-up, wrapping, averages,
+flags and the state dicts a checkpoint needs.
 
 Without torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) everything here is a no-op on
 one process, so the same train.py runs alone and under torchrun. CUDA uses NCCL, one GPU per
 local rank; CPU uses gloo (how the tests run two processes on a laptop).
+
+Two ways to split the work: DDP (every rank holds the whole model; gradients are averaged) and
+FSDP2 (`fully_shard`: every repeated block and the model's own weights are sharded across the
+ranks, gathered for each forward/backward). Both train the same model as one process with the
+whole batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -62,15 +69,109 @@ def any_flag(flag: bool, d: Dist, device: str) -> bool:
     return bool(t.item())
 
 
-def wrap(model: torch.nn.Module, d: Dist, device: str) -> torch.nn.Module:
-    """DDP around the model when several processes train it; the model itself otherwise."""
+def wrap(model: torch.nn.Module, d: Dist, device: str, fsdp: bool = False) -> torch.nn.Module:
+    """DDP (or, with `fsdp`, FSDP2 sharding) when several processes train the model; the model
+    itself otherwise. Build the optimizer after this: sharding replaces the parameters."""
     if not d.enabled:
         return model
+    if fsdp:
+        return shard(model, d, device)
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [torch.device(device).index] if device.startswith("cuda") else None
     # some parameters get no gradient (a CMS level that never updates in a sequence)
     return DDP(model, device_ids=ids, find_unused_parameters=True)
+
+
+def _fully_shard():
+    try:  # public since torch 2.6
+        from torch.distributed.fsdp import fully_shard
+    except ImportError:  # torch 2.4 / 2.5
+        from torch.distributed._composable.fsdp import fully_shard
+    return fully_shard
+
+
+def shard(model: torch.nn.Module, d: Dist, device: str) -> torch.nn.Module:
+    """FSDP2: one shard group per repeated block (gathered one block at a time), then the rest
+    (embedding, final norm) at the root. The model is sharded in place and returned."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    fully_shard = _fully_shard()
+    mesh = init_device_mesh("cuda" if device.startswith("cuda") else "cpu", (d.world,))
+    for child in model.children():
+        if isinstance(child, torch.nn.ModuleList):
+            for block in child:
+                fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def sharded(model: torch.nn.Module) -> bool:
+    return hasattr(model, "set_requires_gradient_sync")  # what FSDP2 adds to a module
+
+
+@contextlib.contextmanager
+def gradient_sync(wrapped: torch.nn.Module, enabled: bool):
+    """Skip the gradient all-reduce / reduce-scatter for micro-steps before the last one of an
+    accumulated step (the last one syncs the sum)."""
+    if enabled:
+        yield
+    elif sharded(wrapped):
+        wrapped.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            wrapped.set_requires_gradient_sync(True)
+    elif hasattr(wrapped, "no_sync"):  # DDP
+        with wrapped.no_sync():
+            yield
+    else:
+        yield
+
+
+def _full_options():
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def full_weights(model: torch.nn.Module) -> torch.nn.Module | dict[str, torch.Tensor]:
+    """What a checkpoint saves as weights: the model, or (sharded) its full state dict, gathered
+    on every rank's call and kept on rank 0. Every rank must call this."""
+    if not sharded(model):
+        return model
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    return get_model_state_dict(model, options=_full_options())
+
+
+def optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """The optimizer's state dict; sharded, the full one (keyed by parameter name) on rank 0.
+    Every rank must call this."""
+    if not sharded(model):
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=_full_options())
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, saved: dict):
+    """Inverse of `optimizer_state`: every rank passes the full saved dict and keeps its shard."""
+    if not sharded(model):
+        optimizer.load_state_dict(saved)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    options = StateDictOptions(full_state_dict=True)
+    set_optimizer_state_dict(model, optimizer, saved, options=options)
+
+
+def describe(wrapped: torch.nn.Module, d: Dist) -> str:
+    """How the work is split, for the first line a run prints."""
+    if not d.enabled:
+        return "1 process"
+    how = "FSDP2, weights sharded" if sharded(wrapped) else "DDP"
+    return f"{d.world} processes, {how}"
 
 
 def barrier(d: Dist) -> None:

@@ -43,4 +43,6 @@ def detach_state(state):
     """Stop-gradient through a (nested) state, e.g. between persisted sequences."""
     if isinstance(state, dict):
         return {k: detach_state(v) for k, v in state.items()}
+    if isinstance(state, list):  # a repeated block's states, one per layer
+        return [detach_state(v) for v in state]
     return state.detach() if isinstance(state, torch.Tensor) else state

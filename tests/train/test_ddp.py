@@ -39,7 +39,7 @@ def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", str(spec), "--out", str(one), "--batch-size", "4", *common]) == 0
     proc = torchrun_train(str(spec), "--out", str(two), "--batch-size", "2", *common)
-    assert "2 process(es)" in proc.stdout
+    assert "2 processes, DDP" in proc.stdout
     assert_same_trajectory(one, two)
 
 
@@ -53,6 +53,28 @@ def test_ddp_resume_with_persisted_memories_equals_one_process(tmp_path):
     assert (two / "ckpt" / "memory.rank1.pt").exists()
     torchrun_train("--resume", str(two))
     assert_same_trajectory(one, two)
+
+
+@pytest.mark.slow
+def test_fsdp2_sharded_weights_equal_one_process_also_across_resume(tmp_path):
+    """FSDP2 (`--parallel fsdp`): each rank holds half of every block's weights; the loss
+    trajectory is the one-process one, and a checkpoint gathered from the shards resumes it."""
+    spec = write_spec(tmp_path, TINY_PERSIST)
+    common = ["--steps", "4", "--eval-every", "2", *FAST]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", str(spec), "--out", str(one), "--batch-size", "2", *common]) == 0
+    fsdp = ["--parallel", "fsdp", "--batch-size", "1", *common]
+    proc = torchrun_train(str(spec), "--out", str(two), *fsdp, "--stop-after", "2")
+    assert "2 processes, FSDP2, weights sharded" in proc.stdout
+    torchrun_train("--resume", str(two))
+    assert_same_trajectory(one, two)
+    # the checkpoint holds whole tensors, loadable by a single process
+    from safetensors.torch import load_file
+
+    whole = load_file(one / "ckpt" / "model.safetensors")
+    gathered = load_file(two / "ckpt" / "model.safetensors")
+    assert whole.keys() == gathered.keys()
+    assert all(whole[k].shape == gathered[k].shape for k in whole)
 
 
 def test_bad_data_under_torchrun_is_one_clear_line(tmp_path):

@@ -6,6 +6,7 @@
     python train.py --data texts/ --out run1             # a folder, glob, .jsonl or .bin
     python train.py --out run1 --resume                  # continue from run1/ckpt
     torchrun --nproc_per_node 4 train.py --out run1      # DDP, one process per GPU
+    torchrun --nproc_per_node 4 train.py --parallel fsdp # FSDP2: weights sharded
 
 Every timescale of the model is one loop of the nest below (`nlc plan` prints it too):
 
@@ -25,10 +26,8 @@ Every timescale of the model is one loop of the nest below (`nlc plan` prints it
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,10 @@ from nlc_runtime.checkpoint import (
 )
 from nlc_runtime.compile import compile_chunk_kernels
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
+from nlc_runtime.interrupt import StopFlag
+from nlc_runtime.report import Metrics, Progress
+from nlc_runtime.schedule import cosine_lr
+from nlc_runtime.state import detach_state
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 8
@@ -65,15 +68,6 @@ PERSIST = False  # some in-context state is carried across sequences
 CHUNKED = ("nlc_runtime.titans", "nlc_runtime.selfmod", "nlc_runtime.cms")
 
 
-def get_lr(step: int, steps: int, lr: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak (a pure function of the step, so
-    resuming needs no scheduler object)."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-
 def make_optimizer(model: torch.nn.Module, lr: float, device: str) -> torch.optim.Optimizer:
     """The outer level: its states (momentum / moments) move the weights once per step."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -85,17 +79,6 @@ def make_optimizer(model: torch.nn.Module, lr: float, device: str) -> torch.opti
     ]
     fused = device.startswith("cuda")
     return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, fused=fused)
-
-
-def detach_state(state):
-    """Keep a persisted state's values but cut the graph between optimizer steps."""
-    if isinstance(state, torch.Tensor):
-        return state.detach()
-    if isinstance(state, dict):
-        return {k: detach_state(v) for k, v in state.items()}
-    if isinstance(state, list):
-        return [detach_state(v) for v in state]
-    return state
 
 
 @torch.no_grad()
@@ -112,95 +95,6 @@ def estimate_loss(model, data, args, dist, device, autocast) -> float:
         total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten()).item()
     model.train()
     return distributed.mean(total / args.eval_iters, dist, device)
-
-
-class Metrics:
-    """RUN/metrics.jsonl (one JSON object per line) and TensorBoard events when installed."""
-
-    def __init__(self, out: Path, resume_step: int, enabled: bool):
-        self.enabled = enabled
-        self.writer = None
-        if not enabled:
-            return
-        self.path = out / "metrics.jsonl"
-        kept = []
-        if self.path.exists():  # on resume, drop records past the checkpoint (they are redone)
-            lines = self.path.read_text().splitlines()
-            kept = [x for x in lines if x and json.loads(x)["step"] <= resume_step]
-        self.path.write_text("".join(x + "\n" for x in kept) if resume_step else "")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=resume_step + 1)
-        except ImportError:  # tensorboard is optional
-            pass
-
-    def log(self, **record) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in record.items():
-                if key != "step":
-                    self.writer.add_scalar(key, value, record["step"])
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-class Progress:
-    """One status line: step, loss, tokens/s and ETA, redrawn in place on a terminal (about 20
-    lines per run otherwise)."""
-
-    def __init__(self, start: int, total: int, enabled: bool):
-        self.start, self.total, self.enabled = start, total, enabled
-        self.tty = enabled and sys.stderr.isatty()
-        self.every = max(1, (total - start) // 20)
-
-    def update(self, step: int, loss: float, tok_s: float, seconds: float) -> None:
-        if not self.enabled:
-            return
-        eta = seconds / max(1, step - self.start) * (self.total - step)
-        line = (
-            f"step {step}/{self.total} | loss {loss:.4f} | {tok_s:,.0f} tok/s"
-            f" | ETA {int(eta) // 60}m{int(eta) % 60:02d}s"
-        )
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(72))
-            sys.stderr.flush()
-        elif (step - self.start) % self.every == 0 or step == self.total:
-            print(line, file=sys.stderr, flush=True)
-
-    def say(self, text: str) -> None:
-        if self.enabled:
-            if self.tty:
-                sys.stderr.write("\r" + " " * 72 + "\r")
-            print(text, flush=True)
-
-
-class StopFlag:
-    """Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit cleanly.
-    A second Ctrl-C stops at once."""
-
-    def __init__(self):
-        self.set = False
-        self.previous = {}
-        if hasattr(signal, "SIGINT"):
-            with contextlib.suppress(ValueError):  # signals work in the main thread only
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    self.previous[sig] = signal.signal(sig, self.handle)
-
-    def handle(self, signum, frame) -> None:
-        if self.set:
-            raise KeyboardInterrupt
-        self.set = True
-        print("\ninterrupted: finishing this step and writing a checkpoint", file=sys.stderr)
-
-    def restore(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -236,6 +130,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="model: the whole model; chunks: each memory's chunk body once, so compile time "
         "does not grow with the number of chunks; auto: chunks when the model has memories",
+    )
+    add(
+        "--parallel",
+        choices=["ddp", "fsdp"],
+        default="ddp",
+        help="under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
     )
     add("--seed", type=int, default=SEED)
     return parser.parse_args(argv)
@@ -273,13 +173,16 @@ def train(args, dist, device: str) -> list[float]:
         tokens, args.context, args.val_fraction, args.data or "bundled corpus"
     )
     model = Model(cfg).to(device=device, dtype=getattr(torch, args.dtype))
-    optimizer = make_optimizer(model, args.lr, device)
+    n_params = sum(p.numel() for p in model.parameters())
     batches = torch.Generator().manual_seed(args.seed)  # training windows; saved in checkpoints
     start, state, tokens_seen, train_time = 0, None, 0, 0.0
     first_val, best_val, best_step = None, math.inf, 0
-    if args.resume:
-        ckpt = load_checkpoint(out / "ckpt", model, map_location=device)
-        optimizer.load_state_dict(ckpt["optimizer"])
+    ckpt = load_checkpoint(out / "ckpt", model, map_location=device) if args.resume else None
+    # DDP / FSDP2 under torchrun; the optimizer comes after: sharding replaces the parameters
+    wrapped = distributed.wrap(model, dist, device, fsdp=args.parallel == "fsdp")
+    optimizer = make_optimizer(model, args.lr, device)
+    if ckpt is not None:
+        distributed.load_optimizer_state(model, optimizer, ckpt["optimizer"])
         batches.set_state(ckpt["data_rng"])
         torch.set_rng_state(ckpt["cpu_rng"])
         if cuda and "cuda_rng" in ckpt:
@@ -289,9 +192,8 @@ def train(args, dist, device: str) -> list[float]:
         if dist.enabled:  # under DDP every rank carries the memories of its own sequences
             state = load_rank_state(out / "ckpt", dist.rank, start, device) or state
         first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
-    ddp_model = distributed.wrap(model, dist, device)
     use_compile = cuda if args.compile is None else args.compile
-    step_model = ddp_model
+    step_model = wrapped
     mode = args.compile_mode
     if mode == "auto":  # memories: compile their chunk bodies; no memories: the whole model
         mode = "chunks" if any(type(m).__module__ in CHUNKED for m in model.modules()) else "model"
@@ -300,29 +202,32 @@ def train(args, dist, device: str) -> list[float]:
         # time no longer grows with context / chunk (whole-model compile unrolls the loop)
         compile_chunk_kernels()
     elif use_compile:
-        step_model = torch.compile(ddp_model)
+        step_model = torch.compile(wrapped)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
     metrics = Metrics(out, start, dist.main)
     progress = Progress(start, args.steps, dist.main)
-    n_params = sum(p.numel() for p in model.parameters())
     progress.say(
-        f"training {n_params / 1e6:.2f}M parameters on {device} ({dist.world} process(es)): "
+        f"training {n_params / 1e6:.2f}M parameters on {device} "
+        f"({distributed.describe(wrapped, dist)}): "
         f"steps {start}..{args.steps}, {len(train_data):,} train / {len(val_data):,} val tokens"
     )
 
     def checkpoint(step: int) -> None:
         if dist.enabled and PERSIST:
             save_rank_state(out / "ckpt", dist.rank, step, state or {})
+        # gathered on every rank (FSDP2 shards them), written by rank 0
+        weights = distributed.full_weights(model)
+        optimizer_state = distributed.optimizer_state(model, optimizer)
         if not dist.main:
             return
         extra = {"cuda_rng": torch.cuda.get_rng_state()} if cuda else {}
         save_checkpoint(
             out / "ckpt",
-            model,
+            weights,
             {
                 "step": step,
                 "steps": args.steps,
-                "optimizer": optimizer.state_dict(),
+                "optimizer": optimizer_state,
                 "data_rng": batches.get_state(),
                 "cpu_rng": torch.get_rng_state(),
                 "memory": state or {},  # the in-context state the spec persists
@@ -355,7 +260,7 @@ def train(args, dist, device: str) -> list[float]:
     try:
         for step in range(start, args.steps):  # the outer level: one optimizer step each
             t0 = time.perf_counter()
-            lr = get_lr(step, args.steps, args.lr, args.warmup)
+            lr = cosine_lr(step, args.steps, args.lr, args.warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum = 0.0
@@ -365,8 +270,7 @@ def train(args, dist, device: str) -> list[float]:
                 )
                 x, y = x.to(device), y.to(device)
                 last = micro == args.accumulate - 1
-                sync = contextlib.nullcontext() if last or not dist.enabled else ddp_model.no_sync()
-                with sync:
+                with distributed.gradient_sync(wrapped, enabled=last):
                     with autocast:
                         # the in-context levels run inside the model, chunk by chunk
                         logits, new_state = step_model(x, state if PERSIST else None)
