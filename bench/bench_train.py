@@ -1,59 +1,169 @@
-"""Benchmark of `nlc train`: training throughput (tokens/s) of the emitted training script's
-step on a spec, for a few batch/context shapes, on this machine's CPU (or GPU when present).
-Random tokens (throughput does not depend on the text); nothing here is a test.
+"""Benchmark of `nlc train`'s training step: tokens/s, compile time, peak memory and FLOP use.
 
-    python bench/bench_train.py [--spec specs/hope.yaml] [--steps 3] [--shapes 4x128,4x256]
+For each spec and mode (eager, compiled) one fresh process builds the emitted model and runs
+the step the emitted train.py runs (forward, cross-entropy, backward, AdamW; bf16 autocast on
+CUDA), so each line's peak memory is its own. Random tokens: throughput does not depend on the
+text. Nothing here is a test.
+
+    python bench/bench_train.py                                  # demo HOPE + transformer, CPU
+    python bench/bench_train.py --specs specs/hope-760m.yaml --device cuda --shape 8x4096
+
+Columns: tokens/s over the timed steps (after two untimed steps that include compilation);
+first-step seconds (compile time for `compiled`); peak memory (CPU: the process's peak
+resident set; CUDA: peak allocated by torch); FLOPs per token counted by
+torch.utils.flop_counter on one eager step (every matrix product, attention and the memories'
+inner updates included), and, on a GPU, MFU = counted FLOP/s over the chip's dense bf16 peak
+and the usual 6N estimate beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nlc.codegen.emit import compile_spec  # noqa: E402
-from nlc.train.emitted import load_module  # noqa: E402
+# Dense bf16 peak of the chips this project meets (datasheet, without sparsity), TFLOP/s.
+PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
+CHUNKED = ("nlc_runtime.titans", "nlc_runtime.selfmod", "nlc_runtime.cms")
 
 
-def tokens_per_second(model, batch: int, context: int, steps: int, vocab: int) -> float:
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randint(0, vocab, (batch, context + 1))
-    elapsed = 0.0
-    for i in range(steps + 1):  # the first step warms up allocators and is not timed
-        t0 = time.perf_counter()
-        logits, _ = model(x[:, :-1])
-        F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()).backward()
+def run_one(spec: str, mode: str, device: str, batch: int, context: int, steps: int) -> dict:
+    """One configuration in this process; returns its numbers."""
+    import torch
+    import torch.nn.functional as F
+    from nlc_runtime.compile import compile_chunk_kernels
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nlc.codegen.emit import compile_spec
+    from nlc.train.emitted import load_module
+
+    with tempfile.TemporaryDirectory() as tmp:
+        compile_spec(spec, Path(tmp))
+        module = load_module(Path(tmp), "model")
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(0)
+    cfg = module.Config()
+    model = module.Model(cfg).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    n_embed = sum(p.numel() for n, p in model.named_parameters() if "embed" in n)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=cuda)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
+    step_model = model
+    if mode == "compiled":
+        if any(type(m).__module__ in CHUNKED for m in model.modules()):
+            compile_chunk_kernels()  # what train.py's --compile-mode auto does with memories
+        else:
+            step_model = torch.compile(model)
+    x = torch.randint(0, cfg.vocab_size, (batch, context + 1), device=device)
+
+    def step() -> None:
+        with autocast:
+            logits, _ = step_model(x[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
+        loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if i:
-            elapsed += time.perf_counter() - t0
-    return steps * batch * context / elapsed
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    t0 = time.perf_counter()
+    step()  # untimed: allocators, autotuning and (compiled) compilation
+    sync()
+    first = time.perf_counter() - t0
+    step()  # untimed too: recompilations for shapes marked dynamic on the first step
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    seconds = time.perf_counter() - t0
+    tokens = batch * context
+    out = {
+        "spec": Path(spec).name,
+        "mode": mode,
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "params": n_params,
+        "tokens_per_s": steps * tokens / seconds,
+        "first_step_s": first,
+        "peak_mib": (
+            torch.cuda.max_memory_allocated() / 2**20
+            if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ),
+    }
+    if mode == "eager":  # FLOPs are the same in both modes; count them once, eagerly
+        with FlopCounterMode(display=False) as counter:
+            step()
+        out["flops_per_token"] = counter.get_total_flops() / tokens
+        out["six_n_per_token"] = 6 * (n_params - n_embed)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default=str(ROOT / "specs" / "hope.yaml"))
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--shapes", default="4x128,4x256", help="BATCHxCONTEXT,...")
+    parser.add_argument("--specs", default="specs/hope.yaml,specs/transformer.yaml")
+    parser.add_argument("--modes", default="eager,compiled")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--shape", default="8x128", help="BATCHxCONTEXT")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--one", nargs=2, metavar=("SPEC", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        compile_spec(args.spec, Path(tmp))
-        module = load_module(Path(tmp), "model")
-    torch.manual_seed(0)
-    print(f"{Path(args.spec).name}: torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for shape in args.shapes.split(","):
-        batch, context = (int(v) for v in shape.split("x"))
-        model = module.Model(module.Config())
-        tps = tokens_per_second(model, batch, context, args.steps, module.Config().vocab_size)
-        print(f"  batch {batch:3d} x context {context:4d}: {tps:8.0f} tokens/s (eager, training)")
+    batch, context = (int(v) for v in args.shape.split("x"))
+    if args.one:
+        row = run_one(args.one[0], args.one[1], args.device, batch, context, args.steps)
+        print(json.dumps(row))
+        return
+    rows = []
+    for spec in args.specs.split(","):
+        for mode in args.modes.split(","):
+            cmd = [sys.executable, __file__, "--one", spec, mode, "--device", args.device]
+            cmd += ["--shape", args.shape, "--steps", str(args.steps)]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{spec} {mode}: failed\n{proc.stderr[-2000:]}", flush=True)
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(format_row(rows[-1], rows), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def format_row(row: dict, rows: list[dict]) -> str:
+    text = (
+        f"{row['spec']:18s} {row['mode']:8s} {row['params'] / 1e6:8.2f}M  "
+        f"{row['tokens_per_s']:10,.0f} tok/s  first step {row['first_step_s']:6.1f}s  "
+        f"peak {row['peak_mib']:8,.0f} MiB"
+    )
+    eager = next((r for r in rows if r["spec"] == row["spec"] and "flops_per_token" in r), None)
+    if eager is not None:
+        flops = eager["flops_per_token"]
+        text += f"  {flops / 1e6:,.1f} MFLOP/token"
+        peak = next((v for k, v in PEAK_BF16.items() if k in row["device"]), None)
+        if peak is not None:
+            achieved = flops * row["tokens_per_s"] / 1e12
+            six_n = eager["six_n_per_token"] * row["tokens_per_s"] / 1e12
+            text += f"  {achieved:,.1f} TFLOP/s, MFU {achieved / peak:.1%} (6N: {six_n / peak:.1%})"
+        if row["mode"] != "eager":
+            text += f"  {row['tokens_per_s'] / eager_tps(rows, row):.2f}x eager"
+    return text
+
+
+def eager_tps(rows: list[dict], row: dict) -> float:
+    return next(r["tokens_per_s"] for r in rows if r["spec"] == row["spec"] and r["mode"] == "eager")
 
 
 if __name__ == "__main__":

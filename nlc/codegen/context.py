@@ -190,11 +190,17 @@ class _Builder:
         out = f"h_{b.name}"
         parent.body += comment(f"{prefix}{b.name}: {repeat} x {cls}", 8)
         key = py(b.name)
+        if parent.input_name == "idx":  # a top-level block: activation checkpointing applies
+            self.imports.add("from nlc_runtime.recompute import call_block")
+            call = f"call_block(block, {out}, s, self.cfg.recompute)"
+        else:
+            call = f"block({out}, s)"
         parent.body += [
             f"{out} = {source}",
             f"{attr}_state = []",
             f"for i, block in enumerate(self.{attr}):",
-            f"    {out}, s = block({out}, state[{key}][i] if {key} in state else {{}})",
+            f"    s = state[{key}][i] if {key} in state else {{}}",
+            f"    {out}, s = {call}",
             f"    {attr}_state.append(s)",
             f"new_state[{key}] = {attr}_state",
         ]
@@ -285,7 +291,8 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
             ("context", repr(m.context), "tokens per sequence: the in-context clock"),
         ]
         + [(f, repr(r), f"repeats of block '{n}'") for f, r, n in reversed(b.repeat_fields)]
-        + [("impl", py("chunked"), "'naive': the per-token reference path of every memory")],
+        + [("impl", py("chunked"), "'naive': the per-token reference path of every memory")]
+        + [("recompute", "False", "recompute each block's activations in backward (memory)")],
         "blocks": list(reversed(blocks)),  # inner classes first
         "model": model_scope,
         "train": {

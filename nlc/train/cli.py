@@ -63,6 +63,12 @@ def add_commands(sub) -> None:
         default=None,
         help="torch.compile the model (default: on for CUDA)",
     )
+    p.add_argument(
+        "--recompute",
+        action="store_true",
+        default=None,
+        help="activation checkpointing: recompute each block in backward (less memory)",
+    )
     for flag, kind, text in PASSTHROUGH:
         p.add_argument(flag, type=kind, default=None, help=text)
     p.set_defaults(fn=_cmd_train)

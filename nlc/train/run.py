@@ -40,6 +40,8 @@ def script_args(args, run: Path) -> list[str]:
         argv += ["--stop-after", str(once)]
     if args.compile is not None:
         argv.append("--compile" if args.compile else "--no-compile")
+    if getattr(args, "recompute", None):
+        argv.append("--recompute")
     if args.resume:
         argv.append("--resume")
     return argv

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from nlc_runtime.norms import RMSNorm
+from nlc_runtime.recompute import call_block
 from nlc_runtime.titans import NeuralMemory
 
 
@@ -33,6 +34,7 @@ class Config:
     context: int = 4096  # tokens per sequence: the in-context clock
     repeat_layers: int = 24  # repeats of block 'layers'
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
+    recompute: bool = False  # recompute each block's activations in backward (memory)
 
     @property
     def attn_impl(self) -> str:
@@ -112,7 +114,8 @@ class Model(nn.Module):
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
-            h_layers, s = block(h_layers, state["layers"][i] if "layers" in state else {})
+            s = state["layers"][i] if "layers" in state else {}
+            h_layers, s = call_block(block, h_layers, s, self.cfg.recompute)
             layers_state.append(s)
         new_state["layers"] = layers_state
         h_norm_f = self.norm_f(h_layers)  # (B, T, 1536)

@@ -137,6 +137,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="ddp",
         help="under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
     )
+    add(
+        "--recompute",
+        action="store_true",
+        help="activation checkpointing: recompute each block in backward (less memory)",
+    )
     add("--seed", type=int, default=SEED)
     return parser.parse_args(argv)
 
@@ -157,7 +162,7 @@ def train(args, dist, device: str) -> list[float]:
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    cfg = Config()
+    cfg = Config(recompute=args.recompute)
     args.context = args.context or cfg.context
     out = Path(args.out)
     if dist.main:
