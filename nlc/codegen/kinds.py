@@ -194,7 +194,9 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
             "layer yet; use delta_memory or titans_memory",
         )
     if isinstance(c, k.TitansMemory):
-        return _titans_memory(c, d, heads, depth=c.depth, expansion=c.expansion)
+        return _titans_memory(
+            c, d, heads, depth=c.depth, expansion=c.expansion, residual=c.residual
+        )
     if isinstance(c, k.SelfModifyingTitans):
         return _self_modifying(c, d, heads)
     if isinstance(c, k.CMS):

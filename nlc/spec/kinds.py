@@ -358,6 +358,11 @@ class TitansMemory(MemoryBase):
     kind: Literal["titans_memory"]
     depth: int = Field(2, ge=1, description="Layers of the memory MLP; 1 = matrix memory.")
     expansion: int = Field(2, ge=1, description="Hidden width of the memory MLP / head width.")
+    residual: bool = Field(
+        False,
+        description="Residual memory M(x) = x + MLP(x), as HOPE's memories (NL §8); false: "
+        "Titans' plain MLP M(x) = MLP(x).",
+    )
     conv: int | None = Field(4, gt=0, description="Depthwise conv window after q/k/v; null = none.")
     qk_norm: bool = True
     update: Update = Update(

@@ -77,19 +77,43 @@ def test_matrix_memory_with_gd_computes_deltanets_recurrence():
     assert (torch.stack(outs, 2) - y).abs().max().item() < 1e-13
 
 
-def test_hope_without_selfmod_differs_from_titans_only_in_the_residual_memory():
-    when = [
-        "layers.memory.self_modifying=false",
-        "layers.memory.update={period: 16, objective: l2, optimizer: {kind: momentum, "
-        "lr: {data_dependent: true, max: 0.05}, momentum: data_dependent, retention: data_dependent}}",
-        "layers.cms.levels=outer",
-    ]
-    result = run_verify(str(SPECS / "hope.yaml"), "titans-lmm", when,
-                        ["layers.mlp.hidden=256"], numerical=False)  # fmt: skip
+HOPE_NO_SELFMOD = [
+    "layers.memory.self_modifying=false",
+    "layers.memory.update={period: 16, objective: l2, optimizer: {kind: momentum, "
+    "lr: {data_dependent: true, max: 0.05}, momentum: data_dependent, retention: data_dependent}}",
+    "layers.cms.levels=outer",
+    "layers.cms.activation=silu",
+]
+TITANS_MLP = ["layers.mlp.hidden=256", "layers.mlp.activation=silu"]
+
+
+def test_hope_without_selfmod_differs_from_plain_titans_only_in_the_residual_memory():
+    result = run_verify(str(SPECS / "hope.yaml"), "titans-lmm", HOPE_NO_SELFMOD, TITANS_MLP,
+                        numerical=False)  # fmt: skip
     diffs = result["structural"]["differences"]
     assert diffs[0] == "memory computes differ in residual: True in hope, False in titans-lmm"
     assert result["structural"]["periods"]["source"] == [16, "outer"]
     assert result["structural"]["periods"]["target"] == [16, "outer"]
+
+
+def test_hope_without_selfmod_is_titans_with_a_residual_memory():
+    result = run_verify(str(SPECS / "hope.yaml"), "titans-lmm", HOPE_NO_SELFMOD,
+                        ["layers.memory.residual=true", *TITANS_MLP], tokens=20)  # fmt: skip
+    assert result["structural"]["holds"], result["structural"]["differences"]
+    num = result["numerical"]
+    assert num["holds"], num
+    assert num["max_output_diff"] < 1e-9 and num["max_grad_diff"] < 1e-9
+    assert result["holds"]
+
+
+def test_titans_memory_residual_defaults_to_plain_mlp():
+    """Existing specs keep their meaning: the runtime's NeuralMemory defaults to residual=False."""
+    import inspect
+
+    from nlc_runtime.titans import NeuralMemory
+
+    assert TitansMemory.model_validate({"name": "m", "kind": "titans_memory"}).residual is False
+    assert inspect.signature(NeuralMemory).parameters["residual"].default is False
 
 
 def test_titans_lr0_collapses_to_the_levels_of_the_mlp_layout():
