@@ -48,6 +48,7 @@ RUNTIME_IMPORTS = {
     "RMSNorm(": "from nlc_runtime.norms import RMSNorm",
     "SelfModifyingTitans(": "from nlc_runtime.selfmod import SelfModifyingTitans",
     "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory",
+    "FrozenMemory(": "from nlc_runtime.frozen import FrozenMemory",
 }
 """Which runtime import a piece of emitted code needs, keyed by the text that uses it."""
 
@@ -111,8 +112,12 @@ def _titans_memory(
         raise CodegenError(
             ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
         )
-    gates = [opt.lr, opt.momentum, opt.retention]
-    data = any(_is_data(g) for g in gates)
+    # each gate is data-dependent or a constant on its own (a constant lr 0 stays 0 even when
+    # momentum and forgetting are data-dependent)
+    coefs = (opt.lr, opt.momentum, opt.retention)
+    kinds = tuple("data" if _is_data(g) else "const" for g in coefs)
+    used = {kind for kind, g in zip(kinds, coefs, strict=True) if g is not None}
+    gates = used.pop() if len(used) == 1 else kinds  # one word when the enabled gates agree
     conv = getattr(c, "conv", None)
     args = _args(
         d,
@@ -125,7 +130,7 @@ def _titans_memory(
         forget=opt.retention is not None,
         # gd on the l2 objective already is the delta rule; dgd adds the (I - eta k k^T) term
         delta="first" if opt.kind == "dgd" else "none",
-        gates="data" if data else "const",
+        gates=gates,
         lr_max=_lr_max(opt.lr, 0.1),
         lr_const=_const(opt.lr, 0.05),
         mom_const=_const(opt.momentum, 0.9),
@@ -197,6 +202,17 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
         return _titans_memory(
             c, d, heads, depth=c.depth, expansion=c.expansion, residual=c.residual
         )
+    if isinstance(c, k.FrozenMemory):
+        args = _args(
+            d,
+            n_heads=heads,
+            depth=c.depth,
+            expansion=float(c.expansion),
+            residual=c.residual,
+            conv=bool(c.conv),
+            conv_kernel=c.conv or 4,
+        )
+        return Emission(f"FrozenMemory({args})", "{mod}({in0})")
     if isinstance(c, k.SelfModifyingTitans):
         return _self_modifying(c, d, heads)
     if isinstance(c, k.CMS):

@@ -183,7 +183,9 @@ class NeuralMemory(nn.Module):
     momentum / forget: enable eta_t / alpha_t. delta: "none" | "first" | "all" -- which memory
     layers get the delta-rule/DGD term (the first layer is the one whose input is the
     L2-normalised key). gates: "data" (per token) or "const" (lr_const, mom_const,
-    alpha_const). impl: "chunked" | "naive".
+    alpha_const), or one of those per gate as a triple (theta, eta, alpha) -- a spec may fix
+    the learning rate (e.g. to 0) while its momentum and forgetting stay data-dependent.
+    impl: "chunked" | "naive".
     """
 
     def __init__(
@@ -198,7 +200,7 @@ class NeuralMemory(nn.Module):
         momentum: bool = True,
         forget: bool = True,
         delta: str = "none",
-        gates: str = "data",
+        gates: str | tuple[str, str, str] = "data",
         lr_max: float = 0.1,
         lr_const: float = 0.05,
         mom_const: float = 0.9,
@@ -227,7 +229,9 @@ class NeuralMemory(nn.Module):
         HD = self.H * self.D
         self.to_qkv = nn.Linear(dim, 3 * HD, bias=False)
         self.conv = CausalConv1d(3 * HD, conv_kernel) if conv else None
-        if gates == "data":
+        self.gate_kinds = (gates,) * 3 if isinstance(gates, str) else tuple(gates)
+        assert len(self.gate_kinds) == 3 and set(self.gate_kinds) <= {"data", "const"}
+        if "data" in self.gate_kinds:
             self.to_gates = nn.Linear(dim, 3 * self.H)  # theta, eta, alpha logits
             nn.init.normal_(self.to_gates.weight, std=0.02)
             with torch.no_grad():  # start: theta ~ 0.5 lr_max, eta ~ 0.73, alpha ~ 0.02
@@ -260,16 +264,36 @@ class NeuralMemory(nn.Module):
             qkv, conv_cache = self.conv(qkv, conv_cache)
         qkv = F.silu(qkv).view(B, T, 3, self.H, self.D).permute(2, 0, 3, 1, 4)
         q, k, v = l2norm(qkv[0]), l2norm(qkv[1]), qkv[2]  # (B, H, T, D)
-        if self.gates == "data":
-            g = self.to_gates(x).view(B, T, 3, self.H).permute(2, 0, 3, 1)  # (3, B, H, T)
-            lr = self.lr_max * torch.sigmoid(g[0])
-            mom = torch.sigmoid(g[1]) if self.momentum else None
-            decay = 1 - torch.sigmoid(g[2]) if self.forget else None
-        else:
-            lr = x.new_full((B, self.H, T), self.lr_const)
-            mom = x.new_full((B, self.H, T), self.mom_const) if self.momentum else None
-            decay = x.new_full((B, self.H, T), 1 - self.alpha_const) if self.forget else None
+        lr, mom, decay = self.gate_values(x)
         return q, k, v, lr, decay, mom, conv_cache
+
+    def gate_values(self, x: torch.Tensor):
+        """theta (lr), eta (mom), 1 - alpha (decay), each (B, H, T); None when disabled."""
+        B, T, _ = x.shape
+        g = None
+        if "data" in self.gate_kinds:
+            g = self.to_gates(x).view(B, T, 3, self.H).permute(2, 0, 3, 1)  # (3, B, H, T)
+        lr_k, mom_k, alpha_k = self.gate_kinds
+        lr = (
+            self.lr_max * torch.sigmoid(g[0])
+            if lr_k == "data"
+            else x.new_full((B, self.H, T), self.lr_const)
+        )
+        mom = decay = None
+        if self.momentum:
+            mom = (
+                torch.sigmoid(g[1])
+                if mom_k == "data"
+                else x.new_full((B, self.H, T), self.mom_const)
+            )
+        if self.forget:
+            alpha = (
+                torch.sigmoid(g[2])
+                if alpha_k == "data"
+                else x.new_full((B, self.H, T), self.alpha_const)
+            )
+            decay = 1 - alpha
+        return lr, mom, decay
 
     def output(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """y (B, H, T, D) -> (B, T, C): norm, gate, output projection."""
