@@ -49,6 +49,7 @@ RUNTIME_IMPORTS = {
     "SelfModifyingTitans(": "from nlc_runtime.selfmod import SelfModifyingTitans",
     "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory",
     "FrozenMemory(": "from nlc_runtime.frozen import FrozenMemory",
+    "LinearAttention(": "from nlc_runtime.linear_attention import LinearAttention",
 }
 """Which runtime import a piece of emitted code needs, keyed by the text that uses it."""
 
@@ -99,14 +100,20 @@ def _titans_memory(
     depth: int,
     expansion: float,
     residual: bool = False,
+    cls: str = "NeuralMemory",
 ) -> Emission:
     u = c.update
     opt = u.optimizer
-    if u.objective != "l2":
+    if u.objective not in ("l2", "dot"):
         raise CodegenError(
             ("update", "objective"),
-            f"objective '{u.objective}' is not supported "
-            "by the runtime's Titans memory yet (only l2)",
+            f"objective '{u.objective}' is not supported by the runtime's memories yet "
+            "(l2 or dot; the LM-gradient signal needs the model-level piece driver)",
+        )
+    if u.objective == "dot" and opt.kind == "dgd":
+        raise CodegenError(
+            ("update", "optimizer", "kind"),
+            "dgd's extra term belongs to the l2 objective; use gd or momentum with dot",
         )
     if u.partial_chunk == "drop":
         raise CodegenError(
@@ -138,9 +145,11 @@ def _titans_memory(
         conv=bool(conv),
         conv_kernel=conv or 4,
         stop_grad=u.stop_grad,
+        # the runtime's default objective is l2: written out only when it is not
+        **({"objective": u.objective} if u.objective != "l2" else {}),
         impl=IMPL,
     )
-    return Emission(f"NeuralMemory({args})", "{mod}({in0}, {state})", stateful=True)
+    return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
 
 
 def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> Emission:
@@ -193,11 +202,12 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
     if isinstance(c, k.DeltaMemory):
         return _titans_memory(c, d, heads, depth=1, expansion=1.0)
     if isinstance(c, k.LinearAttention):
-        raise CodegenError(
-            ("kind",),
-            "linear_attention (dot-product objective) has no runtime "
-            "layer yet; use delta_memory or titans_memory",
-        )
+        if c.feature_map != "identity":
+            raise CodegenError(
+                ("feature_map",),
+                f"feature map '{c.feature_map}' is not supported by the runtime yet",
+            )
+        return _titans_memory(c, d, heads, depth=1, expansion=1.0, cls="LinearAttention")
     if isinstance(c, k.TitansMemory):
         return _titans_memory(
             c, d, heads, depth=c.depth, expansion=c.expansion, residual=c.residual

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
 from .delta import chunk_update, step_update
-from .mlp import MemorySpec, init_memory_weights, l2_loss_pairs, mlp_forward
+from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
 
@@ -57,9 +57,10 @@ def memory_update_chunk(
     decay: torch.Tensor | None,
     mom: torch.Tensor | None,
     delta_layers: tuple[bool, ...],
+    objective: str = "l2",
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """One chunk's update of every layer of a memory MLP (all gradients at the chunk start)."""
-    pairs = l2_loss_pairs(spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
+    pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
     newW, newS = [], ([] if Ss is not None else None)
     for i, (h, g) in enumerate(pairs):
         W, S = chunk_update(
@@ -104,11 +105,12 @@ def lmm_chunked(
     delta_layers: tuple[bool, ...] | None = None,
     flush: bool = True,
     stop_grad: bool = False,
+    objective: str = "l2",
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, chunk-parallel. q, k: (B, H, T, d_in); v: (B, H, T, d_out); lr (theta),
     decay (1 - alpha), mom (eta): (B, H, T) or None (no forgetting / no momentum). state:
-    {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. Returns (y (B, H, T, d_out),
-    new_state)."""
+    {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. objective: "l2"
+    (||M(k) - v||^2 / 2) or "dot" (-<M(k), v>). Returns (y (B, H, T, d_out), new_state)."""
     delta_layers = delta_layers or (False,) * spec.depth
     T = q.shape[2]
     Ws, Ss = _unpack(spec, state)
@@ -121,7 +123,7 @@ def lmm_chunked(
         y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
         ys.append(y)
         if is_boundary(e, T, chunk, flush):
-            Ws, Ss = KERNELS["update"](spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers)
+            Ws, Ss = KERNELS["update"](spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers, objective)
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]
@@ -142,6 +144,7 @@ def lmm_naive(
     delta_layers: tuple[bool, ...] | None = None,
     flush: bool = True,
     stop_grad: bool = False,
+    objective: str = "l2",
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, token by token (the reference): same signature as `lmm_chunked`.
 
@@ -156,7 +159,7 @@ def lmm_naive(
     for t in range(T):
         y, _ = mlp_forward(spec, Ws, q[:, :, t : t + 1])
         ys.append(y)
-        pairs = l2_loss_pairs(spec, Ws, k[:, :, t : t + 1], v[:, :, t : t + 1])
+        pairs = LOSS_PAIRS[objective](spec, Ws, k[:, :, t : t + 1], v[:, :, t : t + 1])
         for i, (h, g) in enumerate(pairs):
             runW[i], S = step_update(
                 runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
@@ -185,7 +188,8 @@ class NeuralMemory(nn.Module):
     L2-normalised key). gates: "data" (per token) or "const" (lr_const, mom_const,
     alpha_const), or one of those per gate as a triple (theta, eta, alpha) -- a spec may fix
     the learning rate (e.g. to 0) while its momentum and forgetting stay data-dependent.
-    impl: "chunked" | "naive".
+    objective: "l2" (Titans) or "dot" (-<M(k), v>: with depth 1, gd and lr 1, linear
+    attention, NL §2.1). impl: "chunked" | "naive".
     """
 
     def __init__(
@@ -209,9 +213,12 @@ class NeuralMemory(nn.Module):
         conv_kernel: int = 4,
         out_gate: bool = True,
         stop_grad: bool = False,
+        objective: str = "l2",
         impl: str = "chunked",
     ):
         super().__init__()
+        assert objective in LOSS_PAIRS, f"objective {objective!r}"
+        self.objective = objective
         self.H = n_heads
         self.D = head_dim or dim // n_heads
         hid = max(1, int(self.D * expansion))
@@ -307,6 +314,7 @@ class NeuralMemory(nn.Module):
         return LMM_IMPLS[self.impl](
             self.spec, q, k, v, lr, decay, mom, state,
             chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
+            objective=self.objective,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor, state: dict | None = None):

@@ -39,3 +39,31 @@ def test_frozen_memory_is_emitted_as_the_runtime_read_path():
     assert (
         "FrozenMemory( 16, n_heads=2, depth=1, expansion=2.0, residual=False, conv=False," in flat
     )
+
+
+def test_linear_attention_and_the_dot_objective_are_emitted():
+    text = render_text(_spec({"kind": "linear_attention"}))["model.py"]
+    flat = " ".join(text.split())
+    assert "from nlc_runtime.linear_attention import LinearAttention" in flat
+    assert (
+        "LinearAttention( 16, n_heads=2, depth=1, expansion=1.0, residual=False, chunk=1," in flat
+    )
+    assert 'gates="const", lr_max=0.1, lr_const=1.0' in flat and 'objective="dot"' in flat
+    titans = render_text(_spec({"kind": "titans_memory", "update": {
+        "period": 2, "objective": "dot", "optimizer": {"kind": "gd", "lr": 1}}}))["model.py"]  # fmt: skip
+    assert 'objective="dot"' in titans
+
+
+def test_unsupported_memory_options_are_clear_errors(tmp_path, capsys):
+    from nlc.cli import main
+
+    for memory, field in [
+        ({"kind": "linear_attention", "feature_map": "elu1"}, "feature_map"),
+        ({"kind": "titans_memory", "update": {"objective": "dot", "optimizer": {"kind": "dgd"}}},
+         "update.optimizer.kind"),
+    ]:  # fmt: skip
+        path = tmp_path / "m.yaml"
+        path.write_text(_spec(memory))
+        assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}:" in err and field in err and "Traceback" not in err

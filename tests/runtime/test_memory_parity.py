@@ -57,6 +57,17 @@ LMM_CFGS = {
     # the spec's `residual: true` (HOPE's memory without self-modification, NL §8)
     "deep-residual-mom-forget": dict(depth=2, residual=True),
     "matrix-residual-delta": dict(depth=1, residual=True, delta="first", momentum=False),
+    # the dot-product objective -<M(k), v>: linear attention, then gated, with momentum, deep
+    "dot-linear-attention": dict(
+        depth=1,
+        objective="dot",
+        momentum=False,
+        forget=False,
+        gates="const",
+        lr_const=1.0,
+        conv=False,
+    ),  # fmt: skip
+    "dot-deep-mom-forget": dict(depth=2, objective="dot"),
 }
 
 

@@ -54,6 +54,24 @@ def test_deltanet_claim_holds_structurally_and_numerically():
     assert result["numerical"]["max_output_diff"] < 1e-9
 
 
+def test_linear_attention_claim_holds_structurally_and_numerically():
+    when = [
+        *MATRIX,
+        "layers.memory.update={period: 1, objective: dot, optimizer: {kind: gd, lr: 1}}",
+    ]
+    target = str(SPECS / "claims" / "targets" / "linear-attention.yaml")
+    result = run_verify(TITANS, target, when, [], tokens=16)
+    assert result["structural"]["holds"]
+    assert result["numerical"]["holds"] and result["numerical"]["mapped_parameters"] == 20
+    # lr 0.5 is another model: the signature names the field
+    half = run_verify(TITANS, target, [*when[:2], when[2].replace("lr: 1", "lr: 0.5")], [],
+                      numerical=False)  # fmt: skip
+    assert not half["holds"]
+    assert any(
+        "lr: 0.5 in titans-lmm, 1.0 in" in line for line in half["structural"]["differences"]
+    )
+
+
 def test_matrix_memory_with_gd_computes_deltanets_recurrence():
     """The Titans runtime memory of depth 1, gd on ||k M - v||^2 every token, no momentum or
     forgetting, equals DeltaNet written out: o_t = q_t M_{t-1},
