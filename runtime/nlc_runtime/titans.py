@@ -157,16 +157,11 @@ def lmm_naive(
     runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
     ys = []
     for t in range(T):
-        y, _ = mlp_forward(spec, Ws, q[:, :, t : t + 1])
+        y, runW, runS = lmm_step(
+            spec, Ws, runW, runS, q[:, :, t : t + 1], k[:, :, t : t + 1], v[:, :, t : t + 1],
+            lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers, objective,
+        )  # fmt: skip
         ys.append(y)
-        pairs = LOSS_PAIRS[objective](spec, Ws, k[:, :, t : t + 1], v[:, :, t : t + 1])
-        for i, (h, g) in enumerate(pairs):
-            runW[i], S = step_update(
-                runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
-                lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers[i],
-            )  # fmt: skip
-            if runS is not None:
-                runS[i] = S
         if is_boundary(t + 1, T, chunk, flush):
             Ws, Ss = list(runW), (list(runS) if runS is not None else None)
             if stop_grad:
@@ -174,6 +169,36 @@ def lmm_naive(
                 Ss = None if Ss is None else [S.detach() for S in Ss]
                 runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
     return torch.cat(ys, dim=2), _pack(Ws, Ss)
+
+
+def lmm_step(
+    spec: MemorySpec,
+    Ws: list[torch.Tensor],
+    runW: list[torch.Tensor],
+    runS: list[torch.Tensor] | None,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    lr: torch.Tensor,
+    decay: torch.Tensor | None,
+    mom: torch.Tensor | None,
+    delta_layers: tuple[bool, ...],
+    objective: str = "l2",
+):
+    """One token of the reference: read the visible weights `Ws` (q, k, v: (B, H, 1, d)), and
+    advance the running copy (runW, runS) one step with the gradient at `Ws` (gates (B, H)).
+    Returns (y (B, H, 1, d_out), runW, runS); the caller makes the running copy visible at
+    the chunk's end."""
+    y, _ = mlp_forward(spec, Ws, q)
+    runW, runS = list(runW), (list(runS) if runS is not None else None)
+    for i, (h, g) in enumerate(LOSS_PAIRS[objective](spec, Ws, k, v)):
+        runW[i], S = step_update(
+            runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
+            lr, decay, mom, delta_layers[i],
+        )  # fmt: skip
+        if runS is not None:
+            runS[i] = S
+    return y, runW, runS
 
 
 LMM_IMPLS = {"chunked": lmm_chunked, "naive": lmm_naive}

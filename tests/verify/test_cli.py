@@ -31,6 +31,13 @@ def test_list_names_every_claim(capsys):
         assert claim.name in out
 
 
+def test_shipped_must_fail_claim_exits_1_naming_the_level(capsys):
+    assert main(["verify", "--claim", "hope-attention-short-cms-is-not-transformer"]) == 1
+    out = capsys.readouterr().out
+    assert "(CMS level 1 of layers.1.cms): does not collapse" in out
+    assert "its period 128 is shorter than the context 256" in out
+
+
 def test_must_fail_claim_names_the_level(capsys):
     rc = main(["verify", HOPE_ATTN, "--collapses-to", "transformer",
                "--target-when", "layers.mlp.hidden=256"])  # fmt: skip
