@@ -48,6 +48,8 @@ RUNTIME_IMPORTS = {
     "RMSNorm(": "from nlc_runtime.norms import RMSNorm",
     "SelfModifyingTitans(": "from nlc_runtime.selfmod import SelfModifyingTitans",
     "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory",
+    "FrozenMemory(": "from nlc_runtime.frozen import FrozenMemory",
+    "LinearAttention(": "from nlc_runtime.linear_attention import LinearAttention",
 }
 """Which runtime import a piece of emitted code needs, keyed by the text that uses it."""
 
@@ -98,21 +100,31 @@ def _titans_memory(
     depth: int,
     expansion: float,
     residual: bool = False,
+    cls: str = "NeuralMemory",
 ) -> Emission:
     u = c.update
     opt = u.optimizer
-    if u.objective != "l2":
+    if u.objective not in ("l2", "dot"):
         raise CodegenError(
             ("update", "objective"),
-            f"objective '{u.objective}' is not supported "
-            "by the runtime's Titans memory yet (only l2)",
+            f"objective '{u.objective}' is not supported by the runtime's memories yet "
+            "(l2 or dot; the LM-gradient signal needs the model-level piece driver)",
+        )
+    if u.objective == "dot" and opt.kind == "dgd":
+        raise CodegenError(
+            ("update", "optimizer", "kind"),
+            "dgd's extra term belongs to the l2 objective; use gd or momentum with dot",
         )
     if u.partial_chunk == "drop":
         raise CodegenError(
             ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
         )
-    gates = [opt.lr, opt.momentum, opt.retention]
-    data = any(_is_data(g) for g in gates)
+    # each gate is data-dependent or a constant on its own (a constant lr 0 stays 0 even when
+    # momentum and forgetting are data-dependent)
+    coefs = (opt.lr, opt.momentum, opt.retention)
+    kinds = tuple("data" if _is_data(g) else "const" for g in coefs)
+    used = {kind for kind, g in zip(kinds, coefs, strict=True) if g is not None}
+    gates = used.pop() if len(used) == 1 else kinds  # one word when the enabled gates agree
     conv = getattr(c, "conv", None)
     args = _args(
         d,
@@ -125,7 +137,7 @@ def _titans_memory(
         forget=opt.retention is not None,
         # gd on the l2 objective already is the delta rule; dgd adds the (I - eta k k^T) term
         delta="first" if opt.kind == "dgd" else "none",
-        gates="data" if data else "const",
+        gates=gates,
         lr_max=_lr_max(opt.lr, 0.1),
         lr_const=_const(opt.lr, 0.05),
         mom_const=_const(opt.momentum, 0.9),
@@ -133,9 +145,11 @@ def _titans_memory(
         conv=bool(conv),
         conv_kernel=conv or 4,
         stop_grad=u.stop_grad,
+        # the runtime's default objective is l2: written out only when it is not
+        **({"objective": u.objective} if u.objective != "l2" else {}),
         impl=IMPL,
     )
-    return Emission(f"NeuralMemory({args})", "{mod}({in0}, {state})", stateful=True)
+    return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
 
 
 def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> Emission:
@@ -188,13 +202,27 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
     if isinstance(c, k.DeltaMemory):
         return _titans_memory(c, d, heads, depth=1, expansion=1.0)
     if isinstance(c, k.LinearAttention):
-        raise CodegenError(
-            ("kind",),
-            "linear_attention (dot-product objective) has no runtime "
-            "layer yet; use delta_memory or titans_memory",
-        )
+        if c.feature_map != "identity":
+            raise CodegenError(
+                ("feature_map",),
+                f"feature map '{c.feature_map}' is not supported by the runtime yet",
+            )
+        return _titans_memory(c, d, heads, depth=1, expansion=1.0, cls="LinearAttention")
     if isinstance(c, k.TitansMemory):
-        return _titans_memory(c, d, heads, depth=c.depth, expansion=c.expansion)
+        return _titans_memory(
+            c, d, heads, depth=c.depth, expansion=c.expansion, residual=c.residual
+        )
+    if isinstance(c, k.FrozenMemory):
+        args = _args(
+            d,
+            n_heads=heads,
+            depth=c.depth,
+            expansion=float(c.expansion),
+            residual=c.residual,
+            conv=bool(c.conv),
+            conv_kernel=c.conv or 4,
+        )
+        return Emission(f"FrozenMemory({args})", "{mod}({in0})")
     if isinstance(c, k.SelfModifyingTitans):
         return _self_modifying(c, d, heads)
     if isinstance(c, k.CMS):

@@ -10,7 +10,8 @@ depth-1 memory with the delta rule" checkable.
 
 Signature fields and the choices behind them:
 - depth (1 = matrix memory); the MLP expansion only when depth > 1 (a matrix has no hidden);
-- residual: self-modifying memories are residual MLPs x + W1 s(W2 x) (NL §8), Titans' are not;
+- residual: self-modifying memories are residual MLPs x + W1 s(W2 x) (NL §8); a Titans memory
+  is residual only when its spec says `residual: true` (Titans' own memories are not);
 - conv window (null: none), heads, learn_init, feature map (identity unless linear attention
   says otherwise);
 - the update rule: period, objective, lr/momentum/retention/clip, persist, partial chunk,
@@ -41,7 +42,7 @@ def memory_signature(comp: Any) -> dict | None:
             return None
         depth, expansion, residual, conv = 2, comp.expansion, True, comp.conv
     elif isinstance(comp, k.TitansMemory):
-        depth, expansion, residual, conv = comp.depth, comp.expansion, False, comp.conv
+        depth, expansion, residual, conv = comp.depth, comp.expansion, comp.residual, comp.conv
     elif isinstance(comp, k.LinearAttention):  # also DeltaMemory (a subclass)
         depth, expansion, residual, conv = 1, 1, False, None
     else:

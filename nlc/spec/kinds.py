@@ -272,6 +272,9 @@ class MemoryBase(ComponentBase):
         """The memory state `local` and, when its rule has momentum, its momentum state
         (named S for the Titans memory M, `<local>_momentum` otherwise)."""
         opt = update.optimizer
+        # lr 0 alone does not freeze a memory: forgetting still decays it, M_t = (1 - a_t) M_{t-1}
+        # (momentum stays at its zero start, and the DGD term is scaled by lr)
+        frozen = is_zero(opt.lr) and (opt.retention is None or is_zero(opt.retention))
         decls = []
         after: tuple[str, ...] = ()
         if opt.has_momentum:
@@ -283,7 +286,7 @@ class MemoryBase(ComponentBase):
                     Signal.LOSS if update.objective == "lm" else Signal.COMPONENT,
                     loc=("update", "optimizer", "momentum"),
                     persist=update.persist,
-                    lr_zero=is_zero(opt.lr),
+                    lr_zero=frozen,
                 )
             )
             after = (decls[-1].local,)
@@ -297,7 +300,7 @@ class MemoryBase(ComponentBase):
                 persist=update.persist,
                 init="W" if self.learn_init else None,
                 after=after,
-                lr_zero=is_zero(opt.lr),
+                lr_zero=frozen,
             )
         )
         return decls
@@ -358,6 +361,11 @@ class TitansMemory(MemoryBase):
     kind: Literal["titans_memory"]
     depth: int = Field(2, ge=1, description="Layers of the memory MLP; 1 = matrix memory.")
     expansion: int = Field(2, ge=1, description="Hidden width of the memory MLP / head width.")
+    residual: bool = Field(
+        False,
+        description="Residual memory M(x) = x + MLP(x), as HOPE's memories (NL §8); false: "
+        "Titans' plain MLP M(x) = MLP(x).",
+    )
     conv: int | None = Field(4, gt=0, description="Depthwise conv window after q/k/v; null = none.")
     qk_norm: bool = True
     update: Update = Update(
@@ -371,15 +379,9 @@ class TitansMemory(MemoryBase):
         ),
     )
 
-    def _memory_shapes(self, h: int, dh: int) -> list:
-        if self.depth == 1:
-            return [("layer0", (h, dh, dh))]
-        widths = [dh] + [self.expansion * dh] * (self.depth - 1) + [dh]
-        return [(f"layer{i}", (h, widths[i + 1], widths[i])) for i in range(self.depth)]
-
     def tensors(self, d_in, model):
         h, dh = _heads(self.heads, d_in, model)
-        m = self._memory_shapes(h, dh)
+        m = _memory_mlp_shapes(self.depth, self.expansion, h, dh)
         w = self._projection_tensors(d_in, h)
         if self.conv:
             w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
@@ -387,6 +389,37 @@ class TitansMemory(MemoryBase):
         if self.update.optimizer.has_momentum:
             out["S"] = m
         return out
+
+
+def _memory_mlp_shapes(depth: int, expansion: int, h: int, dh: int) -> list:
+    """Per-head weights of a memory MLP of `depth` layers (1 = a matrix memory)."""
+    if depth == 1:
+        return [("layer0", (h, dh, dh))]
+    widths = [dh] + [expansion * dh] * (depth - 1) + [dh]
+    return [(f"layer{i}", (h, widths[i + 1], widths[i])) for i in range(depth)]
+
+
+class FrozenMemory(ComponentBase):
+    """The read path of a Titans memory that never learns in context, as a static map:
+    y = W_o(RMSNorm(M_0(q)) * silu(x W_g)), q = l2norm(silu(conv(x W_q))) per head, with M_0
+    an outer weight. What a `titans_memory` with inner lr 0 and no forgetting (or a period of
+    at least the context) computes: its keys, values and gates only feed updates that never
+    change an output (`nlc.passes.freeze_static_memories` writes that rule)."""
+
+    kind: Literal["frozen_memory"]
+    heads: int | None = Field(None, gt=0, description="Default: model.n_heads.")
+    depth: int = Field(2, ge=1, description="Layers of the memory MLP; 1 = matrix memory.")
+    expansion: int = Field(2, ge=1, description="Hidden width of the memory MLP / head width.")
+    residual: bool = Field(False, description="M(x) = x + MLP(x) (as HOPE's memories).")
+    conv: int | None = Field(4, gt=0, description="Depthwise conv window after q; null = none.")
+
+    def tensors(self, d_in, model):
+        h, dh = _heads(self.heads, d_in, model)
+        w = [("wq", (d_in, d_in)), ("wo", (d_in, d_in))]
+        if self.conv:
+            w.append(("conv_q", (d_in, self.conv)))
+        m = _memory_mlp_shapes(self.depth, self.expansion, h, dh)
+        return {"W": w + [(f"M.{n}", s) for n, s in m]}
 
 
 class SelfModUpdate(Update):

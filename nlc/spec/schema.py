@@ -29,6 +29,7 @@ COMPONENT_KINDS: dict[str, type[kinds.ComponentBase]] = {
     "linear_attention": kinds.LinearAttention,
     "delta_memory": kinds.DeltaMemory,
     "titans_memory": kinds.TitansMemory,
+    "frozen_memory": kinds.FrozenMemory,
     "self_modifying_titans": kinds.SelfModifyingTitans,
     "cms": kinds.CMS,
 }

@@ -20,7 +20,8 @@ Modules, one job each:
                types matched, readable differences on failure;
 - `numerical`  map weights through the correspondence, compare outputs and gradients (float64);
 - `build`      render and import an emitted model.py;
-- `reference`  the reference interpreter (walks the IR; memories on their per-token paths);
+- `reference`  the reference interpreter (walks the IR one token at a time, all components);
+- `steps`      per-token steps of the runtime's stateful modules (the interpreter's clock);
 - `differential` emitted chunk-parallel code vs the interpreter on equal weights;
 - `claims`     the shipped claims in `specs/claims/*.yaml` (targets in `specs/claims/targets/`).
 """

@@ -56,9 +56,10 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser(
         "run-reference",
-        help="run a spec with the reference interpreter (float64, per-token memories)",
+        help="run a spec with the reference interpreter (float64, token by token)",
         description="Interpret SPEC's IR on random tokens with deterministic weights (float64; "
-        "every memory on its naive per-token path). Prints the next-token loss; --compare also "
+        "token by token through the whole network, every memory updating exactly at its chunk "
+        "boundaries). Prints the next-token loss; --compare also "
         "runs the emitted chunk-parallel code on the same weights and reports the largest "
         "differences of outputs and gradients (exit 1 above --tol).",
     )

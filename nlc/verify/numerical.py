@@ -9,10 +9,14 @@ matched name for name:
 - an ordinary component: its parameter names relative to its module (`qkv.weight`, ...);
 - a CMS level expanded by `expand_outer_cms` (`<cms>.level<i>.norm` / `.mlp`): the CMS's
   `norms.<i>.weight` is the norm's `weight`; `W1.<i>` and `W2.<i>` (used as n @ W1) are the
-  MLP's `up.weight` and `down.weight` transposed (nn.Linear stores out x in).
-Every target parameter must receive exactly one source parameter of the same shape; source
-parameters left over are reported (they must not influence the output: their gradient is
-checked to be zero, e.g. a CMS's unused local-objective target W_v of an outer level).
+  MLP's `up.weight` and `down.weight` transposed (nn.Linear stores out x in);
+- a memory rewritten as `frozen_memory` by `freeze_static_memories` whose module is the
+  runtime's `NeuralMemory`: its read path only — `to_q.weight` and `conv.weight` are the q rows
+  (the first H*D) of `to_qkv.weight` and `conv.weight`; the k/v rows and the gates are left over.
+Every target parameter must receive exactly one source parameter (or row block) of the same
+shape; whatever of a source parameter is left over is reported if it influences the output:
+its gradient must be zero (e.g. a CMS's unused local-objective target W_v of an outer level,
+or the keys, values and gates of a memory that never learns).
 
 Then both models run forward on the same random tokens; the loss is <logits, R> for a fixed
 random R, and the gradients of corresponding parameters are compared.
@@ -24,15 +28,20 @@ import re
 from dataclasses import dataclass, field
 
 from nlc.pipeline import FrontResult
+from nlc.spec.kinds import FrozenMemory
 from nlc.verify.build import build_model
 from nlc.verify.structural import canonical
 
 _EXPANDED = re.compile(r"^(?P<cms>.+)\.level(?P<i>\d+)\.(?P<role>norm|mlp)$")
 
-# (canonical local name, parameter path relative to the CMS module, transposed)
+# How a canonical parameter sits in a model parameter: None (as is), "T" (transposed) or
+# (start, stop): a block of rows.
+View = None | str | tuple[int, int]
+
+# (canonical local name, parameter path relative to the CMS module, view)
 _CMS_LEVEL_PARAMS = {
-    "norm": [("weight", "norms.{i}.weight", False)],
-    "mlp": [("up.weight", "W1.{i}", True), ("down.weight", "W2.{i}", True)],
+    "norm": [("weight", "norms.{i}.weight", None)],
+    "mlp": [("up.weight", "W1.{i}", "T"), ("down.weight", "W2.{i}", "T")],
 }
 
 
@@ -58,24 +67,35 @@ class NumericalResult:
         }
 
 
-def component_params(model, component: str) -> dict[str, tuple[str, bool]]:
-    """Canonical local name -> (full parameter name in `model`, transposed) of a component."""
+def component_params(model, component: str, frozen: bool = False) -> dict[str, tuple[str, View]]:
+    """Canonical local name -> (full parameter name in `model`, view) of a component;
+    `frozen`: the component reads as a `frozen_memory` in the canonical graph."""
     names = dict(model.named_parameters())
     m = _EXPANDED.match(component)
     if m and any(n.startswith(f"{m['cms']}.W1.") for n in names):
         out = {}
-        for local, path, transposed in _CMS_LEVEL_PARAMS[m["role"]]:
+        for local, path, view in _CMS_LEVEL_PARAMS[m["role"]]:
             full = f"{m['cms']}.{path.format(i=m['i'])}"
             if full in names:
-                out[local] = (full, transposed)
+                out[local] = (full, view)
         return out
     prefix = component + "."
-    return {n[len(prefix) :]: (n, False) for n in names if n.startswith(prefix)}
+    out = {n[len(prefix) :]: (n, None) for n in names if n.startswith(prefix)}
+    qkv = out.get("to_qkv.weight")
+    if frozen and qkv is not None:  # a NeuralMemory read as its frozen read path
+        hd = names[qkv[0]].shape[0] // 3
+        read = {"to_q.weight": (qkv[0], (0, hd))}
+        if "conv.weight" in out:
+            read["conv.weight"] = (out["conv.weight"][0], (0, hd))
+        keep = ("init_W.", "out_norm.", "to_gate.", "proj.")
+        read.update({n: v for n, v in out.items() if n.startswith(keep)})
+        return read
+    return out
 
 
 def weight_mapping(src_model, tgt_model, src: FrontResult, tgt: FrontResult, correspondence):
-    """Pairs (source parameter, source transposed, target parameter, target transposed) and
-    the problems found (unmatched names or shapes)."""
+    """Pairs (source parameter, source view, target parameter, target view) and the problems
+    found (unmatched names or shapes)."""
     a, b = canonical(src), canonical(tgt)
     pairs, problems = [], []
     done_components = set()
@@ -84,21 +104,29 @@ def weight_mapping(src_model, tgt_model, src: FrontResult, tgt: FrontResult, cor
         if not s_node.is_state or t_node.component in done_components:
             continue
         done_components.add(t_node.component)
-        sp = component_params(src_model, s_node.component)
-        tp = component_params(tgt_model, t_node.component)
-        for local, (t_full, t_tr) in sorted(tp.items()):
+        sp = component_params(src_model, s_node.component, _is_frozen(a, s_node.component))
+        tp = component_params(tgt_model, t_node.component, _is_frozen(b, t_node.component))
+        for local, (t_full, t_view) in sorted(tp.items()):
             if local not in sp:
                 problems.append(
                     f"{t_full}: no parameter '{local}' in source component {s_node.component}"
                 )
                 continue
-            s_full, s_tr = sp[local]
-            pairs.append((s_full, s_tr, t_full, t_tr))
+            s_full, s_view = sp[local]
+            pairs.append((s_full, s_view, t_full, t_view))
     return pairs, problems
 
 
-def _view(tensor, transposed: bool):
-    return tensor.t() if transposed else tensor
+def _is_frozen(graph, component: str) -> bool:
+    return isinstance(graph.components.get(component), FrozenMemory)
+
+
+def _view(tensor, view: View):
+    if view == "T":
+        return tensor.t()
+    if isinstance(view, tuple):
+        return tensor[view[0] : view[1]]
+    return tensor
 
 
 def check(
@@ -124,8 +152,8 @@ def check(
     sparams, tparams = dict(src_model.named_parameters()), dict(tgt_model.named_parameters())
     assigned = set()
     with torch.no_grad():
-        for s_full, s_tr, t_full, t_tr in pairs:
-            s_val, t_dst = _view(sparams[s_full], s_tr), _view(tparams[t_full], t_tr)
+        for s_full, s_view, t_full, t_view in pairs:
+            s_val, t_dst = _view(sparams[s_full], s_view), _view(tparams[t_full], t_view)
             if s_val.shape != t_dst.shape:
                 problems.append(f"{s_full} {tuple(s_val.shape)} -> {t_full} {tuple(t_dst.shape)}")
                 continue
@@ -148,18 +176,25 @@ def check(
         (y * R).sum().backward()
     result.max_output_diff = (ys[0] - ys[1]).abs().max().item()
     worst, worst_name = 0.0, ""
-    for s_full, s_tr, t_full, t_tr in pairs:
+    for s_full, s_view, t_full, t_view in pairs:
         gs, gt = sparams[s_full].grad, tparams[t_full].grad
         if gs is None or gt is None:
             continue
-        d = (_view(gs, s_tr) - _view(gt, t_tr)).abs().max().item()
+        d = (_view(gs, s_view) - _view(gt, t_view)).abs().max().item()
         if d > worst:
             worst, worst_name = d, f"{s_full} ~ {t_full}"
-    used = {p[0] for p in pairs}
-    for name in sorted(set(sparams) - used):
-        g = sparams[name].grad
-        if g is not None and g.abs().max().item() > 0:
-            problems.append(f"source parameter {name} has no counterpart but moves the output")
+    # what no target parameter received (whole parameters, or rows outside the mapped blocks)
+    # must not move the output: its gradient is exactly zero
+    for name, p in sorted(sparams.items()):
+        if p.grad is None:
+            continue
+        left = torch.ones_like(p.grad, dtype=torch.bool)
+        for s_full, s_view, _, _ in pairs:
+            if s_full == name:
+                _view(left, s_view).fill_(False)
+        if left.any() and p.grad[left].abs().max().item() > 0:
+            part = "has no counterpart" if left.all() else "has unmapped entries that"
+            problems.append(f"source parameter {name} {part} but moves the output")
     result.max_grad_diff, result.worst_grad = worst, worst_name
     scale = max(1.0, ys[0].abs().max().item())
     result.holds = (

@@ -1,22 +1,21 @@
 """The reference interpreter: what a spec means, computed as plainly as possible (float64).
 
 It walks the IR (the *full* graph of `run_front`, before collapse) instead of the emitted
-forward code: the computes in topological order of the dataflow graph, each reading the values
-of its declared inputs (`Graph.inputs_of`). Every component with state runs on its naive
-per-token path of the runtime (`impl="naive"`: memories and CMS levels read and update one
-token at a time, updating exactly at chunk boundaries and flushing the last partial chunk;
-attention computes one query at a time over the keys written so far) — DESIGN.md §1's
-definition, written out once per kind in `nlc_runtime`.
+forward code, one token at a time across the whole network (DESIGN.md §1, "Reference
+semantics"): the outer loop is the clock t = 1..T; at each t the token flows through every
+compute in topological order of the dataflow graph, each reading the values of its declared
+inputs at t (`Graph.inputs_of`). A component with state or memory of past tokens advances by
+one token with its per-token step (`nlc.verify.steps`: memories and CMS levels read their
+visible state and update exactly at chunk boundaries, flushing the last partial chunk; KV
+caches append token t before attention reads them; convolutions keep their last inputs);
+every other component maps its input at t to its output at t with the emitted call. So a
+signal that fed back from a later component to an earlier one at a later token would be
+computed here exactly as defined, whatever the emitted code does.
 
-Decision (documented in README): the interpreter goes component by component over the whole
-sequence, not token by token across the whole network. For the emitted signals this computes
-the same numbers: a component's state depends only on its own inputs at earlier tokens (the
-CMS `lm` signal, the one feedback from later components, is not emitted), so evaluating layer
-l for all tokens before layer l+1 is a reordering of independent work. What the interpreter
-checks is therefore (a) the emitted forward wiring against the IR's dataflow and (b) the
-chunk-parallel runtime paths against the per-token ones; the per-kind calling convention is
-shared with the code generator (`nlc.codegen.kinds.emit_component`), and the weights are the
-emitted model's (so both can be compared on equal weights).
+The per-kind calling convention is shared with the code generator
+(`nlc.codegen.kinds.emit_component`), and the weights are the emitted model's (built with
+impl="naive"), so the emitted chunk-parallel code can be compared with it on equal weights
+(`nlc.verify.differential`).
 """
 
 from __future__ import annotations
@@ -39,10 +38,12 @@ def module_of(model, component: str):
 
 
 def interpret(front: FrontResult, model, idx):
-    """Logits of `model`'s weights on token ids `idx` (B, T), computed by walking the IR.
-    `model` should be built with impl="naive" (see `reference_model`)."""
+    """Logits of `model`'s weights on token ids `idx` (B, T), computed by walking the IR one
+    token at a time. `model` should be built with impl="naive" (see `reference_model`)."""
     import torch
     import torch.nn.functional as F
+
+    from nlc.verify.steps import step_for
 
     graph = front.full
     flow = nx.DiGraph()
@@ -51,36 +52,53 @@ def interpret(front: FrontResult, model, idx):
     for u, v, _, _ in graph.edges(EdgeKind.DATAFLOW):
         if u in flow and v in flow:
             flow.add_edge(u, v)
-    values: dict[str, torch.Tensor] = {}
-    out = None
+    plan = []  # (name, op, inputs, module, step, emission, env) in topological order
     for name in nx.lexicographical_topological_sort(flow):
         node = graph.node(name)
-        if node.op == "write":  # the cache write is part of the attention module's step
+        if node.op == "write":  # the cache write is part of the attention's step
             continue
         ins = graph.inputs_of(name)
         if node.op == "loss":
-            out = values[ins[0]]
+            plan.append((name, "loss", ins, None, None, None, None))
             continue
         comp = graph.components[node.component]
         d = graph.widths[ins[0]] if ins and graph.widths else graph.model.d_model
         tie = getattr(comp, "tie", None)
         em = emit_component(comp, d, graph.model, "tied" if tie else None)
-        env = {"F": F, "torch": torch, "tied": None}
+        mod = module_of(model, node.component) if em.ctor is not None else None
+        step = step_for(mod) if mod is not None else None
+        if em.stateful and step is None:
+            raise TypeError(f"{name}: no per-token step for {type(mod).__name__}")
+        env = {"F": F, "torch": torch, "tied": None, "m": mod}
         if tie:
             env["self"] = type("Tie", (), {"tied": module_of(model, tie)})()
-        args = {"in0": "idx"} if node.op == "embedding" else {}
-        for j, u in enumerate(ins):
-            env[f"x{j}"] = values[u]
-            args[f"in{j}"] = f"x{j}"
-        args["sum"] = " + ".join(f"x{j}" for j in range(len(ins)))
-        args["mod"] = "m"
-        args["state"] = "None"
-        env["idx"] = idx
-        if em.ctor is not None:
-            env["m"] = module_of(model, node.component)
-        result = eval(em.call.format(**args), env)  # noqa: S307 - our own call template
-        values[name] = result[0] if em.stateful else result
-    return out
+        plan.append((name, node.op, ins, mod, step, em, env))
+    T = idx.shape[1]
+    carries: dict[str, dict] = {name: {} for name, *_ in plan}
+    outs = []
+    for t in range(T):  # the clock: every token flows through every component
+        values: dict[str, torch.Tensor] = {}
+        for name, op, ins, mod, step, em, env in plan:
+            xs = [values[u] for u in ins]
+            if op == "loss":
+                outs.append(xs[0])
+            elif step is not None:
+                values[name] = step(mod, xs, carries[name], t, T)
+            else:  # output at t from inputs at t: the emitted call on one token
+                values[name] = _call(em, env, xs, idx[:, t : t + 1], op == "embedding")
+    return torch.cat(outs, 1)
+
+
+def _call(em, env: dict, xs: list, token_ids, reads_tokens: bool):
+    args = {"in0": "idx"} if reads_tokens else {}
+    local = dict(env, idx=token_ids)
+    for j, x in enumerate(xs):
+        local[f"x{j}"] = x
+        args[f"in{j}"] = f"x{j}"
+    args["sum"] = " + ".join(f"x{j}" for j in range(len(xs)))
+    args["mod"] = "m"
+    args["state"] = "None"
+    return eval(em.call.format(**args), local)  # noqa: S307 - our own call template
 
 
 def reference_model(front: FrontResult, seed: int = 0):

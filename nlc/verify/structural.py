@@ -1,7 +1,9 @@
 """Structural check of a claim: collapse both graphs, canonicalise, test isomorphism.
 
 Two specs are structurally the same model (DESIGN.md §1, "Collapse") when their collapsed
-graphs — after `expand_outer_cms`, which writes an all-outer CMS as norm/mlp/add triples — are
+graphs — after `freeze_static_memories`, which writes a memory that cannot learn in context as
+the `frozen_memory` map it computes, and `expand_outer_cms`, which writes an all-outer CMS as
+norm/mlp/add triples — are
 isomorphic with node kinds, periods and edge types matched. Labels used by the matcher:
 - a state: its kind, its period and the shapes of its tensors (weights and caches; the
   optimizer's moments are labelled by kind and period only, their size follows the weights);
@@ -26,7 +28,9 @@ from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, StateKind, StateNode
 from nlc.passes.canonical_memory import MEMORY_OPS, memory_signature
 from nlc.passes.expand_outer_cms import expand_outer_cms
+from nlc.passes.freeze_static_memories import freeze_static_memories
 from nlc.pipeline import FrontResult
+from nlc.spec.common import is_zero
 
 _SETTINGS_IGNORED = {"name", "inputs", "weights", "hidden", "learn_init"}
 
@@ -49,8 +53,9 @@ class StructuralResult:
 
 
 def canonical(front: FrontResult) -> Graph:
-    """The graph a claim compares: collapsed, then all-outer CMS blocks expanded."""
-    return expand_outer_cms(front.collapsed)
+    """The graph a claim compares: collapsed, static memories written as the frozen maps they
+    are, then all-outer CMS blocks expanded."""
+    return expand_outer_cms(freeze_static_memories(front.collapsed))
 
 
 def node_label(graph: Graph, name: str) -> tuple:
@@ -144,9 +149,15 @@ def _why_not_collapsed(front: FrontResult, graph: Graph, name: str) -> str:
         reasons.append("it persists across sequences")
     if node.period.tokens < context:  # type: ignore[operator]
         reasons.append(f"its period {node.period} is shorter than the context {context}")
-    reasons.append("its learning rate is not 0")
-    where = ""
     comp = graph.components.get(node.component)
+    update = getattr(comp, "update", None)
+    if update is not None and is_zero(update.optimizer.lr):  # forgetting still decays it
+        reasons.append("its learning rate is 0 but its retention decays it")
+    elif update is not None and update.optimizer.retention is not None:
+        reasons.append("its learning rate is not 0 and its retention is not null/0")
+    else:
+        reasons.append("its learning rate is not 0")
+    where = ""
     if (
         comp is not None
         and getattr(comp, "kind", "") == "cms"

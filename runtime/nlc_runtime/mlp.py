@@ -120,6 +120,21 @@ def l2_loss_pairs(
     return pairs
 
 
+def dot_loss_pairs(
+    spec: MemorySpec, Ws: list[torch.Tensor], k: torch.Tensor, v: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-layer (h_{l-1}, g_l) of the per-token loss -<M(k_t), v_t>, the dot-product objective
+    of NL §2.1 (dl/d(output) = -v, whatever M(k) is). A gd step of size lr on it adds
+    lr * k v^T to a matrix memory: linear attention's write."""
+    _, cache = mlp_forward(spec, Ws, k)
+    pairs, _ = mlp_backward(spec, Ws, cache, -v)
+    return pairs
+
+
+LOSS_PAIRS = {"l2": l2_loss_pairs, "dot": dot_loss_pairs}
+"""Inner objectives by the name a spec gives them (`update.objective`)."""
+
+
 def l2_loss_grad(
     spec: MemorySpec,
     Ws: list[torch.Tensor],

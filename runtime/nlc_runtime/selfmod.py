@@ -179,17 +179,28 @@ def selfmod_naive(
     ys = []
     for t in range(T):
         qs = None if q_static is None else q_static[:, :, t : t + 1]
-        k, v, q, eta, alpha = _generate(spec, vis, outer, x[:, :, t : t + 1], qs)
-        ys.append(mlp_forward(spec, _Ws(spec, vis["mem"]), q)[0])
-        mm = None if mu is None else torch.full_like(eta[:, :, 0], mu)
-        for n in names:
-            run[n] = _step_memory(spec, vis[n], run[n], k, v, eta[:, :, 0], alpha[:, :, 0], mm, dgd)
+        y, run = selfmod_step(spec, vis, run, outer, x[:, :, t : t + 1], qs, mu, dgd)
+        ys.append(y)
         for n in names:
             C = chunk_mem if n == "mem" else chunk_other
             if is_boundary(t + 1, T, C, flush):
                 vis[n] = _detach(run[n]) if stop_grad else run[n]
                 run[n] = vis[n]
     return torch.cat(ys, 2), vis
+
+
+def selfmod_step(spec, vis: dict, run: dict, outer: dict, x, q_static, mu, dgd):
+    """One token of the reference: generate k, v, q, eta, alpha and read the main memory from
+    the visible states `vis` (x: (B, H, 1, D)), advance every running state one DGD step.
+    Returns (y (B, H, 1, D), new running states); boundaries are the caller's."""
+    k, v, q, eta, alpha = _generate(spec, vis, outer, x, q_static)
+    y = mlp_forward(spec, _Ws(spec, vis["mem"]), q)[0]
+    mm = None if mu is None else torch.full_like(eta[:, :, 0], mu)
+    run = {
+        n: _step_memory(spec, vis[n], run[n], k, v, eta[:, :, 0], alpha[:, :, 0], mm, dgd)
+        for n in run
+    }
+    return y, run
 
 
 SELFMOD_IMPLS = {"chunked": selfmod_chunked, "naive": selfmod_naive}

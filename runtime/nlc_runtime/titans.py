@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
 from .delta import chunk_update, step_update
-from .mlp import MemorySpec, init_memory_weights, l2_loss_pairs, mlp_forward
+from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
 
@@ -57,9 +57,10 @@ def memory_update_chunk(
     decay: torch.Tensor | None,
     mom: torch.Tensor | None,
     delta_layers: tuple[bool, ...],
+    objective: str = "l2",
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """One chunk's update of every layer of a memory MLP (all gradients at the chunk start)."""
-    pairs = l2_loss_pairs(spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
+    pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
     newW, newS = [], ([] if Ss is not None else None)
     for i, (h, g) in enumerate(pairs):
         W, S = chunk_update(
@@ -104,11 +105,12 @@ def lmm_chunked(
     delta_layers: tuple[bool, ...] | None = None,
     flush: bool = True,
     stop_grad: bool = False,
+    objective: str = "l2",
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, chunk-parallel. q, k: (B, H, T, d_in); v: (B, H, T, d_out); lr (theta),
     decay (1 - alpha), mom (eta): (B, H, T) or None (no forgetting / no momentum). state:
-    {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. Returns (y (B, H, T, d_out),
-    new_state)."""
+    {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. objective: "l2"
+    (||M(k) - v||^2 / 2) or "dot" (-<M(k), v>). Returns (y (B, H, T, d_out), new_state)."""
     delta_layers = delta_layers or (False,) * spec.depth
     T = q.shape[2]
     Ws, Ss = _unpack(spec, state)
@@ -121,7 +123,7 @@ def lmm_chunked(
         y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
         ys.append(y)
         if is_boundary(e, T, chunk, flush):
-            Ws, Ss = KERNELS["update"](spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers)
+            Ws, Ss = KERNELS["update"](spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers, objective)
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]
@@ -142,6 +144,7 @@ def lmm_naive(
     delta_layers: tuple[bool, ...] | None = None,
     flush: bool = True,
     stop_grad: bool = False,
+    objective: str = "l2",
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, token by token (the reference): same signature as `lmm_chunked`.
 
@@ -154,16 +157,11 @@ def lmm_naive(
     runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
     ys = []
     for t in range(T):
-        y, _ = mlp_forward(spec, Ws, q[:, :, t : t + 1])
+        y, runW, runS = lmm_step(
+            spec, Ws, runW, runS, q[:, :, t : t + 1], k[:, :, t : t + 1], v[:, :, t : t + 1],
+            lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers, objective,
+        )  # fmt: skip
         ys.append(y)
-        pairs = l2_loss_pairs(spec, Ws, k[:, :, t : t + 1], v[:, :, t : t + 1])
-        for i, (h, g) in enumerate(pairs):
-            runW[i], S = step_update(
-                runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
-                lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers[i],
-            )  # fmt: skip
-            if runS is not None:
-                runS[i] = S
         if is_boundary(t + 1, T, chunk, flush):
             Ws, Ss = list(runW), (list(runS) if runS is not None else None)
             if stop_grad:
@@ -171,6 +169,36 @@ def lmm_naive(
                 Ss = None if Ss is None else [S.detach() for S in Ss]
                 runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
     return torch.cat(ys, dim=2), _pack(Ws, Ss)
+
+
+def lmm_step(
+    spec: MemorySpec,
+    Ws: list[torch.Tensor],
+    runW: list[torch.Tensor],
+    runS: list[torch.Tensor] | None,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    lr: torch.Tensor,
+    decay: torch.Tensor | None,
+    mom: torch.Tensor | None,
+    delta_layers: tuple[bool, ...],
+    objective: str = "l2",
+):
+    """One token of the reference: read the visible weights `Ws` (q, k, v: (B, H, 1, d)), and
+    advance the running copy (runW, runS) one step with the gradient at `Ws` (gates (B, H)).
+    Returns (y (B, H, 1, d_out), runW, runS); the caller makes the running copy visible at
+    the chunk's end."""
+    y, _ = mlp_forward(spec, Ws, q)
+    runW, runS = list(runW), (list(runS) if runS is not None else None)
+    for i, (h, g) in enumerate(LOSS_PAIRS[objective](spec, Ws, k, v)):
+        runW[i], S = step_update(
+            runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
+            lr, decay, mom, delta_layers[i],
+        )  # fmt: skip
+        if runS is not None:
+            runS[i] = S
+    return y, runW, runS
 
 
 LMM_IMPLS = {"chunked": lmm_chunked, "naive": lmm_naive}
@@ -183,7 +211,10 @@ class NeuralMemory(nn.Module):
     momentum / forget: enable eta_t / alpha_t. delta: "none" | "first" | "all" -- which memory
     layers get the delta-rule/DGD term (the first layer is the one whose input is the
     L2-normalised key). gates: "data" (per token) or "const" (lr_const, mom_const,
-    alpha_const). impl: "chunked" | "naive".
+    alpha_const), or one of those per gate as a triple (theta, eta, alpha) -- a spec may fix
+    the learning rate (e.g. to 0) while its momentum and forgetting stay data-dependent.
+    objective: "l2" (Titans) or "dot" (-<M(k), v>: with depth 1, gd and lr 1, linear
+    attention, NL §2.1). impl: "chunked" | "naive".
     """
 
     def __init__(
@@ -198,7 +229,7 @@ class NeuralMemory(nn.Module):
         momentum: bool = True,
         forget: bool = True,
         delta: str = "none",
-        gates: str = "data",
+        gates: str | tuple[str, str, str] = "data",
         lr_max: float = 0.1,
         lr_const: float = 0.05,
         mom_const: float = 0.9,
@@ -207,9 +238,12 @@ class NeuralMemory(nn.Module):
         conv_kernel: int = 4,
         out_gate: bool = True,
         stop_grad: bool = False,
+        objective: str = "l2",
         impl: str = "chunked",
     ):
         super().__init__()
+        assert objective in LOSS_PAIRS, f"objective {objective!r}"
+        self.objective = objective
         self.H = n_heads
         self.D = head_dim or dim // n_heads
         hid = max(1, int(self.D * expansion))
@@ -227,7 +261,9 @@ class NeuralMemory(nn.Module):
         HD = self.H * self.D
         self.to_qkv = nn.Linear(dim, 3 * HD, bias=False)
         self.conv = CausalConv1d(3 * HD, conv_kernel) if conv else None
-        if gates == "data":
+        self.gate_kinds = (gates,) * 3 if isinstance(gates, str) else tuple(gates)
+        assert len(self.gate_kinds) == 3 and set(self.gate_kinds) <= {"data", "const"}
+        if "data" in self.gate_kinds:
             self.to_gates = nn.Linear(dim, 3 * self.H)  # theta, eta, alpha logits
             nn.init.normal_(self.to_gates.weight, std=0.02)
             with torch.no_grad():  # start: theta ~ 0.5 lr_max, eta ~ 0.73, alpha ~ 0.02
@@ -260,16 +296,36 @@ class NeuralMemory(nn.Module):
             qkv, conv_cache = self.conv(qkv, conv_cache)
         qkv = F.silu(qkv).view(B, T, 3, self.H, self.D).permute(2, 0, 3, 1, 4)
         q, k, v = l2norm(qkv[0]), l2norm(qkv[1]), qkv[2]  # (B, H, T, D)
-        if self.gates == "data":
-            g = self.to_gates(x).view(B, T, 3, self.H).permute(2, 0, 3, 1)  # (3, B, H, T)
-            lr = self.lr_max * torch.sigmoid(g[0])
-            mom = torch.sigmoid(g[1]) if self.momentum else None
-            decay = 1 - torch.sigmoid(g[2]) if self.forget else None
-        else:
-            lr = x.new_full((B, self.H, T), self.lr_const)
-            mom = x.new_full((B, self.H, T), self.mom_const) if self.momentum else None
-            decay = x.new_full((B, self.H, T), 1 - self.alpha_const) if self.forget else None
+        lr, mom, decay = self.gate_values(x)
         return q, k, v, lr, decay, mom, conv_cache
+
+    def gate_values(self, x: torch.Tensor):
+        """theta (lr), eta (mom), 1 - alpha (decay), each (B, H, T); None when disabled."""
+        B, T, _ = x.shape
+        g = None
+        if "data" in self.gate_kinds:
+            g = self.to_gates(x).view(B, T, 3, self.H).permute(2, 0, 3, 1)  # (3, B, H, T)
+        lr_k, mom_k, alpha_k = self.gate_kinds
+        lr = (
+            self.lr_max * torch.sigmoid(g[0])
+            if lr_k == "data"
+            else x.new_full((B, self.H, T), self.lr_const)
+        )
+        mom = decay = None
+        if self.momentum:
+            mom = (
+                torch.sigmoid(g[1])
+                if mom_k == "data"
+                else x.new_full((B, self.H, T), self.mom_const)
+            )
+        if self.forget:
+            alpha = (
+                torch.sigmoid(g[2])
+                if alpha_k == "data"
+                else x.new_full((B, self.H, T), self.alpha_const)
+            )
+            decay = 1 - alpha
+        return lr, mom, decay
 
     def output(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """y (B, H, T, D) -> (B, T, C): norm, gate, output projection."""
@@ -283,6 +339,7 @@ class NeuralMemory(nn.Module):
         return LMM_IMPLS[self.impl](
             self.spec, q, k, v, lr, decay, mom, state,
             chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
+            objective=self.objective,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor, state: dict | None = None):

@@ -54,6 +54,20 @@ LMM_CFGS = {
     "matrix-delta": dict(depth=1, delta="first", momentum=False),
     "deep-dgd-all-const": dict(depth=2, delta="all", gates="const", residual=True),
     "depth3-noforget": dict(depth=3, forget=False, expansion=1.5),
+    # the spec's `residual: true` (HOPE's memory without self-modification, NL §8)
+    "deep-residual-mom-forget": dict(depth=2, residual=True),
+    "matrix-residual-delta": dict(depth=1, residual=True, delta="first", momentum=False),
+    # the dot-product objective -<M(k), v>: linear attention, then gated, with momentum, deep
+    "dot-linear-attention": dict(
+        depth=1,
+        objective="dot",
+        momentum=False,
+        forget=False,
+        gates="const",
+        lr_const=1.0,
+        conv=False,
+    ),  # fmt: skip
+    "dot-deep-mom-forget": dict(depth=2, objective="dot"),
 }
 
 

@@ -31,6 +31,13 @@ def test_list_names_every_claim(capsys):
         assert claim.name in out
 
 
+def test_shipped_must_fail_claim_exits_1_naming_the_level(capsys):
+    assert main(["verify", "--claim", "hope-attention-short-cms-is-not-transformer"]) == 1
+    out = capsys.readouterr().out
+    assert "(CMS level 1 of layers.1.cms): does not collapse" in out
+    assert "its period 128 is shorter than the context 256" in out
+
+
 def test_must_fail_claim_names_the_level(capsys):
     rc = main(["verify", HOPE_ATTN, "--collapses-to", "transformer",
                "--target-when", "layers.mlp.hidden=256"])  # fmt: skip
@@ -114,12 +121,15 @@ def test_all_claims_structural_only(capsys):
 
 
 def test_unemittable_numerical_check_is_reported_not_crashed(capsys):
-    when = ["layers.memory.depth=1", "layers.memory.conv=null",
-            "layers.memory.update={period: 1, objective: dot, optimizer: {kind: gd, lr: 1.0}}"]  # fmt: skip
+    # a valid rule the runtime cannot run yet (dropping the last partial chunk), on both sides
+    rule = ("{period: 1, objective: dot, partial_chunk: drop, "
+            "optimizer: {kind: gd, lr: 1.0}}")  # fmt: skip
+    when = ["layers.memory.depth=1", "layers.memory.conv=null", f"layers.memory.update={rule}"]
     target = str(SPECS / "claims" / "targets" / "linear-attention.yaml")
-    args = ["verify", str(SPECS / "titans-lmm.yaml"), "--collapses-to", target]
+    args = ["verify", str(SPECS / "titans-lmm.yaml"), "--collapses-to", target,
+            "--target-when", f"layers.memory.update={rule}"]  # fmt: skip
     rc = main(args + sum((["--when", w] for w in when), []))
     out = capsys.readouterr().out
     assert rc == 1
     assert "structural: holds" in out
-    assert "numerical: could not be run" in out and "objective 'dot'" in out
+    assert "numerical: could not be run" in out and "'drop' is not supported" in out

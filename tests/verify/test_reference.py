@@ -47,25 +47,49 @@ def test_interpreter_catches_a_wrong_weight(tmp_path):
     assert (interpret(front, ref, idx) - fast(idx)[0]).abs().max() > 1e-6
 
 
+def _mixer(draw) -> list[dict]:
+    """The token mixer of a random block (named `mix`), with any memory it reads."""
+    kinds = ["attention", "window", "titans_memory", "delta_memory", "linear_attention",
+             "titans_dot", "frozen_memory", "mac"]  # fmt: skip
+    mixer = draw(st.sampled_from(kinds))
+    period = draw(st.integers(1, 8))
+    titans = {"name": "mix", "kind": "titans_memory", "depth": draw(st.integers(1, 2)),
+              "conv": draw(st.sampled_from([None, 2])), "residual": draw(st.booleans()),
+              "update": {"period": period, "objective": "l2",
+                         "optimizer": {"kind": "momentum", "lr": "data_dependent",
+                                       "momentum": "data_dependent",
+                                       "retention": "data_dependent"}}}  # fmt: skip
+    if mixer == "attention":
+        return [{"name": "mix", "kind": "attention"}]
+    if mixer == "window":
+        return [{"name": "mix", "kind": "attention", "window": draw(st.integers(2, 8)),
+                 "persistent_tokens": draw(st.integers(0, 2))}]  # fmt: skip
+    if mixer == "delta_memory":
+        return [{"name": "mix", "kind": "delta_memory",
+                 "update": {"period": period, "objective": "l2",
+                            "optimizer": {"kind": "gd", "lr": "data_dependent"}}}]  # fmt: skip
+    if mixer == "linear_attention":
+        return [{"name": "mix", "kind": "linear_attention",
+                 "update": {"period": period, "objective": "dot",
+                            "optimizer": {"kind": "gd", "lr": 1.0}}}]  # fmt: skip
+    if mixer == "titans_dot":
+        titans["update"]["objective"] = "dot"
+        return [titans]
+    if mixer == "frozen_memory":
+        return [{"name": "mix", "kind": "frozen_memory", "depth": draw(st.integers(1, 2)),
+                 "conv": draw(st.sampled_from([None, 3]))}]  # fmt: skip
+    if mixer == "mac":  # segment attention over [persistent; memory readout; segment]
+        segment = draw(st.integers(2, 6))
+        titans.update(name="mem")
+        titans["update"]["period"] = segment
+        return [titans, {"name": "mix", "kind": "attention", "segment": segment,
+                         "persistent_tokens": draw(st.integers(0, 2)), "inputs": ["n1", "mem"]}]  # fmt: skip
+    return [titans]
+
+
 def _layer(draw) -> list[dict]:
     """A random residual block from the emittable kinds, with random periods."""
-    mixer = draw(st.sampled_from(["attention", "titans_memory", "delta_memory", "window"]))
-    if mixer == "attention":
-        comp = {"name": "mix", "kind": "attention"}
-    elif mixer == "window":
-        comp = {"name": "mix", "kind": "attention", "window": draw(st.integers(2, 8))}
-    elif mixer == "delta_memory":
-        comp = {"name": "mix", "kind": "delta_memory",
-                "update": {"period": draw(st.integers(1, 6)), "objective": "l2",
-                           "optimizer": {"kind": "gd", "lr": "data_dependent"}}}  # fmt: skip
-    else:
-        comp = {"name": "mix", "kind": "titans_memory", "depth": draw(st.integers(1, 2)),
-                "conv": draw(st.sampled_from([None, 2])),
-                "update": {"period": draw(st.integers(1, 8)), "objective": "l2",
-                           "optimizer": {"kind": "momentum", "lr": "data_dependent",
-                                         "momentum": "data_dependent",
-                                         "retention": "data_dependent"}}}  # fmt: skip
-    block = [{"name": "n1", "kind": "norm"}, comp,
+    block = [{"name": "n1", "kind": "norm"}, *_mixer(draw),
              {"name": "r1", "kind": "add", "inputs": ["in", "mix"]}]  # fmt: skip
     if draw(st.booleans()):
         periods = sorted(draw(st.lists(st.integers(2, 12), min_size=0, max_size=2, unique=True)))
@@ -103,7 +127,7 @@ def random_specs(draw):
 
 
 @settings(
-    max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=16, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(random_specs(), st.integers(5, 16))
 def test_random_specs_agree_with_reference(text, tokens):
@@ -127,3 +151,29 @@ def test_reference_is_causal(text, t):
         a, b = interpret(front, model, idx), interpret(front, model, other)
     assert (a[:, :t] - b[:, :t]).abs().max().item() == 0.0
     assert (a[:, t:] - b[:, t:]).abs().max().item() > 0.0
+
+
+def test_interpreter_steps_token_by_token(tmp_path, monkeypatch):
+    """The interpreter owns the clock: no stateful module ever sees more than one token."""
+    import torch
+    from nlc_runtime.attention import Attention
+    from nlc_runtime.cms import CMS
+    from nlc_runtime.selfmod import SelfModifyingTitans
+    from nlc_runtime.titans import NeuralMemory
+
+    from nlc.verify.reference import interpret, reference_model
+
+    seen = []
+    for cls in (NeuralMemory, SelfModifyingTitans, CMS, Attention):
+        original = cls.__call__
+
+        def spy(self, x, *a, _original=original, **kw):
+            seen.append(x.shape[1])
+            return _original(self, x, *a, **kw)
+
+        monkeypatch.setattr(cls, "__call__", spy)
+    for name in ("hope", "titans-mal"):
+        front = run_front(tiny_spec(SPECS / f"{name}.yaml", tmp_path / f"{name}.yaml"))
+        with torch.no_grad():
+            interpret(front, reference_model(front), torch.randint(0, 64, (1, 9)))
+    assert seen and set(seen) == {1}
