@@ -163,7 +163,9 @@ def format_row(row: dict, rows: list[dict]) -> str:
 
 
 def eager_tps(rows: list[dict], row: dict) -> float:
-    return next(r["tokens_per_s"] for r in rows if r["spec"] == row["spec"] and r["mode"] == "eager")
+    return next(
+        r["tokens_per_s"] for r in rows if r["spec"] == row["spec"] and r["mode"] == "eager"
+    )
 
 
 if __name__ == "__main__":
