@@ -2,29 +2,19 @@
 
 `rules` holds one pure per-tensor function per rule, its inner objective in the docstring; the
 classes are torch.optim.Optimizers built on `MemoryOptimizer` (per-group `period`, exact
-state_dict round trips). Which class a spec's `optimizer.kind` maps to: `SPEC_KINDS`.
+state_dict round trips); `build_optimizer(model, **spec's optimizer section)` builds the one
+a spec names (`SPEC_KINDS`: kind -> class).
 """
 
 from nlc_runtime.optim.adam import AdamMemory, AdamWMemory
 from nlc_runtime.optim.base import MemoryOptimizer
+from nlc_runtime.optim.build import SPEC_KINDS, build_optimizer
 from nlc_runtime.optim.deep import DMGD, DeltaMomentum, PreconditionedMomentum
 from nlc_runtime.optim.dgd import DGD
 from nlc_runtime.optim.groups import split_matrix_params
 from nlc_runtime.optim.muon import M3, Muon
 from nlc_runtime.optim.newton_schulz import newton_schulz
 from nlc_runtime.optim.sgd import SGDMemory
-
-SPEC_KINDS = {
-    "sgd": SGDMemory,
-    "adam": AdamMemory,
-    "adamw": AdamWMemory,
-    "delta_momentum": DeltaMomentum,
-    "dmgd": DMGD,
-    "preconditioned_momentum": PreconditionedMomentum,
-    "muon": Muon,
-    "m3": M3,
-    "dgd": DGD,
-}
 
 __all__ = [
     "DGD",
@@ -38,6 +28,7 @@ __all__ = [
     "Muon",
     "PreconditionedMomentum",
     "SGDMemory",
+    "build_optimizer",
     "newton_schulz",
     "split_matrix_params",
 ]
