@@ -177,6 +177,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", action="store_true", help="train AdamW / Muon / M3 on the corpus")
     ap.add_argument("--quick", action="store_true", help="fewer rounds / steps")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--width", type=int, default=None, help="default: 384 speed, 128 corpus")
     ap.add_argument("--layers", type=int, default=None, help="default: 6 speed, 2 corpus")
     ap.add_argument("--heads", type=int, default=4)
@@ -188,6 +189,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3, help="AdamW, M3 and Muon's AdamW groups")
     ap.add_argument("--muon-lr", type=float, default=0.02)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.corpus:
         args.width, args.layers = args.width or 128, args.layers or 2
         if args.quick:
