@@ -7,8 +7,9 @@ torch.optim.AdamW(foreach=True), our AdamWMemory (foreach fast path and per-tens
 torch.optim.SGD(foreach=True) vs SGDMemory, Muon and M3. The ratio column is
 torch.optim.AdamW's time / the row's time (higher is faster; the target for our AdamW is ≥ 0.9).
 Muon and M3 are compute-bound on CPU: five Newton–Schulz iterations on an m×n matrix (m ≤ n)
-cost about 5·(4m²n + 2m³) flops, ~120 GFLOP per step for this model — seconds on two cores,
-where AdamW's elementwise step is memory-bound (tens of ms). M3 orthogonalises its slow
+cost about 5·(4m²n + 2m³) flops, ~95 GFLOP per step for this model (about 1 s on one core),
+where AdamW's elementwise step is memory-bound (tens of ms). On shared cores, `--threads 1`
+gives steadier numbers. M3 orthogonalises its slow
 momentum only once per slow period, so it costs about one Muon step.
 
 `--corpus`: trains a small character GPT on the bundled corpus (data/shakespeare.txt.gz) with
