@@ -65,6 +65,19 @@ def render_plan(plan: Plan) -> str:
     )
     lines.append("    loss.backward()  # through every in-context update, into the initial states")
     frozen = f"; frozen: {', '.join(fold_names(list(o.frozen)))}" if o.frozen else ""
-    states = ", ".join(o.states) if o.states else "(none)"
-    lines.append(f"  optimizer step: {states} ≻ {o.trained} trained weight groups{frozen}")
+    periodic = [u for u in o.schedule if u.every > 1]
+    if not periodic:  # one outer clock
+        states = ", ".join(o.states) if o.states else "(none)"
+        lines.append(f"  optimizer step: {states} ≻ {o.trained} trained weight groups{frozen}")
+        return "\n".join(lines)
+    first = next((u for u in o.schedule if u.every == 1), None)
+    states = ", ".join(first.states) if first and first.states else "(none)"
+    count = first.weights if first else 0
+    lines.append(f"  optimizer step: {states} ≻ {count} trained weight groups{frozen}")
+    for u in periodic:
+        moved = f" ≻ {u.weights} weight groups" if u.weights else ""
+        lines.append(
+            f"  every {u.every} optimizer steps: {', '.join(u.states) or '(none)'}{moved}"
+            "  # from the gradients summed since the last update"
+        )
     return "\n".join(lines)

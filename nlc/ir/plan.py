@@ -34,8 +34,18 @@ class Boundary:
 
 
 @dataclass(frozen=True)
+class OuterUpdate:
+    """What the optimizer updates every `every` optimizer steps (1: every step)."""
+
+    every: int
+    states: tuple[str, ...]  # optimizer memories of this period, in ≻ order
+    weights: int  # trained weight groups of this period
+
+
+@dataclass(frozen=True)
 class OuterLoop:
-    """The optimizer's loop: one step every `accumulate` micro-batches."""
+    """The optimizer's loop: one step every `accumulate` micro-batches; `schedule` splits its
+    updates by outer period (per-group periods, M3's slow momentum), fastest first."""
 
     optimizer: str
     states: tuple[str, ...]  # the optimizer's own states, updated before the weights
@@ -44,6 +54,7 @@ class OuterLoop:
     accumulate: int
     batch_size: int
     steps: int
+    schedule: tuple[OuterUpdate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,5 +99,9 @@ class Plan:
                 "accumulate": self.outer.accumulate,
                 "batch_size": self.outer.batch_size,
                 "steps": self.outer.steps,
+                "schedule": [
+                    {"every": u.every, "states": list(u.states), "weights": u.weights}
+                    for u in self.outer.schedule
+                ],
             },
         }

@@ -12,7 +12,7 @@ import networkx as nx
 
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.graph import Graph
-from nlc.ir.nodes import StateKind
+from nlc.ir.nodes import EdgeKind, StateKind
 from nlc.spec.kinds import ShapeProblem
 
 
@@ -57,20 +57,33 @@ def infer_shapes(graph: Graph) -> Graph:
         widths[name] = width
     for state in graph.states():
         if state.kind == StateKind.OPT_STATE:
-            # one moment per trained weight element
-            tensors[state.name] = (("per_weight", (_trained_numel(graph, tensors),)),)
+            # one number per element of the weights it moves
+            tensors[state.name] = (("per_weight", (_moved_numel(graph, state.name, tensors),)),)
         elif state.name not in tensors:
             raise _error(graph, state.loc, f"internal: no tensors declared for state {state.name}")
     return graph.replace(widths=widths, tensors=tensors, passes=graph.passes + ("infer_shapes",))
 
 
-def _trained_numel(graph: Graph, tensors: dict) -> int:
+def _moved_numel(graph: Graph, opt_state: str, tensors: dict) -> int:
+    """Elements of the outer weights an optimizer memory moves, directly or through the
+    memories it feeds (preconditioned momentum's v moves the weights through the momentum)."""
+    moved: set[str] = set()
+    stack, seen = [opt_state], {opt_state}
+    while stack:
+        for _, v, kind in graph.nx.out_edges(stack.pop(), keys=True):
+            node = graph.node(v)
+            if kind != EdgeKind.UPDATES or not node.is_state or v in seen:
+                continue
+            seen.add(v)
+            if node.kind == StateKind.WEIGHT and node.period.is_outer:
+                moved.add(v)
+            elif node.kind == StateKind.OPT_STATE:
+                stack.append(v)
     total = 0
-    for s in graph.states():
-        if s.kind == StateKind.WEIGHT and s.period.is_outer:
-            for _, shape in tensors.get(s.name, ()):
-                n = 1
-                for d in shape:
-                    n *= d
-                total += n
+    for name in sorted(moved):
+        for _, shape in tensors.get(name, ()):
+            n = 1
+            for d in shape:
+                n *= d
+            total += n
     return total

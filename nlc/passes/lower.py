@@ -4,8 +4,8 @@ Requires: a `LoadedSpec` that passed schema validation.
 Ensures: blocks expanded (`layers.0.attn`, `layers.1.attn`, ...); every input reference
 resolved (errors name the field); one compute node per component (plus `<c>.write` for caches
 written before they are read, and a final `loss`); one state node per declared state with its
-period; typed edges (dataflow, reads, updates, initializes); the outer optimizer's states as
-state nodes that update every trained weight.
+period; typed edges (dataflow, reads, updates, initializes); the outer optimizer's memories as
+state nodes that update every trained weight, and per-group periods (`lower_optimizer`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import networkx as nx
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, Signal, StateKind, StateNode
-from nlc.ir.period import OUTER_PERIOD
+from nlc.passes.lower_optimizer import lower_optimizer
 from nlc.spec.kinds import ComponentBase, LMHead
 from nlc.spec.load import LoadedSpec
-from nlc.spec.schema import SGD, AdamW, Block
+from nlc.spec.schema import Block
 
 TOKENS = "tokens"  # the pseudo-node that stands for the input token ids
 LOSS = "loss"
@@ -203,33 +203,6 @@ class _Lowering:
             )
         self.g.add_edge(f"{comp.tie}.W", name, key=EdgeKind.READS, fresh=False)
 
-    # --- optimizer -----------------------------------------------------------------------------
-    def lower_optimizer(self) -> None:
-        opt = self.spec.optimizer
-        loc = ("optimizer",)
-        if isinstance(opt, AdamW):
-            moments = ["m", "v"]
-        elif isinstance(opt, SGD) and opt.momentum > 0:
-            moments = ["momentum"]
-        else:
-            moments = []
-        trained = [
-            s.name
-            for s in (self.g.nodes[n]["node"] for n in self.g.nodes)
-            if isinstance(s, StateNode) and s.kind == StateKind.WEIGHT and s.period == OUTER_PERIOD
-        ]
-        sources = []
-        for m in moments:
-            sname = f"optimizer.{m}"
-            self.g.add_node(
-                sname, node=StateNode(sname, StateKind.OPT_STATE, OUTER_PERIOD, "optimizer", loc)
-            )
-            self.g.add_edge(LOSS, sname, key=EdgeKind.UPDATES)
-            sources.append(sname)
-        for w in trained:
-            for src in sources or [LOSS]:
-                self.g.add_edge(src, w, key=EdgeKind.UPDATES)
-
     def check_used(self, output: str) -> None:
         for name in self.components:
             if name != output and name not in self.used:
@@ -272,7 +245,7 @@ def lower(loaded: LoadedSpec) -> Graph:
         raise loaded.source.error(("components",), "the model has no components")
     low.g.add_edge(output, LOSS, key=EdgeKind.DATAFLOW, index=0)
     low.check_used(output)
-    low.lower_optimizer()
+    lower_optimizer(low.g, spec.optimizer, low.components, loaded.source)
     # make node order canonical: the loss node last, everything else in lowering order
     ordered = nx.MultiDiGraph()
     for n, data in low.g.nodes(data=True):

@@ -7,7 +7,8 @@ component whose states have several periods, e.g. self-modifying Titans, gets on
 period); scans of equal period grouped as fusable; the exact boundaries of one sequence —
 after every token t with t ≡ 0 (mod C) for each period C, plus the end-of-sequence flush of
 partial chunks — each listing its states fastest first and, within a period, in ≻ order;
-the outer loop (optimizer states before weights, accumulation, batch, steps).
+the outer loop (optimizer states before weights, accumulation, batch, steps), split by outer
+period (`outer*k`: every k optimizer steps).
 Periods need not divide each other or the context: boundaries are computed exactly.
 """
 
@@ -18,7 +19,7 @@ from collections import defaultdict
 
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import EdgeKind, StateKind
-from nlc.ir.plan import Boundary, OuterLoop, Plan, Scan
+from nlc.ir.plan import Boundary, OuterLoop, OuterUpdate, Plan, Scan
 
 
 def _within_level_order(graph: Graph, names: list[str]) -> list[str]:
@@ -101,6 +102,14 @@ def plan_schedule(graph: Graph) -> Plan:
     # --- the outer loop -----------------------------------------------------------------------
     opt_states = tuple(s.name for s in graph.states() if s.kind == StateKind.OPT_STATE)
     weights = [s for s in graph.states() if s.kind == StateKind.WEIGHT]
+    every: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for s in graph.states():
+        if s.period.is_outer and s.kind in (StateKind.OPT_STATE, StateKind.WEIGHT):
+            every[s.period.steps][s.kind == StateKind.WEIGHT].append(s.name)
+    schedule = tuple(
+        OuterUpdate(k, tuple(_within_level_order(graph, every[k][0])), len(every[k][1]))
+        for k in sorted(every)
+    )
     outer = OuterLoop(
         optimizer=spec.optimizer.kind,
         states=opt_states,
@@ -109,6 +118,7 @@ def plan_schedule(graph: Graph) -> Plan:
         accumulate=spec.train.accumulate,
         batch_size=spec.train.batch_size,
         steps=spec.train.steps,
+        schedule=schedule,
     )
     return Plan(
         spec=graph.name,

@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from nlc.errors import Diagnostic, SpecError, format_path
-from nlc.spec import common, kinds, schema
+from nlc.spec import common, kinds, optimizers, schema
 from nlc.spec.source import SourceMap, parse_yaml, read_yaml_file
 
-_TAGS = set(schema.COMPONENT_KINDS) | {"block"}
+_TAGS = set(schema.COMPONENT_KINDS) | {"block"} | set(optimizers.OPTIMIZER_KINDS)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class LoadedSpec:
 def _known_fields() -> list[str]:
     """Every field name of the spec language (for 'did you mean' suggestions)."""
     names: set[str] = set()
-    stack: list[type[BaseModel]] = [schema.Spec, schema.ModelSettings, schema.AdamW, schema.SGD]
+    stack: list[type[BaseModel]] = [schema.Spec, schema.ModelSettings]
+    stack += [*optimizers.OPTIMIZER_KINDS.values(), optimizers.Group, optimizers.AdamWSettings]
     stack += [schema.TrainSettings, schema.Block, common.Update, common.InnerOptimizer]
     stack += [common.DataDependent, kinds.SelfModUpdate, kinds.CMSLevel]
     stack += list(schema.COMPONENT_KINDS.values())
@@ -83,7 +84,8 @@ def _message(err: dict) -> str:
         return f"missing required field '{err['loc'][-1]}'"
     if kind == "union_tag_invalid":
         tag = err["ctx"]["tag"]
-        names = sorted(schema.COMPONENT_KINDS)
+        catalog = optimizers.OPTIMIZER_KINDS if err["loc"][:1] == ("optimizer",) else None
+        names = sorted(catalog or schema.COMPONENT_KINDS)
         close = difflib.get_close_matches(tag, names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown kind '{tag}'{hint}; expected one of: {', '.join(names)}"

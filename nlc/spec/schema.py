@@ -1,8 +1,9 @@
-"""The spec language: the top-level document, blocks, the outer optimizer and training settings.
+"""The spec language: the top-level document, blocks and training settings.
 
 A spec is a YAML mapping validated by these pydantic models (unknown keys are errors). The
 component kinds themselves live in `nlc.spec.kinds`; this module assembles them into the
-`Entry` union (a component, chosen by its `kind`, or a repeated `block` of components).
+`Entry` union (a component, chosen by its `kind`, or a repeated `block` of components); the
+outer optimizer's kinds live in `nlc.spec.optimizers`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import Discriminator, Field, Tag
 
 from nlc.spec import kinds
 from nlc.spec.common import Identifier, Strict
+from nlc.spec.optimizers import AdamW, OuterOptimizer
 
 COMPONENT_KINDS: dict[str, type[kinds.ComponentBase]] = {
     "embedding": kinds.Embedding,
@@ -44,29 +46,6 @@ class ModelSettings(Strict):
     n_heads: int = Field(1, gt=0, description="Default head count of attention and memories.")
     context: int = Field(gt=0, description="Sequence length in tokens (the in-context clock).")
     n_layers: int = Field(1, gt=0, description="Default repeat count of blocks.")
-
-
-class AdamW(Strict):
-    """AdamW: two moments per weight, same level (=_f), both faster than the weights."""
-
-    kind: Literal["adamw"] = "adamw"
-    lr: float = Field(3e-4, gt=0)
-    betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = Field(1e-8, gt=0)
-    weight_decay: float = Field(0.1, ge=0)
-
-
-class SGD(Strict):
-    """SGD, with a momentum state when momentum > 0."""
-
-    kind: Literal["sgd"]
-    lr: float = Field(1e-2, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float = Field(0.0, ge=0)
-
-
-OuterOptimizer = Annotated[AdamW | SGD, Field(discriminator="kind")]
 
 
 class TrainSettings(Strict):

@@ -30,7 +30,10 @@ def frequency(graph: Graph, period: Period) -> float:
     if period.tokens is not None:
         return 1.0 / period.tokens
     outer = outer_frequency(graph)
-    return outer if period.is_outer else outer / 10.0
+    if period.is_outer:
+        return outer / period.steps
+    slowest_outer = max((s.period.steps for s in graph.states() if s.period.is_outer), default=1)
+    return outer / (10.0 * slowest_outer)  # below the slowest outer clock
 
 
 def firings(period: Period, tokens: int, flush: bool = True) -> tuple[list[int], int | None]:

@@ -76,6 +76,8 @@ class Scene:
 def period_words(period: Period) -> str:
     if period.tokens is not None:
         return "every token" if period.tokens == 1 else f"every {period.tokens} tokens"
+    if period.is_outer and period.steps > 1:
+        return f"outer (once every {period.steps} optimizer steps)"
     return "outer (once per optimizer step)" if period.is_outer else "frozen (never)"
 
 

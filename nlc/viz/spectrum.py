@@ -25,7 +25,8 @@ def _freq_label(graph: Graph, period) -> str:
     if period.tokens is not None:
         return "1" if period.tokens == 1 else f"1/{period.tokens}"
     if period.is_outer:
-        return f"outer\n1/{tokens_per_step(graph)}"
+        name = "outer" if period.steps == 1 else f"outer*{period.steps}"
+        return f"{name}\n1/{period.steps * tokens_per_step(graph)}"
     return "frozen\n(never)"
 
 
