@@ -35,7 +35,9 @@ PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
 CHUNKED = ("nlc_runtime.titans", "nlc_runtime.selfmod", "nlc_runtime.cms")
 
 
-def run_one(spec: str, mode: str, device: str, batch: int, context: int, steps: int) -> dict:
+def run_one(
+    spec: str, mode: str, device: str, batch: int, context: int, steps: int, recompute: bool
+) -> dict:
     """One configuration in this process; returns its numbers."""
     import torch
     import torch.nn.functional as F
@@ -54,6 +56,7 @@ def run_one(spec: str, mode: str, device: str, batch: int, context: int, steps: 
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
     cfg = module.Config()
+    cfg.recompute = recompute  # activation checkpointing of each block
     model = module.Model(cfg).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     n_embed = sum(p.numel() for n, p in model.named_parameters() if "embed" in n)
@@ -119,12 +122,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--shape", default="8x128", help="BATCHxCONTEXT")
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--recompute", action="store_true", help="activation checkpointing")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--one", nargs=2, metavar=("SPEC", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     batch, context = (int(v) for v in args.shape.split("x"))
     if args.one:
-        row = run_one(args.one[0], args.one[1], args.device, batch, context, args.steps)
+        row = run_one(
+            args.one[0], args.one[1], args.device, batch, context, args.steps, args.recompute
+        )
         print(json.dumps(row))
         return
     rows = []
@@ -132,6 +138,7 @@ def main() -> None:
         for mode in args.modes.split(","):
             cmd = [sys.executable, __file__, "--one", spec, mode, "--device", args.device]
             cmd += ["--shape", args.shape, "--steps", str(args.steps)]
+            cmd += ["--recompute"] if args.recompute else []
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"{spec} {mode}: failed\n{proc.stderr[-2000:]}", flush=True)

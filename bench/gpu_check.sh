@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One device session's checks (see ../.library/device): CUDA + bf16 + torch.compile training of
+# the emitted HOPE through `nlc train`, then tokens/s, peak memory and MFU of the ~760M HOPE.
+# Run from the repository root on the GPU machine; logs go to $OUT (or ./gpu-out).
+set -u
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD:$PWD/runtime PYTHONUNBUFFERED=1
+if ! python3 -c "import pydantic" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+    export PYTHONPATH=$PYTHONPATH:/tmp/site
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
+
+echo "== 1. nlc train specs/hope.yaml on CUDA (bf16 autocast, fused AdamW, chunk compile)"
+timeout "${T1:-200}" python3 -m nlc train specs/hope.yaml --out /tmp/run-hope --steps 60 \
+    --batch-size 16 --context 256 --lr 3e-3 --warmup 10 --eval-every 20 --eval-iters 2 \
+    2>&1 | tee "$OUT/train_hope.log" | tail -n 8
+cp /tmp/run-hope/summary.json "$OUT/train_hope_summary.json" 2>/dev/null
+python3 -m nlc generate /tmp/run-hope --prompt "ROMEO:" --tokens 80 --device cuda 2>&1 | tail -n 4
+
+echo "== 2. hope-760m: eager vs compiled, bf16, activation checkpointing"
+timeout "${T2:-330}" python3 bench/bench_train.py --specs specs/hope-760m.yaml --device cuda \
+    --shape "${SHAPE:-1x4096}" --steps 2 --recompute --json "$OUT/bench_760m.json" \
+    2>&1 | tee "$OUT/bench_760m.log"
