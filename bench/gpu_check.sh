@@ -14,7 +14,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
 
 echo "== 1. nlc train specs/hope.yaml on CUDA (bf16 autocast, fused AdamW, chunk compile)"
-timeout "${T1:-200}" python3 -m nlc train specs/hope.yaml --out /tmp/run-hope --steps 60 \
+timeout "${T1:-200}" python3 -m nlc train specs/hope.yaml --out /tmp/run-hope --steps "${STEPS1:-60}" \
     --batch-size 16 --context 256 --lr 3e-3 --warmup 10 --eval-every 20 --eval-iters 2 \
     2>&1 | tee "$OUT/train_hope.log" | tail -n 8
 cp /tmp/run-hope/summary.json "$OUT/train_hope_summary.json" 2>/dev/null
@@ -22,5 +22,5 @@ python3 -m nlc generate /tmp/run-hope --prompt "ROMEO:" --tokens 80 --device cud
 
 echo "== 2. hope-760m: eager vs compiled, bf16, activation checkpointing"
 timeout "${T2:-330}" python3 bench/bench_train.py --specs specs/hope-760m.yaml --device cuda \
-    --shape "${SHAPE:-1x4096}" --steps 2 --recompute --json "$OUT/bench_760m.json" \
+    --shape "${SHAPE:-1x4096}" --steps 2 --recompute --modes "${MODES:-eager,compiled}" --json "$OUT/bench_760m.json" \
     2>&1 | tee "$OUT/bench_760m.log"

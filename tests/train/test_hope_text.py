@@ -30,3 +30,17 @@ def test_emitted_preset_is_finite_on_the_bundled_corpus(tmp_path, spec):
     with torch.no_grad():
         logits, _ = model(x)
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_hope_preset_trains_without_diverging_at_its_full_context(tmp_path):
+    """The CMS levels' in-context step sums `period` gradients; with lr 1e-3 (lr * period *
+    hidden = 33 for the 128-token level) the outer training of specs/hope.yaml went to NaN at
+    step 7 of 12 at context 256 (seen first on a GPU in bf16, then on CPU in float32). The
+    preset's lrs keep that product below 1."""
+    from nlc.cli import main
+
+    argv = ["train", str(SPECS / "hope.yaml"), "--out", str(tmp_path / "run"), "--steps", "12"]
+    argv += ["--batch-size", "4", "--context", "256", "--lr", "3e-3", "--warmup", "2"]
+    argv += ["--eval-every", "12", "--eval-iters", "1", "--device", "cpu", "--no-compile"]
+    assert main(argv) == 0

@@ -77,7 +77,7 @@ class Layers(nn.Module):
             1024,
             periods=[256, 1024, None],
             hidden=[1664, 1664, 1664],
-            lrs=[0.001, 0.001, 0.01],
+            lrs=[2e-06, 5e-07, 0.01],
             variant="sequential",
             signal="local",
             act="gelu",

@@ -77,7 +77,7 @@ class Layers(nn.Module):
             1536,
             periods=[256, 1024, None],
             hidden=[2624, 2624, 2624],
-            lrs=[0.001, 0.001, 0.01],
+            lrs=[1.2e-06, 3e-07, 0.01],
             variant="sequential",
             signal="local",
             act="gelu",
