@@ -15,7 +15,8 @@ from pathlib import Path
 def sample(model, ids, steps: int, context: int, temperature: float, top_k: int, state=None):
     import torch
 
-    ids = torch.tensor([ids], dtype=torch.long)
+    device = next(model.parameters()).device  # the prompt goes where the model is (CUDA too)
+    ids = torch.tensor([ids], dtype=torch.long, device=device)
     for _ in range(steps):
         window = ids[:, -context:]
         with torch.no_grad():
