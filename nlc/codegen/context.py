@@ -304,6 +304,17 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
             "eval_every": spec.train.eval_every,
             "seed": spec.train.seed,
             "optimizer": opt.kind,
+            # adamw / sgd over all weights: torch.optim (fused AdamW on CUDA); any other rule,
+            # groups with periods or no bias correction: the memory form in nlc_runtime.optim
+            "native": opt.kind in ("adamw", "sgd")
+            and not opt.groups
+            and getattr(opt, "bias_correction", True),
+            "settings": _optimizer_lines(opt.model_dump(exclude={"lr"})),
+            "adamw_components": tuple(
+                c.name
+                for c in spec.components
+                if getattr(c, "kind", None) == "lm_head" and not getattr(c, "tie", None)
+            ),
             "lr": opt.lr,
             "weight_decay": opt.weight_decay,
             "betas": tuple(opt.betas) if opt.kind == "adamw" else None,
@@ -315,6 +326,25 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         "plan": _plan_lines(plan_text),
         "imports": import_block(b.imports),
     }
+
+
+def _literal(value) -> str:
+    """A Python literal in the emitted code's style (double quotes, tuples for pairs)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return py(value)
+    return repr(value)
+
+
+def _optimizer_lines(settings: dict) -> list[str]:
+    """`key: value,` lines of the OPTIMIZER mapping of train.py (kind first)."""
+    ordered = {"kind": settings.pop("kind"), **settings}
+    return [f"{_literal(k)}: {_literal(v)}," for k, v in ordered.items()]
 
 
 def import_block(runtime: set[str]) -> list[str]:

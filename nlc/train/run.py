@@ -50,7 +50,6 @@ def script_args(args, run: Path) -> list[str]:
 def prepare(args) -> tuple[Path, Path] | str:
     """The run folder and the spec it trains (compiled into RUN/code), or an error."""
     from nlc.codegen.emit import compile_spec
-    from nlc.emittable import check_emittable
 
     if args.resume:
         run = Path(args.resume)
@@ -66,7 +65,6 @@ def prepare(args) -> tuple[Path, Path] | str:
     run = Path(args.out) if args.out else Path("runs") / spec.stem
     if (run / "ckpt").exists():
         return f"{run} already holds a checkpoint: continue it with --resume {run}, or pass --out"
-    check_emittable(spec)
     compile_spec(spec, run / "code")
     return run, spec
 

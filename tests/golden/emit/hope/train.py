@@ -62,7 +62,6 @@ GRAD_CLIP = 1.0
 ACCUMULATE = 1  # micro-batches per optimizer step
 EVAL_EVERY = 100
 SEED = 1337
-OPTIMIZER = "adamw"
 LR = 0.001
 WEIGHT_DECAY = 0.1
 BETAS = (0.9, 0.95)
@@ -78,8 +77,8 @@ def make_optimizer(model: torch.nn.Module, lr: float, device: str) -> torch.opti
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [
-        {"params": decay, "weight_decay": WEIGHT_DECAY},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": decay, "weight_decay": WEIGHT_DECAY, "initial_lr": lr},
+        {"params": no_decay, "weight_decay": 0.0, "initial_lr": lr},
     ]
     fused = device.startswith("cuda")
     return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, fused=fused)
@@ -269,9 +268,10 @@ def train(args, dist, device: str) -> list[float]:
     try:
         for step in range(start, args.steps):  # the outer level: one optimizer step each
             t0 = time.perf_counter()
-            lr = cosine_lr(step, args.steps, args.lr, args.warmup)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            factor = cosine_lr(step, args.steps, 1.0, args.warmup)
+            lr = args.lr * factor
+            for group in optimizer.param_groups:  # each group's own peak, e.g. Muon's AdamW part
+                group["lr"] = group["initial_lr"] * factor
             loss_sum = 0.0
             for micro in range(args.accumulate):  # gradient accumulation
                 x, y = sample_batch(
