@@ -10,6 +10,10 @@ A claim file:
     expect: holds                            # or `fails` (a claim that must not hold)
     numerical: true                          # false: structural only (e.g. nothing emitted)
     note: what could not be shown, if anything
+
+An optimizer claim names an `optimizer` section instead of spec/collapses_to:
+    optimizer: {kind: sgd, lr: 0.1, momentum: 0.9}
+    reference: sgd                           # torch.optim.SGD (or adam, adamw)
 """
 
 from __future__ import annotations
@@ -29,17 +33,19 @@ CLAIMS_DIR = SPECS_DIR / "claims"
 class Claim:
     name: str
     description: str
-    spec: str
-    collapses_to: str
+    spec: str = ""
+    collapses_to: str = ""
     when: list[str] = field(default_factory=list)
     target_when: list[str] = field(default_factory=list)
     expect: str = "holds"
     numerical: bool = True
     note: str = ""
+    optimizer: dict | None = None  # an optimizer claim: this section ...
+    reference: str = ""  # ... reproduces torch.optim's class of this name
 
 
 _FIELDS = {"name", "description", "spec", "collapses_to", "when", "target_when", "expect",
-           "numerical", "note"}  # fmt: skip
+           "numerical", "note", "optimizer", "reference"}  # fmt: skip
 
 
 def load_claim(path: Path) -> Claim:
@@ -47,6 +53,14 @@ def load_claim(path: Path) -> Claim:
     unknown = set(doc) - _FIELDS
     if unknown or doc.get("expect", "holds") not in ("holds", "fails"):
         raise SpecError(Diagnostic(str(path), None, "", f"bad claim fields {sorted(unknown)}"))
+    if "optimizer" in doc:
+        from nlc.verify.optimizer_claim import REFERENCES
+
+        if doc.get("reference") not in REFERENCES or not isinstance(doc["optimizer"], dict):
+            raise SpecError(
+                Diagnostic(str(path), None, "reference", f"expected one of {sorted(REFERENCES)}")
+            )
+        return Claim(**doc)
     doc["spec"] = str((path.parent / doc["spec"]).resolve())
     target = doc["collapses_to"]
     if target not in NAMED_FORMS:

@@ -154,6 +154,13 @@ def _cmd_verify(args) -> int:
 
 
 def _run_claim(claim, args) -> dict:
+    if claim.optimizer is not None:
+        from nlc.verify.optimizer_claim import run_optimizer_claim
+
+        result = run_optimizer_claim(claim.optimizer, claim.reference, seed=args.seed)
+        result.update(claim=claim.name, expect=claim.expect, note=claim.note)
+        result["as_expected"] = result["holds"] == (claim.expect == "holds")
+        return result
     result = run_verify(
         claim.spec, claim.collapses_to, claim.when, claim.target_when,
         numerical=claim.numerical and not args.structural_only,
@@ -214,6 +221,15 @@ def run_verify(
 def _print(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
+        return
+    if "reference" in result:  # an optimizer claim
+        n = result["numerical"]
+        print(
+            f"{result['claim']}: vs {result['reference']} over {n['steps']} steps (float64): "
+            f"max |param diff| {n['max_param_diff']:.3g}, max |loss diff| "
+            f"{n['max_loss_diff']:.3g}; tol {n['tolerance']:g}"
+        )
+        print("claim holds" if result["holds"] else "claim does not hold")
         return
     s = result["structural"]
     print(f"{result['spec']}  vs  {result['target']}")
