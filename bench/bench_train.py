@@ -86,6 +86,8 @@ def run_one(
     step()  # untimed: allocators, autotuning and (compiled) compilation
     sync()
     first = time.perf_counter() - t0
+    # live, so a run cut off by a time limit still says how far it got
+    print(f"  {Path(spec).name} {mode}: first step {first:.1f}s", file=sys.stderr, flush=True)
     step()  # untimed too: recompilations for shapes marked dynamic on the first step
     sync()
     t0 = time.perf_counter()
@@ -139,9 +141,9 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--one", spec, mode, "--device", args.device]
             cmd += ["--shape", args.shape, "--steps", str(args.steps)]
             cmd += ["--recompute"] if args.recompute else []
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{spec} {mode}: failed\n{proc.stderr[-2000:]}", flush=True)
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            if proc.returncode != 0:  # its traceback went to stderr above
+                print(f"{spec} {mode}: failed (exit {proc.returncode})", flush=True)
                 continue
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(format_row(rows[-1], rows), flush=True)
