@@ -74,7 +74,9 @@ def chunk_update(
     """The state after a whole chunk of `step_update`s, in closed form.
 
     W0, S0: (B, H, din, dout); Hm: (B, H, c, din) layer inputs; Gm: (B, H, c, dout) output
-    gradients (both at W0); lr, a, mu: (B, H, c). Returns (W_c, S_c).
+    gradients (both at W0); lr, a, mu: (B, H, c). Returns (W_c, S_c). The matrices and the
+    rates broadcast: W0 (M, B, H, din, dout) with Gm (M, B, H, c, dout) updates M memories
+    that share the rates (and, where Hm has no M dim, the inputs) in one pass.
 
     Derivation. Let Y_t = a_t Y_{t-1} + S_t with Y_0 = W_0 (the update without the delta term).
     Unrolling the momentum, S_t = Mu_cum_t S_0 - sum_{i<=t} Mu[t,i] lr_i G_i, hence
@@ -85,9 +87,11 @@ def chunk_update(
                 - sum_{i<t} P[t-1,i] lr_i (h_i.h_t) g_i + sum_{i<t} A[t-1,i] (h_i.h_t) u_i],
     a unit lower-triangular system in U = [u_1..u_c].
     """
-    B, Hh, c, _ = Hm.shape
+    # Hm, Gm, W0, S0 may carry extra leading dims over lr's (..., c): several memories that
+    # share their rates (self-modifying Titans stacks its projection memories) update at once.
+    c = lr.shape[-1]
     dt = Hm.dtype
-    ones = torch.ones(B, Hh, c, dtype=dt, device=Hm.device)
+    ones = torch.ones(lr.shape, dtype=dt, device=Hm.device)
     A = decay_matrix(safe_log(a)) if a is not None else decay_matrix(torch.zeros_like(ones))
     A_last = A[..., -1, :]  # (B, H, c): prod_{j>i} a_j
     A_cum = torch.exp(torch.cumsum(safe_log(a), -1)) if a is not None else ones

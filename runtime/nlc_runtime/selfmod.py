@@ -101,8 +101,31 @@ def _step_memory(spec, vis, run, k, v, eta, alpha, mu, dgd):
     return out
 
 
+def _stack(state: dict, names: tuple[str, ...]) -> dict:
+    """{name: {"W0", ...}} -> {"W0": (M, B, H, ...), ...}: the projection memories share
+    their inputs and rates, so the chunked path runs them as one batch of M memories (one
+    kernel per op instead of M; on a GPU the chunk loop is launch-bound)."""
+    return {key: torch.stack([state[n][key] for n in names]) for key in state[names[0]]}
+
+
+def _unstack(stacked: dict, names: tuple[str, ...]) -> dict:
+    return {n: {key: w[i] for key, w in stacked.items()} for i, n in enumerate(names)}
+
+
+def _generate_read(spec, proj, mem, outer, x, q_static):
+    """`_generate` from the stacked projection memories `proj` (k, v, (q), eta, alpha in that
+    order), then the main memory's read y = M_mem(q). Returns (y, k, v, eta, alpha)."""
+    out = mlp_forward(spec, _Ws(spec, proj), x)[0]  # (M, B, H, n, D)
+    k, v, e, a = l2norm(out[0]), out[1], out[-2], out[-1]
+    q = l2norm(out[2]) if q_static is None else q_static
+    eta = outer["lr_max"] * torch.sigmoid((e * outer["eta_w"][:, None]).sum(-1) + outer["eta_b"])
+    alpha = torch.sigmoid((a * outer["alpha_w"][:, None]).sum(-1) + outer["alpha_b"][:, None])
+    y = mlp_forward(spec, _Ws(spec, mem), q)[0]
+    return y, k, v, eta, alpha
+
+
 # Per-segment bodies of the chunked path (see compile.compile_chunk_kernels).
-KERNELS = {"generate": _generate, "update": _chunk_update_memory}
+KERNELS = {"generate": _generate_read, "update": _chunk_update_memory}
 
 
 def _detach(st: dict) -> dict:
@@ -132,27 +155,33 @@ def selfmod_chunked(
     its chunk (gradients at its chunk-start state, in closed form)."""
     B, H, T, D = x.shape
     names = tuple(state.keys())
-    state = dict(state)
+    proj_names = tuple(n for n in names if n != "mem")
+    groups = {"other": _stack(state, proj_names), "mem": state["mem"]}
     ys = []
     pending = {"other": [], "mem": []}  # per group: (k, v, eta, alpha) of its unfinished chunk
     spans = segment_spans(T, [chunk_mem, chunk_other])
     xs, qss = split_spans(x, spans, 2), split_spans(q_static, spans, 2)
     for j, (_s, e) in enumerate(spans):
-        k, v, q, eta, alpha = KERNELS["generate"](spec, state, outer, xs[j], qss[j])
-        ys.append(mlp_forward(spec, _Ws(spec, state["mem"]), q)[0])  # read before write
+        # read before write: y uses the main memory's state from before this segment's updates
+        y, k, v, eta, alpha = KERNELS["generate"](
+            spec, groups["other"], groups["mem"], outer, xs[j], qss[j]
+        )
+        ys.append(y)
         for group, C in (("other", chunk_other), ("mem", chunk_mem)):
             pending[group].append((k, v, eta, alpha))
             if not is_boundary(e, T, C, flush):
                 continue
-            kk, vv, ee, aa = (torch.cat(z, 2) for z in zip(*pending[group], strict=True))
+            kk, vv, ee, aa = (_cat(z) for z in zip(*pending[group], strict=True))
             pending[group] = []
             mm = None if mu is None else torch.full_like(ee, mu)
-            for n in names:
-                if (n == "mem") == (group == "mem"):
-                    state[n] = KERNELS["update"](spec, state[n], kk, vv, ee, aa, mm, dgd)
-                    if stop_grad:
-                        state[n] = _detach(state[n])
-    return torch.cat(ys, 2), state
+            st = KERNELS["update"](spec, groups[group], kk, vv, ee, aa, mm, dgd)
+            groups[group] = _detach(st) if stop_grad else st
+    out = {**_unstack(groups["other"], proj_names), "mem": groups["mem"]}
+    return torch.cat(ys, 2), {n: out[n] for n in names}
+
+
+def _cat(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
 
 
 def selfmod_naive(
