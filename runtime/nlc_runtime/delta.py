@@ -30,6 +30,8 @@ is the triangular solve (as in chunked DeltaNet).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .chunking import decay_matrix, safe_log, shift_down
@@ -61,6 +63,50 @@ def step_update(
     return Wn + X, S
 
 
+class ChunkRates(NamedTuple):
+    """What `chunk_update` derives from a chunk's rates alone (lr, a, mu: (..., c)); one
+    memory's layers share their rates, so its update computes these once (`chunk_rates`)."""
+
+    lr: torch.Tensor  # (..., c)
+    A: torch.Tensor  # (..., c, c): prod_{j=i+1..t} a_j
+    A_cum: torch.Tensor  # (..., c): prod_{j<=t} a_j
+    Mu: torch.Tensor | None  # (..., c, c), with momentum
+    Mu_cum: torch.Tensor | None  # (..., c)
+    P: torch.Tensor  # A @ Mu (A without momentum)
+    gamma: torch.Tensor | None  # A @ Mu_cum
+    delta: tuple[torch.Tensor, ...] | None  # (A_cum_prev, gamma_prev, P shifted, A shifted, I)
+
+
+def chunk_rates(
+    lr: torch.Tensor, a: torch.Tensor | None, mu: torch.Tensor | None, delta: bool, dtype=None
+) -> ChunkRates:
+    """The decay products of one chunk; `delta`: also the pieces of the DGD/delta-rule solve."""
+    dt = dtype or lr.dtype
+    c = lr.shape[-1]
+    ones = torch.ones(lr.shape, dtype=dt, device=lr.device)
+    if a is not None:
+        log_a = safe_log(a)
+        A, A_cum = decay_matrix(log_a), torch.exp(torch.cumsum(log_a, -1))
+    else:
+        A, A_cum = decay_matrix(torch.zeros_like(ones)), ones
+    Mu = Mu_cum = gamma = None
+    P = A
+    if mu is not None:
+        log_mu = safe_log(mu)
+        Mu, Mu_cum = decay_matrix(log_mu), torch.exp(torch.cumsum(log_mu, -1))
+        P = A @ Mu
+        gamma = (A @ Mu_cum.unsqueeze(-1)).squeeze(-1)
+    pieces = None
+    if delta:
+        A_cum_prev = torch.cat([torch.ones_like(A_cum[..., :1]), A_cum[..., :-1]], -1)
+        g_prev = None
+        if gamma is not None:
+            g_prev = torch.cat([torch.zeros_like(gamma[..., :1]), gamma[..., :-1]], -1)
+        eye = torch.eye(c, dtype=dt, device=lr.device)
+        pieces = (A_cum_prev, g_prev, shift_down(P), shift_down(A), eye)
+    return ChunkRates(lr, A, A_cum, Mu, Mu_cum, P, gamma, pieces)
+
+
 def chunk_update(
     W0: torch.Tensor,
     S0: torch.Tensor | None,
@@ -70,13 +116,15 @@ def chunk_update(
     a: torch.Tensor | None,
     mu: torch.Tensor | None,
     delta: bool,
+    rates: ChunkRates | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The state after a whole chunk of `step_update`s, in closed form.
 
     W0, S0: (B, H, din, dout); Hm: (B, H, c, din) layer inputs; Gm: (B, H, c, dout) output
-    gradients (both at W0); lr, a, mu: (B, H, c). Returns (W_c, S_c). The matrices and the
-    rates broadcast: W0 (M, B, H, din, dout) with Gm (M, B, H, c, dout) updates M memories
-    that share the rates (and, where Hm has no M dim, the inputs) in one pass.
+    gradients (both at W0); lr, a, mu: (B, H, c); `rates`: `chunk_rates(lr, a, mu, ...)` when
+    the caller already has them (then lr, a, mu are not read). Returns (W_c, S_c). The matrices
+    and the rates broadcast: W0 (M, B, H, din, dout) with Gm (M, B, H, c, dout) updates M
+    memories that share the rates (and, where Hm has no M dim, the inputs) in one pass.
 
     Derivation. Let Y_t = a_t Y_{t-1} + S_t with Y_0 = W_0 (the update without the delta term).
     Unrolling the momentum, S_t = Mu_cum_t S_0 - sum_{i<=t} Mu[t,i] lr_i G_i, hence
@@ -87,40 +135,25 @@ def chunk_update(
                 - sum_{i<t} P[t-1,i] lr_i (h_i.h_t) g_i + sum_{i<t} A[t-1,i] (h_i.h_t) u_i],
     a unit lower-triangular system in U = [u_1..u_c].
     """
-    # Hm, Gm, W0, S0 may carry extra leading dims over lr's (..., c): several memories that
-    # share their rates (self-modifying Titans stacks its projection memories) update at once.
-    c = lr.shape[-1]
-    dt = Hm.dtype
-    ones = torch.ones(lr.shape, dtype=dt, device=Hm.device)
-    A = decay_matrix(safe_log(a)) if a is not None else decay_matrix(torch.zeros_like(ones))
-    A_last = A[..., -1, :]  # (B, H, c): prod_{j>i} a_j
-    A_cum = torch.exp(torch.cumsum(safe_log(a), -1)) if a is not None else ones
-    if S0 is not None:
-        Mu = decay_matrix(safe_log(mu))
-        Mu_cum = torch.exp(torch.cumsum(safe_log(mu), -1))  # (B, H, c)
-        P = A @ Mu
-        gamma = (A @ Mu_cum.unsqueeze(-1)).squeeze(-1)  # (B, H, c)
-    else:
-        P, gamma = A, None
+    r = rates if rates is not None else chunk_rates(lr, a, mu, delta, Hm.dtype)
+    lr = r.lr
     lrG = Gm * lr.unsqueeze(-1)  # (B, H, c, dout)
     Ht = Hm.transpose(-1, -2)  # (B, H, din, c)
-    W = A_cum[..., -1, None, None] * W0 - Ht @ (P[..., -1, :].unsqueeze(-1) * lrG)
+    W = r.A_cum[..., -1, None, None] * W0 - Ht @ (r.P[..., -1, :].unsqueeze(-1) * lrG)
     if S0 is not None:
-        W = W + gamma[..., -1, None, None] * S0
-        S = Mu_cum[..., -1, None, None] * S0 - Ht @ (Mu[..., -1, :].unsqueeze(-1) * lrG)
+        W = W + r.gamma[..., -1, None, None] * S0
+        S = r.Mu_cum[..., -1, None, None] * S0 - Ht @ (r.Mu[..., -1, :].unsqueeze(-1) * lrG)
     else:
         S = None
     if delta:
+        A_cum_prev, g_prev, P_prev, A_prev, eye = r.delta
         K = Hm @ Ht  # (B, H, c, c): h_t . h_i
-        A_cum_prev = torch.cat([torch.ones_like(A_cum[..., :1]), A_cum[..., :-1]], -1)
         rhs = A_cum_prev.unsqueeze(-1) * (Hm @ W0)  # (B, H, c, dout)
         if S0 is not None:
-            g_prev = torch.cat([torch.zeros_like(gamma[..., :1]), gamma[..., :-1]], -1)
             rhs = rhs + g_prev.unsqueeze(-1) * (Hm @ S0)
-        rhs = rhs - (shift_down(P) * K) @ lrG
+        rhs = rhs - (P_prev * K) @ lrG
         b = lr.unsqueeze(-1)  # b_t = lr_t (HOPE Eq. 88 uses one eta_t for both terms)
-        eye = torch.eye(c, dtype=dt, device=Hm.device)
-        T = eye + b * (shift_down(A) * K)  # unit lower-triangular (strictly lower part + I)
+        T = eye + b * (A_prev * K)  # unit lower-triangular (strictly lower part + I)
         U = torch.linalg.solve_triangular(T, -b * rhs, upper=False, unitriangular=True)
-        W = W + Ht @ (A_last.unsqueeze(-1) * U)
+        W = W + Ht @ (r.A[..., -1, :].unsqueeze(-1) * U)  # A[-1, i] = prod_{j>i} a_j
     return W, S

@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from .chunking import is_boundary, segment_spans, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_update, step_update
+from .delta import chunk_rates, chunk_update, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
@@ -78,9 +78,11 @@ def _generate(spec, state, outer, x, q_static):
 def _chunk_update_memory(spec, st, k, v, eta, alpha, mu, dgd):
     Ws, Ss = _Ws(spec, st), _Ss(spec, st)
     vhat = mlp_forward(spec, Ws, v)[0]  # self-generated values at the chunk-start state
+    rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)  # shared by the layers
     out = {}
     for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
-        W, S = chunk_update(Ws[i], None if Ss is None else Ss[i], h, g, eta, alpha, mu, dgd[i])
+        S0 = None if Ss is None else Ss[i]
+        W, S = chunk_update(Ws[i], S0, h, g, eta, alpha, mu, dgd[i], rates)
         out[f"W{i}"] = W
         if S is not None:
             out[f"S{i}"] = S

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_update, step_update
+from .delta import chunk_rates, chunk_update, step_update
 from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
@@ -61,11 +61,11 @@ def memory_update_chunk(
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """One chunk's update of every layer of a memory MLP (all gradients at the chunk start)."""
     pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
+    rates = chunk_rates(lr, decay, mom, any(delta_layers), k.dtype)  # shared by the layers
     newW, newS = [], ([] if Ss is not None else None)
     for i, (h, g) in enumerate(pairs):
-        W, S = chunk_update(
-            Ws[i], None if Ss is None else Ss[i], h, g, lr, decay, mom, delta_layers[i]
-        )
+        S0 = None if Ss is None else Ss[i]
+        W, S = chunk_update(Ws[i], S0, h, g, lr, decay, mom, delta_layers[i], rates)
         newW.append(W)
         if newS is not None:
             newS.append(S)
