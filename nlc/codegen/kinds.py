@@ -115,10 +115,7 @@ def _titans_memory(
             ("update", "optimizer", "kind"),
             "dgd's extra term belongs to the l2 objective; use gd or momentum with dot",
         )
-    if u.partial_chunk == "drop":
-        raise CodegenError(
-            ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
-        )
+    _check_memory_fields(c)
     # each gate is data-dependent or a constant on its own (a constant lr 0 stays 0 even when
     # momentum and forgetting are data-dependent)
     coefs = (opt.lr, opt.momentum, opt.retention)
@@ -142,6 +139,7 @@ def _titans_memory(
         lr_const=_const(opt.lr, 0.05),
         mom_const=_const(opt.momentum, 0.9),
         alpha_const=_const(opt.retention, 0.01),
+        **_gate_ranges(opt),
         conv=bool(conv),
         conv_kernel=conv or 4,
         stop_grad=u.stop_grad,
@@ -202,11 +200,6 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
     if isinstance(c, k.DeltaMemory):
         return _titans_memory(c, d, heads, depth=1, expansion=1.0)
     if isinstance(c, k.LinearAttention):
-        if c.feature_map != "identity":
-            raise CodegenError(
-                ("feature_map",),
-                f"feature map '{c.feature_map}' is not supported by the runtime yet",
-            )
         return _titans_memory(c, d, heads, depth=1, expansion=1.0, cls="LinearAttention")
     if isinstance(c, k.TitansMemory):
         return _titans_memory(
@@ -230,6 +223,70 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
     raise CodegenError(("kind",), f"no code generator for kind '{c.kind}'")
 
 
+def _check_memory_fields(c: k.MemoryBase) -> None:
+    """Refuse the memory settings the runtime cannot honour yet (rather than drop them)."""
+    u = c.update
+    if u.partial_chunk == "drop":
+        raise CodegenError(
+            ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
+        )
+    if u.optimizer.clip is not None:
+        raise CodegenError(
+            ("update", "optimizer", "clip"),
+            "clipping inner updates is not supported by the runtime yet",
+        )
+    if not c.learn_init:
+        raise CodegenError(
+            ("learn_init",),
+            "the runtime's memories always meta-learn their initial state "
+            "(learn_init: false is not supported yet)",
+        )
+    if getattr(c, "feature_map", "identity") != "identity":
+        raise CodegenError(
+            ("feature_map",),
+            f"feature map '{c.feature_map}' is not supported by the runtime yet",  # type: ignore[attr-defined]
+        )
+    if getattr(c, "qk_norm", True) is False:
+        raise CodegenError(
+            ("qk_norm",),
+            "the runtime always L2-normalises a Titans memory's q and k "
+            "(qk_norm: false is not supported yet)",
+        )
+
+
+def _gate_ranges(opt) -> dict:
+    """NeuralMemory keywords for the `max` and `init` a spec gives its data-dependent gates
+    (only those it sets, so the emitted code keeps the runtime's defaults otherwise)."""
+    out: dict = {}
+    starts: list[float | None] = []
+    lr_top = _lr_max(opt.lr, 0.1)
+    for field, coef, key in (
+        ("lr", opt.lr, None),
+        ("momentum", opt.momentum, "mom_max"),
+        ("retention", opt.retention, "alpha_max"),
+    ):
+        top = lr_top
+        if key is not None:
+            top = 1.0
+            if isinstance(coef, DataDependent) and coef.max is not None:
+                if coef.max > 1:
+                    raise CodegenError(
+                        ("update", "optimizer", field, "max"),
+                        f"a {field} gate lies in (0, 1]: max must be at most 1, got {coef.max}",
+                    )
+                top = out[key] = coef.max
+        start = coef.init if isinstance(coef, DataDependent) else None
+        if start is not None and not start < top:
+            raise CodegenError(
+                ("update", "optimizer", field, "init"),
+                f"the gate starts inside (0, {top}) (its max): init {start} is not",
+            )
+        starts.append(start)
+    if any(v is not None for v in starts):
+        out["gate_start"] = tuple(starts)
+    return out
+
+
 def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
     u = c.update
     opt = u.optimizer
@@ -239,10 +296,33 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         raise CodegenError(
             ("update", "objective"), "self-modifying Titans learns with the l2 objective"
         )
-    if u.partial_chunk == "drop":
+    _check_memory_fields(c)
+    for field in ("lr", "retention"):  # generated per token by M_eta / M_alpha (Eq. 88)
+        if not _is_data(getattr(opt, field)):
+            raise CodegenError(
+                ("update", "optimizer", field),
+                f"self-modifying Titans generates its {field} with its own memory "
+                f"(M_eta / M_alpha): {field} must be data_dependent",
+            )
+    if isinstance(opt.retention, DataDependent) and opt.retention.max is not None:
         raise CodegenError(
-            ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
+            ("update", "optimizer", "retention", "max"),
+            "self-modifying Titans' retention gate has no max (it lies in (0, 1))",
         )
+    lr_top = _lr_max(opt.lr, 0.5)
+    lr_start = opt.lr.init if isinstance(opt.lr, DataDependent) else None
+    forget = opt.retention.init if isinstance(opt.retention, DataDependent) else None
+    if lr_start is not None and not lr_start < lr_top:
+        raise CodegenError(
+            ("update", "optimizer", "lr", "init"),
+            f"the lr starts inside (0, {lr_top}) (its max): init {lr_start} is not",
+        )
+    if forget is not None and not forget < 1:
+        raise CodegenError(
+            ("update", "optimizer", "retention", "init"),
+            f"the retention (forgetting) gate starts inside (0, 1): init {forget} is not",
+        )
+    starts = {"lr_start": lr_start, "forget_start": forget}
     if _is_data(opt.momentum):
         raise CodegenError(
             ("update", "optimizer", "momentum"),
@@ -258,7 +338,8 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         momentum=momentum,
         adaptive_q=c.adaptive_q,
         conv_kernel=c.conv or 1,
-        lr_max=_lr_max(opt.lr, 0.5),
+        lr_max=lr_top,
+        **{key: v for key, v in starts.items() if v is not None},
         dgd="first" if opt.kind == "dgd" else "none",
         stop_grad=u.stop_grad,
         impl=IMPL,

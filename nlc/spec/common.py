@@ -53,7 +53,13 @@ class DataDependent(Strict):
     """A coefficient computed per token from the input (a linear map squashed into range)."""
 
     data_dependent: Literal[True] = True
-    init: float = Field(0.1, description="Value the gate starts near (sets the bias).")
+    init: float | None = Field(
+        None,
+        gt=0,
+        description="Value the gate starts near (sets its bias); default: the runtime's start "
+        "(Titans memory: lr max/2, momentum 0.73, retention 0.018; self-modifying Titans: "
+        "lr 0.12 max, retention 0.018).",
+    )
     max: float | None = Field(None, gt=0, description="Upper bound of the squashed range.")
 
 

@@ -235,6 +235,15 @@ class Attention(ComponentBase):
     qk_norm: bool = False
     max_inputs: ClassVar[int | None] = 2  # MAC: [segment stream, memory readout]
 
+    @model_validator(mode="after")
+    def _one_span(self):
+        if self.window is not None and self.segment is not None:
+            raise ValueError(
+                "set either 'window' (sliding-window attention) or 'segment' (MAC segment "
+                "attention), not both"
+            )
+        return self
+
     def state_decls(self, model):
         # The cache appends token t before attention reads it (DESIGN.md §1).
         return [
@@ -497,8 +506,14 @@ class CMSLevel(Strict):
     hidden: int | None = Field(None, gt=0, description="Hidden width; default 4 * input width.")
     lr: Coefficient = Field(1e-2, description="Inner learning rate of this level.")
     optimizer: Literal["gd", "momentum"] = "gd"
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="Read with optimizer: momentum only.")
     persist: bool = False
+
+    @model_validator(mode="after")
+    def _momentum_needs_its_optimizer(self):
+        if "momentum" in self.model_fields_set and self.optimizer != "momentum":
+            raise ValueError("'momentum' is only used with optimizer: momentum (this level: gd)")
+        return self
 
 
 class CMS(ComponentBase):

@@ -35,6 +35,8 @@ Choices the paper leaves open (runtime/README.md):
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -237,6 +239,11 @@ def selfmod_step(spec, vis: dict, run: dict, outer: dict, x, q_static, mu, dgd):
 SELFMOD_IMPLS = {"chunked": selfmod_chunked, "naive": selfmod_naive}
 
 
+def _logit(p: float) -> float:
+    assert 0 < p < 1, f"a gate's start {p} must lie in (0, 1) of its range"
+    return math.log(p / (1 - p))
+
+
 class SelfModifyingTitans(nn.Module):
     """Self-modifying Titans layer: x (B, T, C) -> (y (B, T, C), new_state).
 
@@ -256,6 +263,8 @@ class SelfModifyingTitans(nn.Module):
         adaptive_q: bool = True,
         conv_kernel: int = 4,
         lr_max: float = 0.5,
+        lr_start: float | None = None,
+        forget_start: float | None = None,
         dgd: str = "first",
         stop_grad: bool = False,
         impl: str = "chunked",
@@ -280,9 +289,13 @@ class SelfModifyingTitans(nn.Module):
             self.init[f"{n}_W0"] = nn.Parameter(torch.randn(self.H, self.D, E) * self.D**-0.5)
             self.init[f"{n}_W1"] = nn.Parameter(torch.randn(self.H, E, self.D) * 0.1 * E**-0.5)
         self.eta_w = nn.Parameter(torch.randn(self.H, self.D) * 0.02)
-        self.eta_b = nn.Parameter(torch.full((self.H,), -2.0))  # eta ~ 0.12 lr_max at start
+        # start: eta ~ 0.12 lr_max and retention alpha ~ 0.982, unless lr_start / forget_start
+        # (= 1 - alpha) say otherwise
+        eta_b = -2.0 if lr_start is None else _logit(lr_start / lr_max)
+        alpha_b = 4.0 if forget_start is None else _logit(1.0 - forget_start)
+        self.eta_b = nn.Parameter(torch.full((self.H,), eta_b))
         self.alpha_w = nn.Parameter(torch.randn(self.H, self.D) * 0.02)
-        self.alpha_b = nn.Parameter(torch.full((self.H,), 4.0))  # retention ~ 0.98 at start
+        self.alpha_b = nn.Parameter(torch.full((self.H,), alpha_b))
         self.out_norm = RMSNorm(HD)
         self.proj = nn.Linear(HD, dim, bias=False)
 

@@ -27,6 +27,8 @@ Choices (documented in runtime/README.md):
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -204,17 +206,22 @@ def lmm_step(
 LMM_IMPLS = {"chunked": lmm_chunked, "naive": lmm_naive}
 
 
+def _scaled(gate: torch.Tensor, top: float) -> torch.Tensor:
+    return gate if top == 1.0 else top * gate
+
+
 class NeuralMemory(nn.Module):
     """Titans LMM layer: x (B, T, C) -> (y (B, T, C), new_state).
 
     depth: memory MLP depth (1 = matrix memory); expansion: hidden width / head_dim.
-    momentum / forget: enable eta_t / alpha_t. delta: "none" | "first" | "all" -- which memory
-    layers get the delta-rule/DGD term (the first layer is the one whose input is the
-    L2-normalised key). gates: "data" (per token) or "const" (lr_const, mom_const,
-    alpha_const), or one of those per gate as a triple (theta, eta, alpha) -- a spec may fix
-    the learning rate (e.g. to 0) while its momentum and forgetting stay data-dependent.
-    objective: "l2" (Titans) or "dot" (-<M(k), v>: with depth 1, gd and lr 1, linear
-    attention, NL §2.1). impl: "chunked" | "naive".
+    momentum / forget: enable eta_t / alpha_t; a data-dependent gate is max * sigmoid(.) with
+    max lr_max / mom_max / alpha_max, and starts at gate_start (default: lr_max / 2, 0.73,
+    0.018). delta: "none" | "first" | "all" -- which memory layers get the delta-rule/DGD
+    term (the first layer is the one whose input is the L2-normalised key). gates: "data"
+    (per token) or "const" (lr_const, mom_const, alpha_const), or one of those per gate as a
+    triple (theta, eta, alpha) -- a spec may fix the learning rate (e.g. to 0) while its
+    momentum and forgetting stay data-dependent. objective: "l2" (Titans) or "dot" (-<M(k), v>:
+    with depth 1, gd and lr 1, linear attention, NL §2.1). impl: "chunked" | "naive".
     """
 
     def __init__(
@@ -234,6 +241,9 @@ class NeuralMemory(nn.Module):
         lr_const: float = 0.05,
         mom_const: float = 0.9,
         alpha_const: float = 0.01,
+        mom_max: float = 1.0,
+        alpha_max: float = 1.0,
+        gate_start: tuple[float | None, float | None, float | None] = (None, None, None),
         conv: bool = True,
         conv_kernel: int = 4,
         out_gate: bool = True,
@@ -253,6 +263,7 @@ class NeuralMemory(nn.Module):
         self.lr_max, self.lr_const, self.mom_const, self.alpha_const = (
             lr_max, lr_const, mom_const, alpha_const,
         )  # fmt: skip
+        self.mom_max, self.alpha_max = mom_max, alpha_max
         assert delta in ("none", "first", "all")
         self.delta_layers = tuple(
             delta == "all" or (delta == "first" and i == 0) for i in range(depth)
@@ -266,10 +277,14 @@ class NeuralMemory(nn.Module):
         if "data" in self.gate_kinds:
             self.to_gates = nn.Linear(dim, 3 * self.H)  # theta, eta, alpha logits
             nn.init.normal_(self.to_gates.weight, std=0.02)
-            with torch.no_grad():  # start: theta ~ 0.5 lr_max, eta ~ 0.73, alpha ~ 0.02
-                self.to_gates.bias.copy_(
-                    torch.tensor([0.0] * self.H + [1.0] * self.H + [-4.0] * self.H)
-                )
+            # start: theta ~ 0.5 lr_max, eta ~ 0.73, alpha ~ 0.018, unless gate_start says
+            logits = [0.0, 1.0, -4.0]
+            for j, (start, top) in enumerate(zip(gate_start, (lr_max, mom_max, alpha_max))):
+                if start is not None:
+                    assert 0 < start < top, f"gate start {start} outside (0, {top})"
+                    logits[j] = math.log(start / (top - start))  # sigmoid(logit) * top = start
+            with torch.no_grad():
+                self.to_gates.bias.copy_(torch.tensor([z for z in logits for _ in range(self.H)]))
         self.init_W = nn.ParameterList(
             [nn.Parameter(W) for W in init_memory_weights(self.spec, self.H)]
         )
@@ -314,13 +329,13 @@ class NeuralMemory(nn.Module):
         mom = decay = None
         if self.momentum:
             mom = (
-                torch.sigmoid(g[1])
+                _scaled(torch.sigmoid(g[1]), self.mom_max)
                 if mom_k == "data"
                 else x.new_full((B, self.H, T), self.mom_const)
             )
         if self.forget:
             alpha = (
-                torch.sigmoid(g[2])
+                _scaled(torch.sigmoid(g[2]), self.alpha_max)
                 if alpha_k == "data"
                 else x.new_full((B, self.H, T), self.alpha_const)
             )

@@ -1,11 +1,13 @@
 """Emission of the memory kinds whose options were added for `nlc verify`: the residual Titans
-memory, per-gate constants (lr 0 with data-dependent momentum) and the frozen memory map."""
+memory, per-gate constants (lr 0 with data-dependent momentum) and the frozen memory map; gate
+ranges and starts; clear refusals of the options the runtime cannot run yet."""
 
 from __future__ import annotations
 
+import torch
 import yaml
 
-from tests.codegen.helpers import render_text
+from tests.codegen.helpers import load_emitted, render_text
 
 
 def _spec(memory: dict) -> str:
@@ -57,13 +59,72 @@ def test_linear_attention_and_the_dot_objective_are_emitted():
 def test_unsupported_memory_options_are_clear_errors(tmp_path, capsys):
     from nlc.cli import main
 
+    selfmod = {"kind": "self_modifying_titans"}
     for memory, field in [
         ({"kind": "linear_attention", "feature_map": "elu1"}, "feature_map"),
+        ({"kind": "delta_memory", "feature_map": "elu1"}, "feature_map"),
         ({"kind": "titans_memory", "update": {"objective": "dot", "optimizer": {"kind": "dgd"}}},
          "update.optimizer.kind"),
+        ({"kind": "titans_memory", "update": {"optimizer": {"clip": 1.0}}},
+         "update.optimizer.clip"),
+        ({**selfmod, "update": {"optimizer": {"kind": "dgd", "lr": "data_dependent",
+                                              "retention": "data_dependent", "clip": 1.0}}},
+         "update.optimizer.clip"),
+        ({"kind": "titans_memory", "learn_init": False}, "learn_init"),
+        ({"kind": "linear_attention", "learn_init": False}, "learn_init"),
+        ({**selfmod, "learn_init": False}, "learn_init"),
+        ({"kind": "titans_memory", "qk_norm": False}, "qk_norm"),
+        ({**selfmod, "update": {"optimizer": {"kind": "dgd", "lr": 0.1,
+                                              "retention": "data_dependent"}}},
+         "update.optimizer.lr"),
+        ({**selfmod, "update": {"optimizer": {"kind": "dgd", "lr": "data_dependent"}}},
+         "update.optimizer.retention"),
+        ({"kind": "titans_memory", "update": {"optimizer": {
+            "kind": "momentum", "momentum": {"data_dependent": True, "max": 1.5}}}},
+         "update.optimizer.momentum.max"),
+        ({"kind": "titans_memory", "update": {"optimizer": {
+            "lr": {"data_dependent": True, "max": 0.1, "init": 0.2}}}},
+         "update.optimizer.lr.init"),
     ]:  # fmt: skip
         path = tmp_path / "m.yaml"
         path.write_text(_spec(memory))
         assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert f"{path}:" in err and field in err and "Traceback" not in err
+
+
+def test_gate_ranges_and_starts_reach_the_runtime(tmp_path):
+    """`max` and `init` of data-dependent gates are emitted (and only when the spec sets them),
+    and the emitted memories start their gates at those values."""
+    titans = {"kind": "titans_memory", "update": {"period": 4, "optimizer": {
+        "kind": "momentum", "lr": {"data_dependent": True, "max": 0.2, "init": 0.05},
+        "momentum": {"data_dependent": True, "max": 0.5, "init": 0.25},
+        "retention": {"data_dependent": True, "init": 0.1}}}}  # fmt: skip
+    selfmod = {"kind": "self_modifying_titans", "update": {"optimizer": {
+        "kind": "dgd", "lr": {"data_dependent": True, "max": 0.2, "init": 0.02},
+        "retention": {"data_dependent": True, "init": 0.05}}}}  # fmt: skip
+    plain = " ".join(render_text(_spec({"kind": "titans_memory"}))["model.py"].split())
+    assert "gate_start" not in plain and "mom_max" not in plain
+    for memory, emitted in [
+        (titans, "mom_max=0.5, gate_start=(0.05, 0.25, 0.1)"),
+        (selfmod, "lr_max=0.2, lr_start=0.02, forget_start=0.05"),
+    ]:
+        files = render_text(_spec(memory))
+        assert emitted in " ".join(files["model.py"].split())
+        out = tmp_path / memory["kind"]
+        out.mkdir()
+        for name, text in files.items():
+            (out / name).write_text(text)
+        module = load_emitted(out)
+        torch.manual_seed(0)
+        mem = module.Model(module.Config()).memory
+        x = torch.zeros(1, 3, 16)  # zero input: every gate sits at its bias
+        if memory is titans:
+            lr, mom, decay = mem.gate_values(x)
+            for got, want in ((lr, 0.05), (mom, 0.25), (1 - decay, 0.1)):
+                assert torch.allclose(got, torch.full_like(got, want), atol=1e-6)
+        else:
+            eta = mem.lr_max * torch.sigmoid(mem.eta_b)
+            alpha = torch.sigmoid(mem.alpha_b)
+            assert torch.allclose(eta, torch.full_like(eta, 0.02))
+            assert torch.allclose(1 - alpha, torch.full_like(alpha, 0.05))

@@ -111,6 +111,18 @@ CASES = {
         ),
         "update.period of a memory must be a number of tokens",
     ),
+    "window_and_segment": (
+        GOOD.replace("kind: attention}", "kind: attention, window: 8, segment: 8}"),
+        "spec.yaml:8: components[1].components[1]: set either 'window' (sliding-window attention) "
+        "or 'segment' (MAC segment attention), not both",
+    ),
+    "cms_momentum_without_its_optimizer": (
+        GOOD.replace(
+            "{name: attn, kind: attention}",
+            "{name: attn, kind: cms, levels: [{period: 4, momentum: 0.5}]}",
+        ),
+        "'momentum' is only used with optimizer: momentum (this level: gd)",
+    ),
     "not_a_mapping": ("- 1\n- 2\n", "spec.yaml:1: a spec must be a YAML mapping"),
     "empty": ("", "the file is empty"),
     "unused_component": (
