@@ -145,6 +145,7 @@ def _titans_memory(
         stop_grad=u.stop_grad,
         # the runtime's default objective is l2: written out only when it is not
         **({"objective": u.objective} if u.objective != "l2" else {}),
+        **({"normalize": True} if opt.normalize else {}),
         impl=IMPL,
     )
     return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
@@ -342,6 +343,7 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         **{key: v for key, v in starts.items() if v is not None},
         dgd="first" if opt.kind == "dgd" else "none",
         stop_grad=u.stop_grad,
+        **({"normalize": True} if opt.normalize else {}),
         impl=IMPL,
     )
     return Emission(f"SelfModifyingTitans({args})", "{mod}({in0}, {state})", stateful=True)

@@ -14,7 +14,7 @@ Signature fields and the choices behind them:
   is residual only when its spec says `residual: true` (Titans' own memories are not);
 - conv window (null: none), heads, learn_init, feature map (identity unless linear attention
   says otherwise);
-- the update rule: period, objective, lr/momentum/retention/clip, persist, partial chunk,
+- the update rule: period, objective, lr/momentum/retention/clip/normalize, persist, partial chunk,
   stop_grad, and `delta_term`: the extra DGD term -theta k k^T M of the optimizer kind `dgd`
   (NL §8). The optimizer kind is then written as `gd` (a dgd step is a gd step plus that term)
   or `momentum` when it has momentum. Note that plain gd on ||M k - v||^2 with a matrix memory
@@ -68,6 +68,7 @@ def memory_signature(comp: Any) -> dict | None:
         "momentum": _coef(opt.momentum) if opt.has_momentum else None,
         "retention": _coef(opt.retention),
         "clip": opt.clip,
+        "normalize": opt.normalize,
         "persist": u.persist,
         "partial_chunk": u.partial_chunk,
         "stop_grad": u.stop_grad,

@@ -92,6 +92,12 @@ class InnerOptimizer(Strict):
         None, description="Forgetting gate alpha_t: M <- (1 - alpha) M + update (weight decay)."
     )
     clip: float | None = Field(None, gt=0, description="Clip the norm of each inner update.")
+    normalize: bool = Field(
+        False,
+        description="Normalised step: each memory layer's step is lr / max(1, ||h||^2) for its "
+        "input h (normalised LMS), so a layer whose inputs grow cannot diverge; unchanged on "
+        "unit-norm keys.",
+    )
 
     @property
     def has_momentum(self) -> bool:

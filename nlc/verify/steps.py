@@ -50,7 +50,7 @@ def _neural_memory(m: NeuralMemory, xs, carry: dict, t: int, T: int):
     at = lambda g: None if g is None else g[:, :, 0]  # noqa: E731 - (B, H, 1) -> (B, H)
     y, carry["runW"], carry["runS"] = lmm_step(
         m.spec, carry["vis"], carry["runW"], carry["runS"], q, k, v, at(lr), at(decay), at(mom),
-        m.delta_layers, m.objective,
+        m.delta_layers, m.objective, m.normalize,
     )  # fmt: skip
     if _boundary(t, T, m.chunk):
         carry["vis"] = list(carry["runW"])
@@ -85,7 +85,9 @@ def _self_modifying(m: SelfModifyingTitans, xs, carry: dict, t: int, T: int):
     q = None
     if m.q_proj is not None:
         q = l2norm(m.q_proj(x).view(B, 1, m.H, m.D).transpose(1, 2))
-    y, run = selfmod_step(m.spec, carry["vis"], carry["run"], m.outer(), u, q, m.momentum, m.dgd)
+    y, run = selfmod_step(
+        m.spec, carry["vis"], carry["run"], m.outer(), u, q, m.momentum, m.dgd, m.normalize
+    )
     carry["run"] = run
     for n in run:
         if _boundary(t, T, m.chunk_mem if n == "mem" else m.chunk_other):

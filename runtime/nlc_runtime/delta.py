@@ -37,6 +37,14 @@ import torch
 from .chunking import decay_matrix, safe_log, shift_down
 
 
+def normalised_lr(lr: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """lr_t / max(1, ||h_t||^2) (h: (..., d), lr: (...)): the normalised-LMS step. On the
+    token's own input the step then moves the layer's output by at most lr times the error, so
+    a layer whose inputs grow (a memory's hidden activations) cannot diverge for lr < 2; on
+    unit-norm inputs (the L2-normalised keys of a first layer) it is the plain step."""
+    return lr / h.square().sum(-1).clamp_min(1.0)
+
+
 def step_update(
     W: torch.Tensor,
     S: torch.Tensor | None,
@@ -67,7 +75,6 @@ class ChunkRates(NamedTuple):
     """What `chunk_update` derives from a chunk's rates alone (lr, a, mu: (..., c)); one
     memory's layers share their rates, so its update computes these once (`chunk_rates`)."""
 
-    lr: torch.Tensor  # (..., c)
     A: torch.Tensor  # (..., c, c): prod_{j=i+1..t} a_j
     A_cum: torch.Tensor  # (..., c): prod_{j<=t} a_j
     Mu: torch.Tensor | None  # (..., c, c), with momentum
@@ -104,7 +111,7 @@ def chunk_rates(
             g_prev = torch.cat([torch.zeros_like(gamma[..., :1]), gamma[..., :-1]], -1)
         eye = torch.eye(c, dtype=dt, device=lr.device)
         pieces = (A_cum_prev, g_prev, shift_down(P), shift_down(A), eye)
-    return ChunkRates(lr, A, A_cum, Mu, Mu_cum, P, gamma, pieces)
+    return ChunkRates(A, A_cum, Mu, Mu_cum, P, gamma, pieces)
 
 
 def chunk_update(
@@ -122,9 +129,10 @@ def chunk_update(
 
     W0, S0: (B, H, din, dout); Hm: (B, H, c, din) layer inputs; Gm: (B, H, c, dout) output
     gradients (both at W0); lr, a, mu: (B, H, c); `rates`: `chunk_rates(lr, a, mu, ...)` when
-    the caller already has them (then lr, a, mu are not read). Returns (W_c, S_c). The matrices
-    and the rates broadcast: W0 (M, B, H, din, dout) with Gm (M, B, H, c, dout) updates M
-    memories that share the rates (and, where Hm has no M dim, the inputs) in one pass.
+    the caller already has them (then a and mu are not read; lr may differ per layer).
+    Returns (W_c, S_c). The matrices and the rates broadcast: W0 (M, B, H, din, dout) with
+    Gm (M, B, H, c, dout) updates M memories that share the rates (and, where Hm has no M dim,
+    the inputs) in one pass.
 
     Derivation. Let Y_t = a_t Y_{t-1} + S_t with Y_0 = W_0 (the update without the delta term).
     Unrolling the momentum, S_t = Mu_cum_t S_0 - sum_{i<=t} Mu[t,i] lr_i G_i, hence
@@ -136,7 +144,6 @@ def chunk_update(
     a unit lower-triangular system in U = [u_1..u_c].
     """
     r = rates if rates is not None else chunk_rates(lr, a, mu, delta, Hm.dtype)
-    lr = r.lr
     lrG = Gm * lr.unsqueeze(-1)  # (B, H, c, dout)
     Ht = Hm.transpose(-1, -2)  # (B, H, din, c)
     W = r.A_cum[..., -1, None, None] * W0 - Ht @ (r.P[..., -1, :].unsqueeze(-1) * lrG)

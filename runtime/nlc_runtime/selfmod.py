@@ -31,6 +31,11 @@ Choices the paper leaves open (runtime/README.md):
   on the gradient term: S <- mu S - eta grad; M <- M (alpha I - eta k k^T) + S, with constant mu.
 - q adaptive by default (Eq. 88/96 list q); `adaptive_q=False` uses a static projection (§8.1).
 - Local conv (window 4) on the projected input before the memories (§8.3).
+- `normalize=True` (the HOPE presets): each layer's step is eta / max(1, ||h||^2) for its input
+  h (normalised LMS, `delta.normalised_lr`). The first layer's input is a unit-norm key, so it
+  is unchanged there; the second layer's input act(W_2 k) grows with the outer weights, and
+  its plain step eta ||h||^2 > 2 made the self-generated values v_hat = M(v) feed back and blow
+  up (specs/hope.yaml at outer lr 3e-3: NaN at step 96; finite with the normalised step).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import torch.nn as nn
 
 from .chunking import is_boundary, segment_spans, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, step_update
+from .delta import chunk_rates, chunk_update, normalised_lr, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
@@ -77,28 +82,30 @@ def _generate(spec, state, outer, x, q_static):
     return k, v, q, eta, alpha
 
 
-def _chunk_update_memory(spec, st, k, v, eta, alpha, mu, dgd):
+def _chunk_update_memory(spec, st, k, v, eta, alpha, mu, dgd, normalize=False):
     Ws, Ss = _Ws(spec, st), _Ss(spec, st)
     vhat = mlp_forward(spec, Ws, v)[0]  # self-generated values at the chunk-start state
     rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)  # shared by the layers
     out = {}
     for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
         S0 = None if Ss is None else Ss[i]
-        W, S = chunk_update(Ws[i], S0, h, g, eta, alpha, mu, dgd[i], rates)
+        lr = normalised_lr(eta, h) if normalize else eta
+        W, S = chunk_update(Ws[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
         out[f"W{i}"] = W
         if S is not None:
             out[f"S{i}"] = S
     return out
 
 
-def _step_memory(spec, vis, run, k, v, eta, alpha, mu, dgd):
+def _step_memory(spec, vis, run, k, v, eta, alpha, mu, dgd, normalize=False):
     """One token: advance the running state `run` with gradients at the visible state `vis`."""
     Ws = _Ws(spec, vis)
     vhat = mlp_forward(spec, Ws, v)[0]
     out = {}
     for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
         S = run.get(f"S{i}")
-        W, S = step_update(run[f"W{i}"], S, h[:, :, 0], g[:, :, 0], eta, alpha, mu, dgd[i])
+        lr = normalised_lr(eta, h[:, :, 0]) if normalize else eta
+        W, S = step_update(run[f"W{i}"], S, h[:, :, 0], g[:, :, 0], lr, alpha, mu, dgd[i])
         out[f"W{i}"] = W
         if S is not None:
             out[f"S{i}"] = S
@@ -149,6 +156,7 @@ def selfmod_chunked(
     dgd: tuple[bool, ...] = (True, False),
     flush: bool = True,
     stop_grad: bool = False,
+    normalize: bool = False,
 ) -> tuple[torch.Tensor, dict]:
     """Self-modifying Titans, chunk-parallel. x: (B, H, T, D) -> (y (B, H, T, D), new_state).
 
@@ -178,7 +186,7 @@ def selfmod_chunked(
             kk, vv, ee, aa = (_cat(z) for z in zip(*pending[group], strict=True))
             pending[group] = []
             mm = None if mu is None else torch.full_like(ee, mu)
-            st = KERNELS["update"](spec, groups[group], kk, vv, ee, aa, mm, dgd)
+            st = KERNELS["update"](spec, groups[group], kk, vv, ee, aa, mm, dgd, normalize)
             groups[group] = _detach(st) if stop_grad else st
     out = {**_unstack(groups["other"], proj_names), "mem": groups["mem"]}
     return torch.cat(ys, 2), {n: out[n] for n in names}
@@ -201,6 +209,7 @@ def selfmod_naive(
     dgd: tuple[bool, ...] = (True, False),
     flush: bool = True,
     stop_grad: bool = False,
+    normalize: bool = False,
 ) -> tuple[torch.Tensor, dict]:
     """Self-modifying Titans, token by token (the reference); same signature as
     `selfmod_chunked`. Each memory keeps a visible state (fixed through its chunk) and a
@@ -212,7 +221,7 @@ def selfmod_naive(
     ys = []
     for t in range(T):
         qs = None if q_static is None else q_static[:, :, t : t + 1]
-        y, run = selfmod_step(spec, vis, run, outer, x[:, :, t : t + 1], qs, mu, dgd)
+        y, run = selfmod_step(spec, vis, run, outer, x[:, :, t : t + 1], qs, mu, dgd, normalize)
         ys.append(y)
         for n in names:
             C = chunk_mem if n == "mem" else chunk_other
@@ -222,7 +231,7 @@ def selfmod_naive(
     return torch.cat(ys, 2), vis
 
 
-def selfmod_step(spec, vis: dict, run: dict, outer: dict, x, q_static, mu, dgd):
+def selfmod_step(spec, vis: dict, run: dict, outer: dict, x, q_static, mu, dgd, normalize=False):
     """One token of the reference: generate k, v, q, eta, alpha and read the main memory from
     the visible states `vis` (x: (B, H, 1, D)), advance every running state one DGD step.
     Returns (y (B, H, 1, D), new running states); boundaries are the caller's."""
@@ -230,7 +239,9 @@ def selfmod_step(spec, vis: dict, run: dict, outer: dict, x, q_static, mu, dgd):
     y = mlp_forward(spec, _Ws(spec, vis["mem"]), q)[0]
     mm = None if mu is None else torch.full_like(eta[:, :, 0], mu)
     run = {
-        n: _step_memory(spec, vis[n], run[n], k, v, eta[:, :, 0], alpha[:, :, 0], mm, dgd)
+        n: _step_memory(
+            spec, vis[n], run[n], k, v, eta[:, :, 0], alpha[:, :, 0], mm, dgd, normalize
+        )
         for n in run
     }
     return y, run
@@ -267,6 +278,7 @@ class SelfModifyingTitans(nn.Module):
         forget_start: float | None = None,
         dgd: str = "first",
         stop_grad: bool = False,
+        normalize: bool = False,
         impl: str = "chunked",
     ):
         super().__init__()
@@ -278,7 +290,7 @@ class SelfModifyingTitans(nn.Module):
         self.dgd = (dgd != "none", dgd == "all")
         self.chunk_mem, self.chunk_other = chunk_mem, chunk_other
         self.momentum, self.adaptive_q, self.lr_max = momentum, adaptive_q, lr_max
-        self.stop_grad, self.impl = stop_grad, impl
+        self.stop_grad, self.impl, self.normalize = stop_grad, impl, normalize
         HD = self.H * self.D
         self.in_proj = nn.Linear(dim, HD, bias=False)
         self.conv = CausalConv1d(HD, conv_kernel)
@@ -329,7 +341,7 @@ class SelfModifyingTitans(nn.Module):
         y, state = SELFMOD_IMPLS[self.impl](
             self.spec, u, state, self.outer(),
             chunk_mem=self.chunk_mem, chunk_other=self.chunk_other, q_static=q,
-            mu=self.momentum, dgd=self.dgd, stop_grad=self.stop_grad,
+            mu=self.momentum, dgd=self.dgd, stop_grad=self.stop_grad, normalize=self.normalize,
         )  # fmt: skip
         y = self.out_norm(y.transpose(1, 2).reshape(B, T, self.H * self.D))
         return self.proj(y), state

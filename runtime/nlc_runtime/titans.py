@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, step_update
+from .delta import chunk_rates, chunk_update, normalised_lr, step_update
 from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
@@ -60,14 +60,17 @@ def memory_update_chunk(
     mom: torch.Tensor | None,
     delta_layers: tuple[bool, ...],
     objective: str = "l2",
+    normalize: bool = False,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-    """One chunk's update of every layer of a memory MLP (all gradients at the chunk start)."""
+    """One chunk's update of every layer of a memory MLP (all gradients at the chunk start);
+    `normalize`: each layer's step is `normalised_lr` of its own input."""
     pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
     rates = chunk_rates(lr, decay, mom, any(delta_layers), k.dtype)  # shared by the layers
     newW, newS = [], ([] if Ss is not None else None)
     for i, (h, g) in enumerate(pairs):
         S0 = None if Ss is None else Ss[i]
-        W, S = chunk_update(Ws[i], S0, h, g, lr, decay, mom, delta_layers[i], rates)
+        lr_i = normalised_lr(lr, h) if normalize else lr
+        W, S = chunk_update(Ws[i], S0, h, g, lr_i, decay, mom, delta_layers[i], rates)
         newW.append(W)
         if newS is not None:
             newS.append(S)
@@ -108,11 +111,13 @@ def lmm_chunked(
     flush: bool = True,
     stop_grad: bool = False,
     objective: str = "l2",
+    normalize: bool = False,
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, chunk-parallel. q, k: (B, H, T, d_in); v: (B, H, T, d_out); lr (theta),
     decay (1 - alpha), mom (eta): (B, H, T) or None (no forgetting / no momentum). state:
     {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. objective: "l2"
-    (||M(k) - v||^2 / 2) or "dot" (-<M(k), v>). Returns (y (B, H, T, d_out), new_state)."""
+    (||M(k) - v||^2 / 2) or "dot" (-<M(k), v>); normalize: normalised-LMS steps
+    (`delta.normalised_lr`). Returns (y (B, H, T, d_out), new_state)."""
     delta_layers = delta_layers or (False,) * spec.depth
     T = q.shape[2]
     Ws, Ss = _unpack(spec, state)
@@ -125,7 +130,9 @@ def lmm_chunked(
         y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
         ys.append(y)
         if is_boundary(e, T, chunk, flush):
-            Ws, Ss = KERNELS["update"](spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers, objective)
+            Ws, Ss = KERNELS["update"](
+                spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers, objective, normalize
+            )
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]
@@ -147,6 +154,7 @@ def lmm_naive(
     flush: bool = True,
     stop_grad: bool = False,
     objective: str = "l2",
+    normalize: bool = False,
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, token by token (the reference): same signature as `lmm_chunked`.
 
@@ -161,7 +169,7 @@ def lmm_naive(
     for t in range(T):
         y, runW, runS = lmm_step(
             spec, Ws, runW, runS, q[:, :, t : t + 1], k[:, :, t : t + 1], v[:, :, t : t + 1],
-            lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers, objective,
+            lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers, objective, normalize,
         )  # fmt: skip
         ys.append(y)
         if is_boundary(t + 1, T, chunk, flush):
@@ -186,6 +194,7 @@ def lmm_step(
     mom: torch.Tensor | None,
     delta_layers: tuple[bool, ...],
     objective: str = "l2",
+    normalize: bool = False,
 ):
     """One token of the reference: read the visible weights `Ws` (q, k, v: (B, H, 1, d)), and
     advance the running copy (runW, runS) one step with the gradient at `Ws` (gates (B, H)).
@@ -194,9 +203,10 @@ def lmm_step(
     y, _ = mlp_forward(spec, Ws, q)
     runW, runS = list(runW), (list(runS) if runS is not None else None)
     for i, (h, g) in enumerate(LOSS_PAIRS[objective](spec, Ws, k, v)):
+        lr_i = normalised_lr(lr, h[:, :, 0]) if normalize else lr
         runW[i], S = step_update(
             runW[i], None if runS is None else runS[i], h[:, :, 0], g[:, :, 0],
-            lr, decay, mom, delta_layers[i],
+            lr_i, decay, mom, delta_layers[i],
         )  # fmt: skip
         if runS is not None:
             runS[i] = S
@@ -221,7 +231,8 @@ class NeuralMemory(nn.Module):
     (per token) or "const" (lr_const, mom_const, alpha_const), or one of those per gate as a
     triple (theta, eta, alpha) -- a spec may fix the learning rate (e.g. to 0) while its
     momentum and forgetting stay data-dependent. objective: "l2" (Titans) or "dot" (-<M(k), v>:
-    with depth 1, gd and lr 1, linear attention, NL §2.1). impl: "chunked" | "naive".
+    with depth 1, gd and lr 1, linear attention, NL §2.1). normalize: normalised-LMS inner
+    steps (`delta.normalised_lr`). impl: "chunked" | "naive".
     """
 
     def __init__(
@@ -249,11 +260,12 @@ class NeuralMemory(nn.Module):
         out_gate: bool = True,
         stop_grad: bool = False,
         objective: str = "l2",
+        normalize: bool = False,
         impl: str = "chunked",
     ):
         super().__init__()
         assert objective in LOSS_PAIRS, f"objective {objective!r}"
-        self.objective = objective
+        self.objective, self.normalize = objective, normalize
         self.H = n_heads
         self.D = head_dim or dim // n_heads
         hid = max(1, int(self.D * expansion))
@@ -354,7 +366,7 @@ class NeuralMemory(nn.Module):
         return LMM_IMPLS[self.impl](
             self.spec, q, k, v, lr, decay, mom, state,
             chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
-            objective=self.objective,
+            objective=self.objective, normalize=self.normalize,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor, state: dict | None = None):

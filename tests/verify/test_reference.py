@@ -58,7 +58,8 @@ def _mixer(draw) -> list[dict]:
               "update": {"period": period, "objective": "l2",
                          "optimizer": {"kind": "momentum", "lr": "data_dependent",
                                        "momentum": "data_dependent",
-                                       "retention": "data_dependent"}}}  # fmt: skip
+                                       "retention": "data_dependent",
+                                       "normalize": draw(st.booleans())}}}  # fmt: skip
     if mixer == "attention":
         return [{"name": "mix", "kind": "attention"}]
     if mixer == "window":

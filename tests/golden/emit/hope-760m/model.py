@@ -69,6 +69,7 @@ class Layers(nn.Module):
             lr_max=0.02,
             dgd="first",
             stop_grad=False,
+            normalize=True,
             impl=cfg.impl,
         )
         # layers.0.cms (cms): mlp0 at level 3 (every 256 tokens); mlp1 at level 4 (every 1024
