@@ -160,10 +160,40 @@ def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimize
     if not sharded(model):
         optimizer.load_state_dict(saved)
         return
+    from nlc_runtime.optim.base import MemoryOptimizer
+
+    if isinstance(optimizer, MemoryOptimizer):
+        _load_memory_optimizer_state(model, optimizer, saved)
+        return
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     options = StateDictOptions(full_state_dict=True)
     set_optimizer_state_dict(model, optimizer, saved, options=options)
+
+
+def _load_memory_optimizer_state(model, optimizer, saved: dict) -> None:
+    """The full state dict (keyed by parameter name) into an nlc_runtime.optim optimizer of a
+    sharded model: loaded whole, then each state of a parameter's shape is sharded like it.
+    (torch's set_optimizer_state_dict first takes a zero-gradient step to learn the state's
+    keys; with periodic groups that step sees other keys than the checkpoint holds and the
+    load fails.)"""
+    from nlc_runtime.optim.sharded import is_sharded, shard_like
+
+    names = {id(p): name for name, p in model.named_parameters()}
+    index: dict[str, int] = {}
+    groups = []
+    for held, group in zip(saved["param_groups"], optimizer.param_groups, strict=True):
+        mine = [names[id(p)] for p in group["params"]]
+        if list(held["params"]) != mine:
+            raise ValueError("the checkpoint's optimizer groups do not match this model's")
+        groups.append({**held, "params": [index.setdefault(n, len(index)) for n in mine]})
+    state = {index[name]: value for name, value in saved["state"].items()}
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    for p, st in optimizer.state.items():
+        if is_sharded(p):
+            for key, value in st.items():
+                if torch.is_tensor(value) and not is_sharded(value) and value.shape == p.shape:
+                    st[key] = shard_like(value, p)
 
 
 def describe(wrapped: torch.nn.Module, d: Dist) -> str:

@@ -13,6 +13,7 @@ import pytest
 from nlc.cli import main
 from tests.conftest import ROOT
 from tests.train.helpers import FAST, TINY_PERSIST, TINY_TRANSFORMER, metrics, write_spec
+from tests.train.test_optimizer_rules import ADAMW_LINE
 
 
 def torchrun_train(*argv: str) -> subprocess.CompletedProcess:
@@ -85,3 +86,20 @@ def test_bad_data_under_torchrun_is_one_clear_line(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "too short" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_fsdp2_with_a_memory_form_optimizer_equals_one_process_across_resume(tmp_path):
+    """M3 (Newton–Schulz on whole matrices, gathered from the shards; its momenta sharded back)
+    with a period-3 group: FSDP2 at batch 1 x 2 processes, stopped at step 3 (between the
+    group's updates) and resumed, follows the one-process batch-2 trajectory."""
+    rule = '{kind: m3, lr: 1.0e-2, slow_period: 2, groups: [{match: "layers.*.mlp", period: 3}]}'
+    spec = write_spec(tmp_path, TINY_TRANSFORMER.replace(ADAMW_LINE, f"optimizer: {rule}"))
+    common = ["--steps", "4", "--eval-every", "2", *FAST]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", str(spec), "--out", str(one), "--batch-size", "2", *common]) == 0
+    fsdp = ["--parallel", "fsdp", "--batch-size", "1", *common]
+    proc = torchrun_train(str(spec), "--out", str(two), *fsdp, "--stop-after", "3")
+    assert "FSDP2, weights sharded" in proc.stdout
+    torchrun_train("--resume", str(two))
+    assert_same_trajectory(one, two)

@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import functools
+
 import torch
+
+from nlc_runtime.optim.sharded import whole_tensor_step
 
 
 class MemoryOptimizer(torch.optim.Optimizer):
@@ -28,6 +32,7 @@ class MemoryOptimizer(torch.optim.Optimizer):
 
     rule: Callable = staticmethod(lambda *a, **k: ({}, 0))
     rule_args: tuple[str, ...] = ("lr",)
+    whole_tensors = False  # the rule reads whole matrices: gather FSDP2 shards (`sharded`)
 
     def __init__(self, params: Iterable, defaults: dict):
         defaults = {"period": 1, "clock": 0, **defaults}
@@ -76,8 +81,11 @@ class MemoryOptimizer(torch.optim.Optimizer):
     def update_group(self, group: dict, params: list, grads: list) -> None:
         """Reference path: the rule, one tensor at a time."""
         kwargs = self.rule_kwargs(group)
+        rule = functools.partial(type(self).rule, **kwargs)
         for p, g in zip(params, grads):
             state = self.state[p]
-            new, update = type(self).rule(state, p, g, **kwargs)
+            new, update = (
+                whole_tensor_step(rule, state, p, g) if self.whole_tensors else rule(state, p, g)
+            )
             state.update(new)
             p.add_(update)

@@ -26,6 +26,7 @@ class DMGD(MemoryOptimizer):
 
     rule = staticmethod(rules.dmgd)
     rule_args = ("lr", "momentum", "net_lr", "net_retention", "hidden", "weight_decay")
+    whole_tensors = True  # its momentum network reads the whole gradient
 
     def __init__(
         self,

@@ -7,11 +7,15 @@ every nn.Linear so that its forward records C = mean x̂ x̂^T over the batch's 
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 
 from nlc_runtime.optim import rules
 from nlc_runtime.optim.base import MemoryOptimizer
+from nlc_runtime.optim.sharded import whole_tensor_step
 
 
 class DGD(MemoryOptimizer):
@@ -39,13 +43,25 @@ class DGD(MemoryOptimizer):
 
     def update_group(self, group: dict, params: list, grads: list) -> None:
         for p, g in zip(params, grads):
-            _, update = rules.dgd(
-                {},
-                p,
-                g,
+            rule = functools.partial(
+                rules.dgd,
                 lr=group["lr"],
-                inputs=self._inputs.get(id(p)),
+                inputs=_mean_over_processes(self._inputs.get(id(p))),
                 delta=group["delta"],
                 weight_decay=group["weight_decay"],
             )
+            _, update = whole_tensor_step(rule, {}, p, g)  # the input preconditioner: whole W
             p.add_(update)
+
+
+def _mean_over_processes(C: torch.Tensor | None) -> torch.Tensor | None:
+    """Under DDP / FSDP each process saw its own part of the batch: the preconditioner is the
+    input statistics of the whole batch (their mean), so every process takes the same step --
+    as the gradients, which the wrappers average, already do."""
+    if C is None or not dist.is_available() or not dist.is_initialized():
+        return C
+    if dist.get_world_size() == 1:
+        return C
+    C = C.clone()
+    dist.all_reduce(C)
+    return C / dist.get_world_size()

@@ -8,11 +8,14 @@ the matrix rule and the rest to AdamW). AdamW groups read `adamw_lr`, `adamw_bet
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from nlc_runtime.optim import rules
 from nlc_runtime.optim.adam import adam_foreach
 from nlc_runtime.optim.base import MemoryOptimizer
+from nlc_runtime.optim.sharded import whole_tensor_step
 
 _ADAMW_KEYS = {"lr": "adamw_lr", "betas": "adamw_betas", "eps": "adamw_eps"}
 
@@ -63,9 +66,10 @@ class _MatrixOrAdamW(MemoryOptimizer):
                 bias_correction=True,
             )
             return
+        rule = functools.partial(self.matrix_step, group)
         for p, g in zip(params, grads):
             state = self.state[p]
-            new, update = self.matrix_step(group, state, p, g)
+            new, update = whole_tensor_step(rule, state, p, g)  # Newton–Schulz: whole matrices
             state.update(new)
             p.add_(update)
 

@@ -150,7 +150,11 @@ def main(argv: list[str] | None = None) -> list[float]:
     args = parse_args(argv)
     dist, device = distributed.setup(args.device)
     try:
-        return train(args, dist, device)
+        losses = train(args, dist, device)
+        # all ranks finish (rank 0 writes the summary) before any tears the group down: a peer
+        # that exits first can abort the other's gloo threads ("terminate called ...")
+        distributed.barrier(dist)
+        return losses
     finally:
         distributed.teardown(dist)
 
