@@ -18,9 +18,8 @@ the base class adds what every rule shares:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 import functools
+from collections.abc import Callable, Iterable
 
 import torch
 
