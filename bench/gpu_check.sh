@@ -24,7 +24,10 @@ python3 -m nlc generate /tmp/run-hope --prompt "ROMEO:" --tokens 80 --device cud
 # 120 kernels per segment compiled, counted on CPU): a larger batch adds work, not launches.
 # Memory: backprop through one layer's chunk loop keeps ~12 GiB per sequence of 4K (fp32 states),
 # so 2 x 4096 fits an H100 with --recompute.
-echo "== 2. hope-760m: compiled chunk kernels, bf16, activation checkpointing"
+# FLOPS: counted once on the meta device at 1 x 4096 (FlopCounterMode, 285 s on CPU): 12.51
+# GFLOP/token; it depends on the context (10.79 at 512), so change it with SHAPE's context.
+echo "== 2. hope-760m: compiled chunk kernels, then as CUDA graphs; bf16, activation checkpointing"
 timeout "${T2:-330}" python3 bench/bench_train.py --specs specs/hope-760m.yaml --device cuda \
-    --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute --modes "${MODES:-compiled}" \
+    --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute \
+    --modes "${MODES:-compiled,graphs}" --flops-per-token "${FLOPS:-12.51e9}" \
     --json "$OUT/bench_760m.json" 2>&1 | tee "$OUT/bench_760m.log"
