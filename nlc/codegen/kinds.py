@@ -146,6 +146,7 @@ def _titans_memory(
         # the runtime's default objective is l2: written out only when it is not
         **({"objective": u.objective} if u.objective != "l2" else {}),
         **({"normalize": True} if opt.normalize else {}),
+        **({"learn_init": False} if not c.learn_init else {}),
         impl=IMPL,
     )
     return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
@@ -236,11 +237,12 @@ def _check_memory_fields(c: k.MemoryBase) -> None:
             ("update", "optimizer", "clip"),
             "clipping inner updates is not supported by the runtime yet",
         )
-    if not c.learn_init:
+    depth = 2 if isinstance(c, k.SelfModifyingTitans) else getattr(c, "depth", 1)
+    if not c.learn_init and depth > 1:
         raise CodegenError(
             ("learn_init",),
-            "the runtime's memories always meta-learn their initial state "
-            "(learn_init: false is not supported yet)",
+            "learn_init: false starts a memory at zero, and an MLP memory at zero has zero "
+            "gradients and never leaves it: only matrix memories (depth 1) may",
         )
     if getattr(c, "feature_map", "identity") != "identity":
         raise CodegenError(

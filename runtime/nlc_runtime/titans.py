@@ -232,7 +232,8 @@ class NeuralMemory(nn.Module):
     triple (theta, eta, alpha) -- a spec may fix the learning rate (e.g. to 0) while its
     momentum and forgetting stay data-dependent. objective: "l2" (Titans) or "dot" (-<M(k), v>:
     with depth 1, gd and lr 1, linear attention, NL §2.1). normalize: normalised-LMS inner
-    steps (`delta.normalised_lr`). impl: "chunked" | "naive".
+    steps (`delta.normalised_lr`). learn_init=False: M_0 = 0 (matrix memories). impl:
+    "chunked" | "naive".
     """
 
     def __init__(
@@ -261,6 +262,7 @@ class NeuralMemory(nn.Module):
         stop_grad: bool = False,
         objective: str = "l2",
         normalize: bool = False,
+        learn_init: bool = True,
         impl: str = "chunked",
     ):
         super().__init__()
@@ -297,21 +299,32 @@ class NeuralMemory(nn.Module):
                     logits[j] = math.log(start / (top - start))  # sigmoid(logit) * top = start
             with torch.no_grad():
                 self.to_gates.bias.copy_(torch.tensor([z for z in logits for _ in range(self.H)]))
-        self.init_W = nn.ParameterList(
-            [nn.Parameter(W) for W in init_memory_weights(self.spec, self.H)]
-        )
+        self.learn_init = learn_init
+        if learn_init:
+            self.init_W = nn.ParameterList(
+                [nn.Parameter(W) for W in init_memory_weights(self.spec, self.H)]
+            )
+        else:  # M_0 = 0, not learned: linear attention / DeltaNet as written
+            # (a zero MLP has zero gradients and never leaves zero: matrix memories only)
+            assert depth == 1, "learn_init=False needs a matrix memory (depth 1)"
+            self.register_buffer("init_zero", torch.zeros(self.H, self.D, self.D), persistent=False)
         self.out_norm = RMSNorm(HD)
         self.to_gate = nn.Linear(dim, HD, bias=False) if out_gate else None
         self.proj = nn.Linear(HD, dim, bias=False)
 
+    def init_weights(self) -> list[torch.Tensor]:
+        """The initial state per layer: meta-learned, or zero (`learn_init=False`)."""
+        return list(self.init_W) if self.learn_init else [self.init_zero]
+
     def initial_state(self, batch: int) -> dict:
-        """The meta-learned initial state expanded over the batch (momentum zero)."""
+        """The initial state expanded over the batch (momentum zero)."""
+        inits = self.init_weights()
         st = {
             f"W{i}": W.unsqueeze(0).expand(batch, *W.shape).contiguous()
-            for i, W in enumerate(self.init_W)
+            for i, W in enumerate(inits)
         }
         if self.momentum:
-            for i, W in enumerate(self.init_W):
+            for i, W in enumerate(inits):
                 st[f"S{i}"] = W.new_zeros(batch, *W.shape)
         return st
 

@@ -71,7 +71,6 @@ def test_unsupported_memory_options_are_clear_errors(tmp_path, capsys):
                                               "retention": "data_dependent", "clip": 1.0}}},
          "update.optimizer.clip"),
         ({"kind": "titans_memory", "learn_init": False}, "learn_init"),
-        ({"kind": "linear_attention", "learn_init": False}, "learn_init"),
         ({**selfmod, "learn_init": False}, "learn_init"),
         ({"kind": "titans_memory", "qk_norm": False}, "qk_norm"),
         ({**selfmod, "update": {"optimizer": {"kind": "dgd", "lr": 0.1,
@@ -128,3 +127,19 @@ def test_gate_ranges_and_starts_reach_the_runtime(tmp_path):
             alpha = torch.sigmoid(mem.alpha_b)
             assert torch.allclose(eta, torch.full_like(eta, 0.02))
             assert torch.allclose(1 - alpha, torch.full_like(alpha, 0.05))
+
+
+def test_a_matrix_memory_without_a_learned_init_starts_at_zero(tmp_path):
+    """learn_init: false is M_0 = 0 (linear attention / DeltaNet as written): no initial-state
+    parameters, a zero state, and the memory still learns in context."""
+    files = render_text(_spec({"kind": "linear_attention", "learn_init": False}))
+    assert "learn_init=False" in " ".join(files["model.py"].split())
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    module = load_emitted(tmp_path)
+    mem = module.Model(module.Config()).memory
+    assert not any("init" in name for name, _ in mem.named_parameters())
+    x = torch.randn(2, 6, 16)
+    assert torch.equal(mem.initial_state(2)["W0"], torch.zeros(2, 2, 8, 8))
+    _, state = mem(x)
+    assert state["W0"].abs().max() > 0

@@ -66,11 +66,11 @@ def _mixer(draw) -> list[dict]:
         return [{"name": "mix", "kind": "attention", "window": draw(st.integers(2, 8)),
                  "persistent_tokens": draw(st.integers(0, 2))}]  # fmt: skip
     if mixer == "delta_memory":
-        return [{"name": "mix", "kind": "delta_memory",
+        return [{"name": "mix", "kind": "delta_memory", "learn_init": draw(st.booleans()),
                  "update": {"period": period, "objective": "l2",
                             "optimizer": {"kind": "gd", "lr": "data_dependent"}}}]  # fmt: skip
     if mixer == "linear_attention":
-        return [{"name": "mix", "kind": "linear_attention",
+        return [{"name": "mix", "kind": "linear_attention", "learn_init": draw(st.booleans()),
                  "update": {"period": period, "objective": "dot",
                             "optimizer": {"kind": "gd", "lr": 1.0}}}]  # fmt: skip
     if mixer == "titans_dot":
