@@ -146,6 +146,7 @@ def _titans_memory(
         # the runtime's default objective is l2: written out only when it is not
         **({"objective": u.objective} if u.objective != "l2" else {}),
         **({"normalize": True} if opt.normalize else {}),
+        **({"clip": opt.clip} if opt.clip is not None else {}),
         **({"learn_init": False} if not c.learn_init else {}),
         impl=IMPL,
     )
@@ -231,11 +232,6 @@ def _check_memory_fields(c: k.MemoryBase) -> None:
     if u.partial_chunk == "drop":
         raise CodegenError(
             ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
-        )
-    if u.optimizer.clip is not None:
-        raise CodegenError(
-            ("update", "optimizer", "clip"),
-            "clipping inner updates is not supported by the runtime yet",
         )
     depth = 2 if isinstance(c, k.SelfModifyingTitans) else getattr(c, "depth", 1)
     if not c.learn_init and depth > 1:
@@ -346,6 +342,7 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         dgd="first" if opt.kind == "dgd" else "none",
         stop_grad=u.stop_grad,
         **({"normalize": True} if opt.normalize else {}),
+        **({"clip": opt.clip} if opt.clip is not None else {}),
         impl=IMPL,
     )
     return Emission(f"SelfModifyingTitans({args})", "{mod}({in0}, {state})", stateful=True)

@@ -91,7 +91,12 @@ class InnerOptimizer(Strict):
     retention: Coefficient | None = Field(
         None, description="Forgetting gate alpha_t: M <- (1 - alpha) M + update (weight decay)."
     )
-    clip: float | None = Field(None, gt=0, description="Clip the norm of each inner update.")
+    clip: float | None = Field(
+        None,
+        gt=0,
+        description="Clip the norm of each inner update: a chunk's whole change of each weight "
+        "matrix (per batch row and head), taken at the chunk's boundary.",
+    )
     normalize: bool = Field(
         False,
         description="Normalised step: each memory layer's step is lr / max(1, ||h||^2) for its "

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from nlc_runtime.attention import Attention, attention_naive
 from nlc_runtime.cms import CMS
 from nlc_runtime.conv import CausalConv1d
+from nlc_runtime.delta import clip_change, clip_changes
 from nlc_runtime.frozen import FrozenMemory
 from nlc_runtime.layers import SegmentAttention
 from nlc_runtime.norms import l2norm
@@ -53,11 +54,11 @@ def _neural_memory(m: NeuralMemory, xs, carry: dict, t: int, T: int):
         m.delta_layers, m.objective, m.normalize,
     )  # fmt: skip
     if _boundary(t, T, m.chunk):
-        carry["vis"] = list(carry["runW"])
+        vis = [clip_change(W0, W, m.clip) for W0, W in zip(carry["vis"], carry["runW"])]
         if m.stop_grad:
-            carry["vis"] = [W.detach() for W in carry["vis"]]
-            carry["runW"] = list(carry["vis"])
+            vis = [W.detach() for W in vis]
             carry["runS"] = None if carry["runS"] is None else [S.detach() for S in carry["runS"]]
+        carry["vis"], carry["runW"] = vis, list(vis)
     return m.output(y, x)
 
 
@@ -91,7 +92,8 @@ def _self_modifying(m: SelfModifyingTitans, xs, carry: dict, t: int, T: int):
     carry["run"] = run
     for n in run:
         if _boundary(t, T, m.chunk_mem if n == "mem" else m.chunk_other):
-            new = {k: v.detach() for k, v in run[n].items()} if m.stop_grad else run[n]
+            new = clip_changes(carry["vis"][n], run[n], m.clip)
+            new = {k: v.detach() for k, v in new.items()} if m.stop_grad else new
             carry["vis"][n] = carry["run"][n] = new
     y = m.out_norm(y.transpose(1, 2).reshape(B, 1, m.H * m.D))
     return m.proj(y)

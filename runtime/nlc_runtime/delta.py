@@ -45,6 +45,24 @@ def normalised_lr(lr: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return lr / h.square().sum(-1).clamp_min(1.0)
 
 
+def clip_change(W0: torch.Tensor, W: torch.Tensor, clip: float | None) -> torch.Tensor:
+    """W0 + (W - W0), the change scaled down to Frobenius norm `clip` per matrix (the last two
+    dims) where it is larger: the spec's `optimizer.clip` on one update of a memory -- the whole
+    change of a chunk (gradient, momentum and forgetting terms), taken at its boundary."""
+    if clip is None:
+        return W
+    change = W - W0
+    norm = torch.linalg.matrix_norm(change).unsqueeze(-1).unsqueeze(-1)
+    return W0 + change * (clip / norm.clamp_min(clip))
+
+
+def clip_changes(old: dict, new: dict, clip: float | None) -> dict:
+    """`clip_change` on the weights ("W<l>") of a memory state dict; momenta pass unclipped."""
+    if clip is None:
+        return new
+    return {k: clip_change(old[k], v, clip) if k.startswith("W") else v for k, v in new.items()}
+
+
 def step_update(
     W: torch.Tensor,
     S: torch.Tensor | None,

@@ -47,7 +47,7 @@ import torch.nn as nn
 
 from .chunking import is_boundary, segment_spans, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, normalised_lr, step_update
+from .delta import chunk_rates, chunk_update, clip_changes, normalised_lr, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
@@ -157,6 +157,7 @@ def selfmod_chunked(
     flush: bool = True,
     stop_grad: bool = False,
     normalize: bool = False,
+    clip: float | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Self-modifying Titans, chunk-parallel. x: (B, H, T, D) -> (y (B, H, T, D), new_state).
 
@@ -187,6 +188,7 @@ def selfmod_chunked(
             pending[group] = []
             mm = None if mu is None else torch.full_like(ee, mu)
             st = KERNELS["update"](spec, groups[group], kk, vv, ee, aa, mm, dgd, normalize)
+            st = clip_changes(groups[group], st, clip)
             groups[group] = _detach(st) if stop_grad else st
     out = {**_unstack(groups["other"], proj_names), "mem": groups["mem"]}
     return torch.cat(ys, 2), {n: out[n] for n in names}
@@ -210,6 +212,7 @@ def selfmod_naive(
     flush: bool = True,
     stop_grad: bool = False,
     normalize: bool = False,
+    clip: float | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Self-modifying Titans, token by token (the reference); same signature as
     `selfmod_chunked`. Each memory keeps a visible state (fixed through its chunk) and a
@@ -226,7 +229,8 @@ def selfmod_naive(
         for n in names:
             C = chunk_mem if n == "mem" else chunk_other
             if is_boundary(t + 1, T, C, flush):
-                vis[n] = _detach(run[n]) if stop_grad else run[n]
+                new = clip_changes(vis[n], run[n], clip)
+                vis[n] = _detach(new) if stop_grad else new
                 run[n] = vis[n]
     return torch.cat(ys, 2), vis
 
@@ -279,6 +283,7 @@ class SelfModifyingTitans(nn.Module):
         dgd: str = "first",
         stop_grad: bool = False,
         normalize: bool = False,
+        clip: float | None = None,
         impl: str = "chunked",
     ):
         super().__init__()
@@ -290,7 +295,7 @@ class SelfModifyingTitans(nn.Module):
         self.dgd = (dgd != "none", dgd == "all")
         self.chunk_mem, self.chunk_other = chunk_mem, chunk_other
         self.momentum, self.adaptive_q, self.lr_max = momentum, adaptive_q, lr_max
-        self.stop_grad, self.impl, self.normalize = stop_grad, impl, normalize
+        self.stop_grad, self.impl, self.normalize, self.clip = stop_grad, impl, normalize, clip
         HD = self.H * self.D
         self.in_proj = nn.Linear(dim, HD, bias=False)
         self.conv = CausalConv1d(HD, conv_kernel)
@@ -342,6 +347,7 @@ class SelfModifyingTitans(nn.Module):
             self.spec, u, state, self.outer(),
             chunk_mem=self.chunk_mem, chunk_other=self.chunk_other, q_static=q,
             mu=self.momentum, dgd=self.dgd, stop_grad=self.stop_grad, normalize=self.normalize,
+            clip=self.clip,
         )  # fmt: skip
         y = self.out_norm(y.transpose(1, 2).reshape(B, T, self.H * self.D))
         return self.proj(y), state

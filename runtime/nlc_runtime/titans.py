@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, normalised_lr, step_update
+from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
 from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of
@@ -112,12 +112,14 @@ def lmm_chunked(
     stop_grad: bool = False,
     objective: str = "l2",
     normalize: bool = False,
+    clip: float | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, chunk-parallel. q, k: (B, H, T, d_in); v: (B, H, T, d_out); lr (theta),
     decay (1 - alpha), mom (eta): (B, H, T) or None (no forgetting / no momentum). state:
     {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. objective: "l2"
     (||M(k) - v||^2 / 2) or "dot" (-<M(k), v>); normalize: normalised-LMS steps
-    (`delta.normalised_lr`). Returns (y (B, H, T, d_out), new_state)."""
+    (`delta.normalised_lr`); clip: the norm each chunk's change of a weight matrix is clipped to
+    (`delta.clip_change`). Returns (y (B, H, T, d_out), new_state)."""
     delta_layers = delta_layers or (False,) * spec.depth
     T = q.shape[2]
     Ws, Ss = _unpack(spec, state)
@@ -130,9 +132,10 @@ def lmm_chunked(
         y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
         ys.append(y)
         if is_boundary(e, T, chunk, flush):
-            Ws, Ss = KERNELS["update"](
+            newW, Ss = KERNELS["update"](
                 spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers, objective, normalize
             )
+            Ws = [clip_change(W0, W, clip) for W0, W in zip(Ws, newW, strict=True)]
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]
@@ -155,6 +158,7 @@ def lmm_naive(
     stop_grad: bool = False,
     objective: str = "l2",
     normalize: bool = False,
+    clip: float | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Titans LMM, token by token (the reference): same signature as `lmm_chunked`.
 
@@ -173,11 +177,12 @@ def lmm_naive(
         )  # fmt: skip
         ys.append(y)
         if is_boundary(t + 1, T, chunk, flush):
-            Ws, Ss = list(runW), (list(runS) if runS is not None else None)
+            Ws = [clip_change(W0, W, clip) for W0, W in zip(Ws, runW, strict=True)]
+            Ss = list(runS) if runS is not None else None
             if stop_grad:
                 Ws = [W.detach() for W in Ws]
                 Ss = None if Ss is None else [S.detach() for S in Ss]
-                runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
+            runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
     return torch.cat(ys, dim=2), _pack(Ws, Ss)
 
 
@@ -232,7 +237,8 @@ class NeuralMemory(nn.Module):
     triple (theta, eta, alpha) -- a spec may fix the learning rate (e.g. to 0) while its
     momentum and forgetting stay data-dependent. objective: "l2" (Titans) or "dot" (-<M(k), v>:
     with depth 1, gd and lr 1, linear attention, NL §2.1). normalize: normalised-LMS inner
-    steps (`delta.normalised_lr`). learn_init=False: M_0 = 0 (matrix memories). impl:
+    steps (`delta.normalised_lr`). clip: norm bound on each chunk's change of a
+    weight matrix. learn_init=False: M_0 = 0 (matrix memories). impl:
     "chunked" | "naive".
     """
 
@@ -262,12 +268,13 @@ class NeuralMemory(nn.Module):
         stop_grad: bool = False,
         objective: str = "l2",
         normalize: bool = False,
+        clip: float | None = None,
         learn_init: bool = True,
         impl: str = "chunked",
     ):
         super().__init__()
         assert objective in LOSS_PAIRS, f"objective {objective!r}"
-        self.objective, self.normalize = objective, normalize
+        self.objective, self.normalize, self.clip = objective, normalize, clip
         self.H = n_heads
         self.D = head_dim or dim // n_heads
         hid = max(1, int(self.D * expansion))
@@ -379,7 +386,7 @@ class NeuralMemory(nn.Module):
         return LMM_IMPLS[self.impl](
             self.spec, q, k, v, lr, decay, mom, state,
             chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
-            objective=self.objective, normalize=self.normalize,
+            objective=self.objective, normalize=self.normalize, clip=self.clip,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor, state: dict | None = None):

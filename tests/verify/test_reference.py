@@ -59,7 +59,8 @@ def _mixer(draw) -> list[dict]:
                          "optimizer": {"kind": "momentum", "lr": "data_dependent",
                                        "momentum": "data_dependent",
                                        "retention": "data_dependent",
-                                       "normalize": draw(st.booleans())}}}  # fmt: skip
+                                       "normalize": draw(st.booleans()),
+                                       "clip": draw(st.sampled_from([None, 0.05]))}}}  # fmt: skip
     if mixer == "attention":
         return [{"name": "mix", "kind": "attention"}]
     if mixer == "window":
