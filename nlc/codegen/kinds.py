@@ -148,6 +148,7 @@ def _titans_memory(
         **({"normalize": True} if opt.normalize else {}),
         **({"clip": opt.clip} if opt.clip is not None else {}),
         **({"learn_init": False} if not c.learn_init else {}),
+        **({"flush": False} if u.partial_chunk == "drop" else {}),
         impl=IMPL,
     )
     return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
@@ -229,10 +230,6 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
 def _check_memory_fields(c: k.MemoryBase) -> None:
     """Refuse the memory settings the runtime cannot honour yet (rather than drop them)."""
     u = c.update
-    if u.partial_chunk == "drop":
-        raise CodegenError(
-            ("update", "partial_chunk"), "'drop' is not supported by the runtime yet"
-        )
     depth = 2 if isinstance(c, k.SelfModifyingTitans) else getattr(c, "depth", 1)
     if not c.learn_init and depth > 1:
         raise CodegenError(
@@ -343,6 +340,7 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         stop_grad=u.stop_grad,
         **({"normalize": True} if opt.normalize else {}),
         **({"clip": opt.clip} if opt.clip is not None else {}),
+        **({"flush": False} if u.partial_chunk == "drop" else {}),
         impl=IMPL,
     )
     return Emission(f"SelfModifyingTitans({args})", "{mod}({in0}, {state})", stateful=True)

@@ -36,8 +36,8 @@ def _conv(conv: CausalConv1d | None, x, carry: dict, key: str):
     return y
 
 
-def _boundary(t: int, T: int, C: int) -> bool:
-    return (t + 1) % C == 0 or t + 1 == T  # the last partial chunk is flushed
+def _boundary(t: int, T: int, C: int, flush: bool = True) -> bool:
+    return (t + 1) % C == 0 or (flush and t + 1 == T)  # the last partial chunk: flush / drop
 
 
 def _neural_memory(m: NeuralMemory, xs, carry: dict, t: int, T: int):
@@ -53,7 +53,7 @@ def _neural_memory(m: NeuralMemory, xs, carry: dict, t: int, T: int):
         m.spec, carry["vis"], carry["runW"], carry["runS"], q, k, v, at(lr), at(decay), at(mom),
         m.delta_layers, m.objective, m.normalize,
     )  # fmt: skip
-    if _boundary(t, T, m.chunk):
+    if _boundary(t, T, m.chunk, m.flush):
         vis = [clip_change(W0, W, m.clip) for W0, W in zip(carry["vis"], carry["runW"])]
         if m.stop_grad:
             vis = [W.detach() for W in vis]
@@ -91,7 +91,7 @@ def _self_modifying(m: SelfModifyingTitans, xs, carry: dict, t: int, T: int):
     )
     carry["run"] = run
     for n in run:
-        if _boundary(t, T, m.chunk_mem if n == "mem" else m.chunk_other):
+        if _boundary(t, T, m.chunk_mem if n == "mem" else m.chunk_other, m.flush):
             new = clip_changes(carry["vis"][n], run[n], m.clip)
             new = {k: v.detach() for k, v in new.items()} if m.stop_grad else new
             carry["vis"][n] = carry["run"][n] = new

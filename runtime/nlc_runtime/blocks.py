@@ -98,7 +98,9 @@ class MACMixer(nn.Module):
             y = fn(qh[:, :, P + c :], kh, vh, mask)  # only the segment's queries
             y = self.attn.proj(y.transpose(1, 2).reshape(B, c, C))
             q2, k2, v2, lr, dec, mom, cache_y = self.mem.project(y, cache_y)
-            m, state = self.mem.memory_op(q2, k2, v2, lr, dec, mom, state, chunk=c)
+            # one update per segment; a last, shorter segment updates only when the memory
+            # flushes its partial chunk (`partial_chunk: drop` skips it)
+            m, state = self.mem.memory_op(q2, k2, v2, lr, dec, mom, state, chunk=self.chunk)
             outs.append(y * torch.sigmoid(self.mem.output(m, y)))
         return torch.cat(outs, 1), state
 

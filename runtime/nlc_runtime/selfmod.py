@@ -284,6 +284,7 @@ class SelfModifyingTitans(nn.Module):
         stop_grad: bool = False,
         normalize: bool = False,
         clip: float | None = None,
+        flush: bool = True,
         impl: str = "chunked",
     ):
         super().__init__()
@@ -296,6 +297,7 @@ class SelfModifyingTitans(nn.Module):
         self.chunk_mem, self.chunk_other = chunk_mem, chunk_other
         self.momentum, self.adaptive_q, self.lr_max = momentum, adaptive_q, lr_max
         self.stop_grad, self.impl, self.normalize, self.clip = stop_grad, impl, normalize, clip
+        self.flush = flush  # False: a last partial chunk does not update (`partial_chunk: drop`)
         HD = self.H * self.D
         self.in_proj = nn.Linear(dim, HD, bias=False)
         self.conv = CausalConv1d(HD, conv_kernel)
@@ -347,7 +349,7 @@ class SelfModifyingTitans(nn.Module):
             self.spec, u, state, self.outer(),
             chunk_mem=self.chunk_mem, chunk_other=self.chunk_other, q_static=q,
             mu=self.momentum, dgd=self.dgd, stop_grad=self.stop_grad, normalize=self.normalize,
-            clip=self.clip,
+            clip=self.clip, flush=self.flush,
         )  # fmt: skip
         y = self.out_norm(y.transpose(1, 2).reshape(B, T, self.H * self.D))
         return self.proj(y), state

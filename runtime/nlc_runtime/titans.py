@@ -270,11 +270,13 @@ class NeuralMemory(nn.Module):
         normalize: bool = False,
         clip: float | None = None,
         learn_init: bool = True,
+        flush: bool = True,
         impl: str = "chunked",
     ):
         super().__init__()
         assert objective in LOSS_PAIRS, f"objective {objective!r}"
         self.objective, self.normalize, self.clip = objective, normalize, clip
+        self.flush = flush  # False: a last partial chunk does not update (`partial_chunk: drop`)
         self.H = n_heads
         self.D = head_dim or dim // n_heads
         hid = max(1, int(self.D * expansion))
@@ -386,7 +388,7 @@ class NeuralMemory(nn.Module):
         return LMM_IMPLS[self.impl](
             self.spec, q, k, v, lr, decay, mom, state,
             chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
-            objective=self.objective, normalize=self.normalize, clip=self.clip,
+            objective=self.objective, normalize=self.normalize, clip=self.clip, flush=self.flush,
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor, state: dict | None = None):

@@ -106,6 +106,7 @@ def test_lmm_flush_updates_short_sequence():
 SM_CFGS = {
     "default": dict(),
     "momentum-all-static-q": dict(momentum=0.9, dgd="all", adaptive_q=False),
+    "drop-partial-chunk": dict(flush=False),  # spec `partial_chunk: drop`
 }
 
 

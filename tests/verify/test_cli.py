@@ -121,9 +121,8 @@ def test_all_claims_structural_only(capsys):
 
 
 def test_unemittable_numerical_check_is_reported_not_crashed(capsys):
-    # a valid rule the runtime cannot run yet (dropping the last partial chunk), on both sides
-    rule = ("{period: 1, objective: dot, partial_chunk: drop, "
-            "optimizer: {kind: gd, lr: 1.0}}")  # fmt: skip
+    # a valid rule the runtime cannot run yet (the LM-gradient objective), on both sides
+    rule = "{period: 1, objective: lm, optimizer: {kind: gd, lr: 1.0}}"
     when = ["layers.memory.depth=1", "layers.memory.conv=null", f"layers.memory.update={rule}"]
     target = str(SPECS / "claims" / "targets" / "linear-attention.yaml")
     args = ["verify", str(SPECS / "titans-lmm.yaml"), "--collapses-to", target,
@@ -132,4 +131,4 @@ def test_unemittable_numerical_check_is_reported_not_crashed(capsys):
     out = capsys.readouterr().out
     assert rc == 1
     assert "structural: holds" in out
-    assert "numerical: could not be run" in out and "'drop' is not supported" in out
+    assert "numerical: could not be run" in out and "objective 'lm' is not supported" in out

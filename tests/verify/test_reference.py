@@ -56,6 +56,7 @@ def _mixer(draw) -> list[dict]:
     titans = {"name": "mix", "kind": "titans_memory", "depth": draw(st.integers(1, 2)),
               "conv": draw(st.sampled_from([None, 2])), "residual": draw(st.booleans()),
               "update": {"period": period, "objective": "l2",
+                         "partial_chunk": draw(st.sampled_from(["flush", "drop"])),
                          "optimizer": {"kind": "momentum", "lr": "data_dependent",
                                        "momentum": "data_dependent",
                                        "retention": "data_dependent",
