@@ -229,7 +229,6 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
 
 def _check_memory_fields(c: k.MemoryBase) -> None:
     """Refuse the memory settings the runtime cannot honour yet (rather than drop them)."""
-    u = c.update
     depth = 2 if isinstance(c, k.SelfModifyingTitans) else getattr(c, "depth", 1)
     if not c.learn_init and depth > 1:
         raise CodegenError(
