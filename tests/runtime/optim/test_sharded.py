@@ -41,9 +41,9 @@ def _train(model: nn.Module, kind: str, batches) -> None:
 def _worker(rank: int, port: int, folder: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
-    from nlc_runtime.distributed import _fully_shard
+    from nlc_runtime import distributed
 
-    fully_shard = _fully_shard()
+    fully_shard = distributed._fully_shard()
     for kind in KINDS:
         model = _model()
         for layer in (model[1], model[3]):
@@ -53,8 +53,9 @@ def _worker(rank: int, port: int, folder: str) -> None:
         whole = {k: v.full_tensor() for k, v in model.state_dict().items()}
         if rank == 0:
             torch.save(whole, os.path.join(folder, f"{kind}.pt"))
+    del model
     dist.barrier()
-    dist.destroy_process_group()
+    distributed.teardown(distributed.Dist(rank, 2, rank))
 
 
 def _free_port() -> int:
