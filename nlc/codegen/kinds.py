@@ -188,18 +188,17 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
     if isinstance(c, k.Conv):
         return Emission(f"CausalConv1d({_args(d, c.window)})", "{mod}({in0})[0]")
     if isinstance(c, k.Attention):
-        if c.qk_norm:
-            raise CodegenError(
-                ("qk_norm",), "qk_norm attention is not supported by the runtime yet"
-            )
+        qk = {"qk_norm": True} if c.qk_norm else {}
         if c.segment is not None:
             args = _args(
-                d, heads, c.segment, n_persistent=c.persistent_tokens, rope=c.rope, impl=ATTN_IMPL
-            )
+                d, heads, c.segment, n_persistent=c.persistent_tokens, rope=c.rope, **qk,
+                impl=ATTN_IMPL,
+            )  # fmt: skip
             return Emission(f"rt.SegmentAttention({args})", "{mod}({in0}, {in1})")
         args = _args(
-            d, heads, window=c.window, n_persistent=c.persistent_tokens, rope=c.rope, impl=ATTN_IMPL
-        )
+            d, heads, window=c.window, n_persistent=c.persistent_tokens, rope=c.rope, **qk,
+            impl=ATTN_IMPL,
+        )  # fmt: skip
         return Emission(f"Attention({args})", "{mod}({in0})")
     if isinstance(c, k.DeltaMemory):
         return _titans_memory(c, d, heads, depth=1, expansion=1.0)

@@ -232,7 +232,7 @@ class Attention(ComponentBase):
     )
     persistent_tokens: int = Field(0, ge=0, description="Learned prefix tokens (Titans).")
     rope: bool = True
-    qk_norm: bool = False
+    qk_norm: bool = Field(False, description="RMSNorm on each head's q and k (before RoPE).")
     max_inputs: ClassVar[int | None] = 2  # MAC: [segment stream, memory readout]
 
     @model_validator(mode="after")
@@ -260,6 +260,9 @@ class Attention(ComponentBase):
 
     def tensors(self, d_in, model):
         w = [(n, (d_in, d_in)) for n in ("wq", "wk", "wv", "wo")]
+        if self.qk_norm:  # one RMSNorm gain per head width, shared by the heads
+            _, dh = _heads(self.heads, d_in, model)
+            w += [("q_norm", (dh,)), ("k_norm", (dh,))]
         if self.persistent_tokens:
             w.append(("persistent", (self.persistent_tokens, d_in)))
         span = min(self.segment or self.window or model.context, model.context)

@@ -108,7 +108,7 @@ def _cms(m: CMS, xs, carry: dict, t: int, T: int):
 def _heads_at(attn: Attention, x, pos: int):
     """q, k, v (B, H, n, D) of tokens x (B, n, C) at positions pos..pos+n-1."""
     B, n, _ = x.shape
-    q, k, v = attn.qkv(x).view(B, n, 3, attn.H, attn.D).permute(2, 0, 3, 1, 4)
+    q, k, v = attn.qkv_heads(x)
     if attn.rope:
         cos, sin = rope_cos_sin(n, attn.D, offset=pos, device=x.device, dtype=x.dtype)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)

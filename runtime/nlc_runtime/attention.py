@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .norms import RMSNorm
 from .rope import apply_rope, rope_cos_sin
 
 
@@ -59,8 +60,8 @@ class Attention(nn.Module):
     """Multi-head softmax attention: x (B, T, C) -> (B, T, C).
 
     window: sliding window size (None = full causal); n_persistent: learned prefix tokens that
-    every query sees (their outputs are dropped); rope: rotary positions; impl: "sdpa" |
-    "naive".
+    every query sees (their outputs are dropped); rope: rotary positions; qk_norm: RMSNorm
+    (learned gain) on each head's q and k before the rotation; impl: "sdpa" | "naive".
     """
 
     def __init__(
@@ -70,20 +71,31 @@ class Attention(nn.Module):
         window: int | None = None,
         n_persistent: int = 0,
         rope: bool = True,
+        qk_norm: bool = False,
         impl: str = "sdpa",
     ):
         super().__init__()
         self.H, self.D = n_heads, dim // n_heads
         self.window, self.rope, self.impl = window, rope, impl
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.q_norm = RMSNorm(self.D) if qk_norm else None
+        self.k_norm = RMSNorm(self.D) if qk_norm else None
         self.proj = nn.Linear(dim, dim, bias=False)
         self.persistent = (
             nn.Parameter(torch.randn(n_persistent, dim) * 0.02) if n_persistent else None
         )
 
-    def heads(self, x):
+    def qkv_heads(self, x):
+        """q, k, v (B, H, T, D) of x (B, T, C), q and k normalised (qk_norm), no positions."""
         B, T, _ = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.H, self.D).permute(2, 0, 3, 1, 4)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return q, k, v
+
+    def heads(self, x):
+        B, T, _ = x.shape
+        q, k, v = self.qkv_heads(x)
         if self.rope:
             cos, sin = rope_cos_sin(T, self.D, device=x.device, dtype=x.dtype)
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)

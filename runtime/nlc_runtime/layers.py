@@ -68,11 +68,12 @@ class SegmentAttention(nn.Module):
         segment: int,
         n_persistent: int = 0,
         rope: bool = True,
+        qk_norm: bool = False,
         impl: str = "sdpa",
     ):
         super().__init__()
         self.segment = segment
-        self.attn = Attention(dim, n_heads, rope=rope, impl=impl)
+        self.attn = Attention(dim, n_heads, rope=rope, qk_norm=qk_norm, impl=impl)
         self.persistent = (
             nn.Parameter(torch.randn(n_persistent, dim) * 0.02) if n_persistent else None
         )

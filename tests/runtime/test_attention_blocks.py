@@ -28,6 +28,21 @@ def test_sdpa_equals_naive(window, prefix):
     assert_rel_close(y1, a(x), 1e-12)
 
 
+def test_qk_norm_normalises_each_head_before_rope_in_both_paths():
+    torch.manual_seed(0)
+    a = Attention(32, 4, window=5, qk_norm=True)
+    x = 3 * torch.randn(2, 12, 32)
+    q, k, _ = a.qkv_heads(x)
+    for t in (q, k):  # unit RMS over each head's width (gain 1 at init)
+        assert torch.allclose(t.square().mean(-1), torch.ones_like(t[..., 0]), atol=1e-9)
+    y = a(x)
+    a.impl = "naive"
+    assert_rel_close(y, a(x), 1e-12)
+    plain = Attention(32, 4, window=5)
+    plain.load_state_dict(a.state_dict(), strict=False)
+    assert (plain(x) - y).abs().max() > 1e-3  # the norm changes the output
+
+
 def test_sliding_window_forgets_beyond_window():
     torch.manual_seed(0)
     a = Attention(16, 4, window=3)

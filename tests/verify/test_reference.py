@@ -63,10 +63,11 @@ def _mixer(draw) -> list[dict]:
                                        "normalize": draw(st.booleans()),
                                        "clip": draw(st.sampled_from([None, 0.05]))}}}  # fmt: skip
     if mixer == "attention":
-        return [{"name": "mix", "kind": "attention"}]
+        return [{"name": "mix", "kind": "attention", "qk_norm": draw(st.booleans())}]
     if mixer == "window":
         return [{"name": "mix", "kind": "attention", "window": draw(st.integers(2, 8)),
-                 "persistent_tokens": draw(st.integers(0, 2))}]  # fmt: skip
+                 "persistent_tokens": draw(st.integers(0, 2)),
+                 "qk_norm": draw(st.booleans())}]  # fmt: skip
     if mixer == "delta_memory":
         return [{"name": "mix", "kind": "delta_memory", "learn_init": draw(st.booleans()),
                  "update": {"period": period, "objective": "l2",
@@ -86,7 +87,8 @@ def _mixer(draw) -> list[dict]:
         titans.update(name="mem")
         titans["update"]["period"] = segment
         return [titans, {"name": "mix", "kind": "attention", "segment": segment,
-                         "persistent_tokens": draw(st.integers(0, 2)), "inputs": ["n1", "mem"]}]  # fmt: skip
+                         "persistent_tokens": draw(st.integers(0, 2)),
+                         "qk_norm": draw(st.booleans()), "inputs": ["n1", "mem"]}]  # fmt: skip
     return [titans]
 
 
