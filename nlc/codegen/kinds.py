@@ -149,6 +149,7 @@ def _titans_memory(
         **({"clip": opt.clip} if opt.clip is not None else {}),
         **({"learn_init": False} if not c.learn_init else {}),
         **({"flush": False} if u.partial_chunk == "drop" else {}),
+        **({"qk_norm": False} if getattr(c, "qk_norm", True) is False else {}),
         impl=IMPL,
     )
     return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
@@ -239,12 +240,6 @@ def _check_memory_fields(c: k.MemoryBase) -> None:
         raise CodegenError(
             ("feature_map",),
             f"feature map '{c.feature_map}' is not supported by the runtime yet",  # type: ignore[attr-defined]
-        )
-    if getattr(c, "qk_norm", True) is False:
-        raise CodegenError(
-            ("qk_norm",),
-            "the runtime always L2-normalises a Titans memory's q and k "
-            "(qk_norm: false is not supported yet)",
         )
 
 

@@ -20,8 +20,8 @@ Signature fields and the choices behind them:
   or `momentum` when it has momentum. Note that plain gd on ||M k - v||^2 with a matrix memory
   *is* the delta rule: M_t = (I - b k k^T) M_{t-1} + b v k^T, so a `delta_memory` (DeltaNet,
   optimizer gd by default) has no extra term, exactly as its spec documentation says.
-`qk_norm` is left out: the code generator passes it to no memory (the runtime normalises q/k
-of every memory alike).
+- qk_norm: whether q and k are L2-normalised (a Titans memory may turn it off; the others
+  always normalise).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def memory_signature(comp: Any) -> dict | None:
         "heads": comp.heads,
         "learn_init": comp.learn_init,
         "feature_map": getattr(comp, "feature_map", "identity"),
+        "qk_norm": getattr(comp, "qk_norm", True),
         "period": u.period,
         "objective": u.objective,
         "rule": rule,

@@ -238,7 +238,8 @@ class NeuralMemory(nn.Module):
     momentum and forgetting stay data-dependent. objective: "l2" (Titans) or "dot" (-<M(k), v>:
     with depth 1, gd and lr 1, linear attention, NL §2.1). normalize: normalised-LMS inner
     steps (`delta.normalised_lr`). clip: norm bound on each chunk's change of a
-    weight matrix. learn_init=False: M_0 = 0 (matrix memories). impl:
+    weight matrix. learn_init=False: M_0 = 0 (matrix memories). qk_norm=False: q and k
+    are not L2-normalised. impl:
     "chunked" | "naive".
     """
 
@@ -271,12 +272,14 @@ class NeuralMemory(nn.Module):
         clip: float | None = None,
         learn_init: bool = True,
         flush: bool = True,
+        qk_norm: bool = True,
         impl: str = "chunked",
     ):
         super().__init__()
         assert objective in LOSS_PAIRS, f"objective {objective!r}"
         self.objective, self.normalize, self.clip = objective, normalize, clip
         self.flush = flush  # False: a last partial chunk does not update (`partial_chunk: drop`)
+        self.qk_norm = qk_norm
         self.H = n_heads
         self.D = head_dim or dim // n_heads
         hid = max(1, int(self.D * expansion))
@@ -344,7 +347,9 @@ class NeuralMemory(nn.Module):
         if self.conv is not None:
             qkv, conv_cache = self.conv(qkv, conv_cache)
         qkv = F.silu(qkv).view(B, T, 3, self.H, self.D).permute(2, 0, 3, 1, 4)
-        q, k, v = l2norm(qkv[0]), l2norm(qkv[1]), qkv[2]  # (B, H, T, D)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, T, D)
+        if self.qk_norm:  # unit keys: the delta rule's (I - b k k^T) stays a contraction
+            q, k = l2norm(q), l2norm(k)
         lr, mom, decay = self.gate_values(x)
         return q, k, v, lr, decay, mom, conv_cache
 

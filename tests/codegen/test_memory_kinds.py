@@ -67,7 +67,6 @@ def test_unsupported_memory_options_are_clear_errors(tmp_path, capsys):
          "update.optimizer.kind"),
         ({"kind": "titans_memory", "learn_init": False}, "learn_init"),
         ({**selfmod, "learn_init": False}, "learn_init"),
-        ({"kind": "titans_memory", "qk_norm": False}, "qk_norm"),
         ({**selfmod, "update": {"optimizer": {"kind": "dgd", "lr": 0.1,
                                               "retention": "data_dependent"}}},
          "update.optimizer.lr"),

@@ -68,6 +68,7 @@ LMM_CFGS = {
         conv=False,
     ),  # fmt: skip
     "dot-deep-mom-forget": dict(depth=2, objective="dot"),
+    "deep-no-qk-norm": dict(depth=2, qk_norm=False),  # the spec's `qk_norm: false`
 }
 
 

@@ -54,6 +54,7 @@ def _mixer(draw) -> list[dict]:
     mixer = draw(st.sampled_from(kinds))
     period = draw(st.integers(1, 8))
     titans = {"name": "mix", "kind": "titans_memory", "depth": draw(st.integers(1, 2)),
+              "qk_norm": draw(st.booleans()),
               "conv": draw(st.sampled_from([None, 2])), "residual": draw(st.booleans()),
               "update": {"period": period, "objective": "l2",
                          "partial_chunk": draw(st.sampled_from(["flush", "drop"])),
