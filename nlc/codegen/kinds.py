@@ -76,7 +76,9 @@ def py(value) -> str:
         return json.dumps(value)  # a valid, double-quoted Python string literal
     if isinstance(value, (list, tuple)):
         inner = ", ".join(py(v) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+        if isinstance(value, list):
+            return f"[{inner}]"
+        return f"({inner},)" if len(value) == 1 else f"({inner})"  # (0) would be an int
     return repr(value)
 
 
@@ -349,13 +351,19 @@ def _cms(c: k.CMS, d: int) -> Emission:
     if not c.learn_init:
         raise CodegenError(("learn_init",), "the runtime CMS always meta-learns its initial state")
     for i, level in enumerate(c.levels):
-        if level.optimizer != "gd" or level.persist:
+        if level.optimizer != "gd":
             raise CodegenError(
-                ("levels", i), "CMS levels support optimizer gd without persist here"
+                ("levels", i, "optimizer"), "CMS levels support optimizer gd only here"
+            )
+        if level.persist and not isinstance(level.period, int):
+            raise CodegenError(
+                ("levels", i, "persist"),
+                f"a level with period {level.period} never changes in context: nothing to persist",
             )
         if _is_data(level.lr):
             raise CodegenError(("levels", i, "lr"), "CMS levels take a constant learning rate")
     periods = [lv.period if isinstance(lv.period, int) else None for lv in c.levels]
+    persist = [i for i, lv in enumerate(c.levels) if lv.persist]
     args = _args(
         d,
         periods=periods,
@@ -364,6 +372,7 @@ def _cms(c: k.CMS, d: int) -> Emission:
         variant=c.variant,
         signal="local",
         act=c.activation,
+        **({"persist": tuple(persist)} if persist else {}),
         impl=IMPL,
     )
     return Emission(f"CMS({args})", "{mod}({in0}, {state})", stateful=True)

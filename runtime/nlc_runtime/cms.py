@@ -222,7 +222,9 @@ class CMS(nn.Module):
 
     periods: chunk size per level, fastest first (None = never updated in context);
     hidden: MLP width per level (int or list); lrs: inner learning rate per level;
-    variant: "sequential" | "nested" | "independent"; signal: "lm_grad" | "local".
+    variant: "sequential" | "nested" | "independent"; signal: "lm_grad" | "local";
+    persist: the levels whose state carries over to the next sequence (`carried_state`); a state
+    without some levels starts those at their initial state.
     """
 
     def __init__(
@@ -234,11 +236,13 @@ class CMS(nn.Module):
         variant: str = "sequential",
         signal: str = "lm_grad",
         act: str = "silu",
+        persist: tuple[int, ...] = (),
         impl: str = "chunked",
     ):
         super().__init__()
         periods = list(periods)
         k = len(periods)
+        self.persist = tuple(persist)
         assert variant in ("sequential", "nested", "independent")
         assert signal in ("lm_grad", "local")
         hidden = hidden if isinstance(hidden, list) else [hidden * dim] * k
@@ -286,9 +290,15 @@ class CMS(nn.Module):
             }
         return st
 
+    def carried_state(self, state: dict) -> dict:
+        """The levels of a returned state that carry over to the next sequence."""
+        return {f"L{i}": state[f"L{i}"] for i in self.persist}
+
     def forward(self, x, state=None, teach=None, pos: int = 0, flush: bool = True):
         if state is None:
             state = self.initial_state(x.shape[0])
+        elif len(state) < self.k:  # carried levels only: the rest start afresh
+            state = {**self.initial_state(x.shape[0]), **state}
         return CMS_IMPLS[self.impl](
             self.cfg, self.params(), x, state, teach=teach, pos=pos, flush=flush
         )

@@ -139,3 +139,27 @@ def test_a_matrix_memory_without_a_learned_init_starts_at_zero(tmp_path):
     assert torch.equal(mem.initial_state(2)["W0"], torch.zeros(2, 2, 8, 8))
     _, state = mem(x)
     assert state["W0"].abs().max() > 0
+
+
+def test_persisted_cms_levels_carry_over_and_the_others_restart(tmp_path):
+    levels = [{"period": 2, "hidden": 8, "lr": 0.01, "persist": True},
+              {"period": 4, "hidden": 8, "lr": 0.01}, {"period": "outer", "hidden": 8}]  # fmt: skip
+    files = render_text(_spec({"kind": "cms", "signal": "local", "levels": levels}))
+    assert "persist=(0,)" in " ".join(files["model.py"].split())
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    module = load_emitted(tmp_path)
+    torch.manual_seed(0)
+    model = module.Model(module.Config())
+    first, second = torch.randint(0, 32, (2, 2, 8))
+    _, state = model(first, None)
+    carried = module.persistent_state(model, state)
+    assert set(carried["memory"]) == {"L0"}  # only the persisted level
+    assert not torch.equal(carried["memory"]["L0"]["W0"], model.memory.initial_state(2)["L0"]["W0"])
+    logits, _ = model(second, carried)
+    # = level 0 from the first sequence's end, levels 1 and 2 from their initial state
+    explicit = {**model.memory.initial_state(2), "L0": state["memory"]["L0"]}
+    expected, _ = model(second, {"memory": explicit})
+    assert torch.equal(logits, expected)
+    fresh, _ = model(second, None)
+    assert (logits - fresh).abs().max() > 0

@@ -133,8 +133,9 @@ def persistent_state(module: nn.Module, state: dict) -> dict:
     """The part of a returned state that the spec carries to the next sequence (`persist`)."""
     out: dict = {}
     for key, value in state.items():
-        if key in module.persist:
-            out[key] = value
+        if key in module.persist:  # a component may carry part of its state (CMS levels)
+            part = getattr(getattr(module, key), "carried_state", None)
+            out[key] = value if part is None else part(value)
         elif key in module.state_blocks:
             blocks = getattr(module, module.state_blocks[key])
             out[key] = [persistent_state(b, s) for b, s in zip(blocks, value, strict=True)]
