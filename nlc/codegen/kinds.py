@@ -351,10 +351,6 @@ def _cms(c: k.CMS, d: int) -> Emission:
     if not c.learn_init:
         raise CodegenError(("learn_init",), "the runtime CMS always meta-learns its initial state")
     for i, level in enumerate(c.levels):
-        if level.optimizer != "gd":
-            raise CodegenError(
-                ("levels", i, "optimizer"), "CMS levels support optimizer gd only here"
-            )
         if level.persist and not isinstance(level.period, int):
             raise CodegenError(
                 ("levels", i, "persist"),
@@ -364,6 +360,7 @@ def _cms(c: k.CMS, d: int) -> Emission:
             raise CodegenError(("levels", i, "lr"), "CMS levels take a constant learning rate")
     periods = [lv.period if isinstance(lv.period, int) else None for lv in c.levels]
     persist = [i for i, lv in enumerate(c.levels) if lv.persist]
+    momentum = [lv.momentum if lv.optimizer == "momentum" else None for lv in c.levels]
     args = _args(
         d,
         periods=periods,
@@ -372,6 +369,7 @@ def _cms(c: k.CMS, d: int) -> Emission:
         variant=c.variant,
         signal="local",
         act=c.activation,
+        **({"momentum": momentum} if any(m is not None for m in momentum) else {}),
         **({"persist": tuple(persist)} if persist else {}),
         impl=IMPL,
     )

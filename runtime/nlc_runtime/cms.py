@@ -113,6 +113,33 @@ def _apply(Ws, G, lr):
     return [W - lr * g for W, g in zip(Ws, G, strict=True)]
 
 
+def _step_level(Ws, Gs, Ss, lr, mu):
+    """A level's update at its boundary from the chunk's summed gradient G: W - lr G, or with
+    momentum (mu not None) S <- mu S + G, W - lr S. Returns (new W, new S or None)."""
+    if mu is None:
+        return _apply(Ws, Gs, lr), None
+    Ss = [mu * S + G for S, G in zip(Ss, Gs, strict=True)]
+    return _apply(Ws, Ss, lr), Ss
+
+
+def _unpack(state, k):
+    """Per level: [W0, W1], [G0, G1], and [S0, S1] (momentum levels) or None."""
+    levels = [state[f"L{i}"] for i in range(k)]
+    Ws = [[lv["W0"], lv["W1"]] for lv in levels]
+    Gs = [[lv["G0"], lv["G1"]] for lv in levels]
+    Ss = [[lv["S0"], lv["S1"]] if "S0" in lv else None for lv in levels]
+    return Ws, Gs, Ss
+
+
+def _pack(Ws, Gs, Ss):
+    out = {}
+    for i, (W, G, S) in enumerate(zip(Ws, Gs, Ss, strict=True)):
+        out[f"L{i}"] = {"W0": W[0], "W1": W[1], "G0": G[0], "G1": G[1]}
+        if S is not None:
+            out[f"L{i}"].update(S0=S[0], S1=S[1])
+    return out
+
+
 def _zero_like(Ws):
     return [torch.zeros_like(W) for W in Ws]
 
@@ -120,16 +147,16 @@ def _zero_like(Ws):
 def cms_chunked(cfg, params, x, state, *, teach=None, pos=0, flush=True):
     """CMS, segment-parallel: x (B, T, C) -> (y (B, T, C), new_state).
 
-    cfg: {"spec": [MemorySpec], "periods": [int | None], "lrs": [float], "variant", "signal"}.
+    cfg: {"spec": [MemorySpec], "periods": [int | None], "lrs": [float], "momentum":
+    [float | None], "variant", "signal"}.
     params: {"norm_w": [(C,)], "W_v": [(C, C)] (local signal), "agg": (k,), "init": [[W1, W2]]}.
-    state: {"L<l>": {"W0", "W1", "G0", "G1"}} -- G* is the gradient summed over the current
-    unfinished chunk. The sequence is cut at every boundary of any level; within a segment no
-    weight changes, so the segment is one batch."""
+    state: {"L<l>": {"W0", "W1", "G0", "G1", ("S0", "S1")}} -- G* is the gradient summed over
+    the current unfinished chunk, S* a momentum level's momentum. The sequence is cut at every
+    boundary of any level; within a segment no weight changes, so the segment is one batch."""
     periods, lrs, variant = cfg["periods"], cfg["lrs"], cfg["variant"]
     k = len(periods)
     T = x.shape[1]
-    Ws = [[state[f"L{i}"]["W0"], state[f"L{i}"]["W1"]] for i in range(k)]
-    Gs = [[state[f"L{i}"]["G0"], state[f"L{i}"]["G1"]] for i in range(k)]
+    Ws, Gs, Ss = _unpack(state, k)
     xh = x.unsqueeze(1)  # (B, 1, T, C): one "head" so the memory-MLP helpers apply
     th = None if teach is None else teach.unsqueeze(1)
     update = cfg["signal"] == "local" or teach is not None
@@ -148,16 +175,15 @@ def cms_chunked(cfg, params, x, state, *, teach=None, pos=0, flush=True):
                 Gs[i] = [G + g for G, g in zip(Gs[i], _grad_sum(sig[i]), strict=True)]
         for i in range(k):
             if _bnd(pos, e, T, periods[i], flush):
-                Ws[i] = _apply(Ws[i], Gs[i], lrs[i])
+                Ws[i], Ss[i] = _step_level(Ws[i], Gs[i], Ss[i], lrs[i], cfg["momentum"][i])
                 Gs[i] = _zero_like(Gs[i])
         if variant == "nested":
             for i in range(k - 1):
                 if _bnd(pos, e, T, periods[i + 1], flush):
                     Ws[i] = _init(params, i, x.shape[0])
                     Gs[i] = _zero_like(Gs[i])
-    out = {
-        f"L{i}": {"W0": Ws[i][0], "W1": Ws[i][1], "G0": Gs[i][0], "G1": Gs[i][1]} for i in range(k)
-    }
+                    Ss[i] = None if Ss[i] is None else _zero_like(Ss[i])
+    out = _pack(Ws, Gs, Ss)
     return torch.cat(ys, 2).squeeze(1), out
 
 
@@ -180,8 +206,7 @@ def cms_naive(cfg, params, x, state, *, teach=None, pos=0, flush=True):
     periods, lrs, variant = cfg["periods"], cfg["lrs"], cfg["variant"]
     k = len(periods)
     T = x.shape[1]
-    Ws = [[state[f"L{i}"]["W0"], state[f"L{i}"]["W1"]] for i in range(k)]
-    Gs = [[state[f"L{i}"]["G0"], state[f"L{i}"]["G1"]] for i in range(k)]
+    Ws, Gs, Ss = _unpack(state, k)
     xh = x.unsqueeze(1)
     th = None if teach is None else teach.unsqueeze(1)
     update = cfg["signal"] == "local" or teach is not None
@@ -201,16 +226,15 @@ def cms_naive(cfg, params, x, state, *, teach=None, pos=0, flush=True):
                     for G, (h, g) in zip(Gs[i], sig[i], strict=True)
                 ]
             if _bnd(pos, t + 1, T, periods[i], flush):
-                Ws[i] = _apply(Ws[i], Gs[i], lrs[i])
+                Ws[i], Ss[i] = _step_level(Ws[i], Gs[i], Ss[i], lrs[i], cfg["momentum"][i])
                 Gs[i] = _zero_like(Gs[i])
         if variant == "nested":
             for i in range(k - 1):
                 if _bnd(pos, t + 1, T, periods[i + 1], flush):
                     Ws[i] = _init(params, i, x.shape[0])
                     Gs[i] = _zero_like(Gs[i])
-    out = {
-        f"L{i}": {"W0": Ws[i][0], "W1": Ws[i][1], "G0": Gs[i][0], "G1": Gs[i][1]} for i in range(k)
-    }
+                    Ss[i] = None if Ss[i] is None else _zero_like(Ss[i])
+    out = _pack(Ws, Gs, Ss)
     return torch.cat(ys, 2).squeeze(1), out
 
 
@@ -223,6 +247,7 @@ class CMS(nn.Module):
     periods: chunk size per level, fastest first (None = never updated in context);
     hidden: MLP width per level (int or list); lrs: inner learning rate per level;
     variant: "sequential" | "nested" | "independent"; signal: "lm_grad" | "local";
+    momentum: per level, the momentum mu of optimizer "momentum" (None: plain gd);
     persist: the levels whose state carries over to the next sequence (`carried_state`); a state
     without some levels starts those at their initial state.
     """
@@ -236,6 +261,7 @@ class CMS(nn.Module):
         variant: str = "sequential",
         signal: str = "lm_grad",
         act: str = "silu",
+        momentum: list[float | None] | None = None,
         persist: tuple[int, ...] = (),
         impl: str = "chunked",
     ):
@@ -250,6 +276,7 @@ class CMS(nn.Module):
         self.cfg = {
             "spec": [MemorySpec(dims=(dim, hd, dim), act=act) for hd in hidden],
             "periods": periods, "lrs": lrs, "variant": variant, "signal": signal,
+            "momentum": list(momentum) if momentum is not None else [None] * k,
         }  # fmt: skip
         self.impl, self.k = impl, k
         n_norms = 1 if variant == "independent" else k
@@ -288,6 +315,8 @@ class CMS(nn.Module):
                 "G0": torch.zeros_like(W0),
                 "G1": torch.zeros_like(W1),
             }
+            if self.cfg["momentum"][i] is not None:
+                st[f"L{i}"].update(S0=torch.zeros_like(W0), S1=torch.zeros_like(W1))
         return st
 
     def carried_state(self, state: dict) -> dict:

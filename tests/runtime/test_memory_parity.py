@@ -135,6 +135,9 @@ CMS_CFGS = {
     "seq-local": dict(variant="sequential", signal="local"),
     "nested-local": dict(variant="nested", signal="local"),
     "indep-local": dict(variant="independent", signal="local"),
+    # a level with optimizer momentum (S <- mu S + G at its boundary, W - lr S)
+    "seq-local-momentum": dict(variant="sequential", signal="local", momentum=[0.9, None, None]),
+    "nested-lm-momentum": dict(variant="nested", signal="lm_grad", momentum=[None, 0.5, None]),
 }
 
 
@@ -208,3 +211,19 @@ def test_cms_signal_is_the_true_gradient(variant, signal):
     ref = torch.autograd.grad(obj, Ws)
     got = [st[f"L{i}"][g] for i in range(k) for g in ("G0", "G1")]
     assert_rel_close(got, list(ref), 1e-12)
+
+
+def test_cms_momentum_level_is_gd_at_zero_and_changes_the_updates():
+    """optimizer momentum on a level: mu = 0 is plain gd exactly; mu = 0.9 changes what the
+    level learns from its second boundary on."""
+    x = torch.randn(2, 12, 8)
+    outs = {}
+    for mu in (None, 0.0, 0.9):
+        torch.manual_seed(0)
+        m = CMS(8, periods=[4, None], hidden=2, lrs=[0.1, 0.1], signal="local", momentum=[mu, None])
+        outs[mu] = m(x)
+    assert torch.equal(outs[None][0], outs[0.0][0])
+    assert torch.equal(outs[0.0][1]["L0"]["W0"], outs[None][1]["L0"]["W0"])
+    assert (outs[0.9][0] - outs[None][0]).abs().max() > 1e-6
+    assert (outs[0.9][0][:, :8] - outs[None][0][:, :8]).abs().max() == 0  # first two chunks
+    assert outs[0.9][1]["L0"]["S0"].abs().max() > 0

@@ -100,6 +100,8 @@ def _layer(draw) -> list[dict]:
     if draw(st.booleans()):
         periods = sorted(draw(st.lists(st.integers(2, 12), min_size=0, max_size=2, unique=True)))
         levels = [{"period": p, "hidden": 16, "lr": 0.01} for p in periods]
+        if levels and draw(st.booleans()):  # the fastest level with momentum
+            levels[0].update(optimizer="momentum", momentum=0.5)
         levels.append({"period": "outer", "hidden": 16})
         block.append({"name": "cms", "kind": "cms", "levels": levels,
                       "variant": draw(st.sampled_from(["sequential", "independent"]))})  # fmt: skip
