@@ -3,7 +3,10 @@
 `build_context(graph, plan)` walks the spec's components (blocks become `nn.Module` classes
 repeated in an `nn.ModuleList`), resolves each component's inputs to local variable names,
 orders the statements by dataflow, and annotates every module with its spec node, level and
-period, so the templates only lay the code out.
+period. The statements compute one *segment* of tokens (`Model.step`); the loop nest around
+it (`Model.forward`: segments cut at every boundary, the updates that fire after each, faster
+levels first, the LM signal's pieces) and the end of a sequence (`Model.finish`) are built
+from the components' update groups (`nlc.codegen.nest`). The templates only lay the code out.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from nlc import __version__
 from nlc.codegen.kinds import CodegenError, emit_component, py
 from nlc.codegen.namespace import attr_name, class_name
+from nlc.codegen.nest import Streaming, build_nest
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.graph import Graph
 from nlc.ir.plan import Plan
@@ -64,6 +68,16 @@ def assignment_lines(target: str, call: str, indent: int) -> list[str]:
     return lines + [")"]
 
 
+def call_lines(target: str, call: str, note: str) -> list[str]:
+    """`target = call  # note` in a method body (indent 8), as ruff formats a long one: the
+    arguments on their own line, the comment after the closing parenthesis."""
+    line = f"{target} = {call}  # {note}"
+    if 8 + len(line) <= WIDTH:
+        return [line]
+    head, args = call.split("(", 1)
+    return [f"{target} = {head}(", f"    {args[:-1]}", f")  # {note}"]
+
+
 @dataclass
 class ModuleDecl:
     attr: str
@@ -87,8 +101,11 @@ class Scope:
     body: list[str] = field(default_factory=list)
     output: str = ""
     stateful: bool = False
+    clocked: bool = False  # its forward takes `t`, the position of its first token
     persist: list[str] = field(default_factory=list)  # components whose state persists
     state_blocks: list[tuple[str, str]] = field(default_factory=list)  # (state key, attribute)
+    init: list[tuple[str, str]] = field(default_factory=list)  # (state key, initial expr)
+    learn: list[str] = field(default_factory=list)  # LM signal: `learn` of its CMS, in order
 
     @property
     def persist_line(self) -> str:
@@ -101,6 +118,20 @@ class Scope:
         inner = ", ".join(f"{py(k)}: {py(a)}" for k, a in self.state_blocks)
         return f"state_blocks = {{{inner}}}"
 
+    @property
+    def signature(self) -> str:
+        """The arguments of the segment forward after `self`."""
+        pos = ", t: int" if self.clocked else ""
+        return f"{self.input_name}: torch.Tensor, state: dict{pos}"
+
+    def init_lines(self, indent: int) -> list[str]:
+        """The body of `init_state(batch)`: the dict of every state this scope holds."""
+        items = [f"{py(key)}: {expr}" for key, expr in self.init]
+        one = "return {" + ", ".join(items) + "}"
+        if indent + len(one) <= WIDTH:
+            return [one]
+        return ["return {"] + [f"    {item}," for item in items] + ["}"]
+
 
 class _Builder:
     def __init__(self, graph: Graph):
@@ -109,6 +140,7 @@ class _Builder:
         self.scopes: list[Scope] = []
         self.repeat_fields: list[tuple[str, int, str]] = []
         self.level_of = {s: lv for lv in graph.levels or () for s in lv.states}
+        self.streaming: list[Streaming] = []  # every stateful component, for the loop nest
 
     def error(self, loc: tuple, message: str) -> SpecError:
         src = self.graph.source
@@ -135,12 +167,22 @@ class _Builder:
 
     def width(self, full_name: str) -> str:
         w = (self.graph.widths or {}).get(full_name)
-        return f"(B, T, {w})" if w is not None else "(B, T)"
+        return f"(B, n, {w})" if w is not None else "(B, n)"
 
     # --- scopes -------------------------------------------------------------------------------
     def scope(
-        self, entries: list, loc: tuple, prefix: str, cls: str, doc: str, is_model: bool
+        self,
+        entries: list,
+        loc: tuple,
+        prefix: str,
+        cls: str,
+        doc: str,
+        is_model: bool,
+        hops: tuple = (),
+        shown: str = "",
     ) -> Scope:
+        """One class; `hops`: the (attribute, state key, repeats) of the repeated blocks around
+        it; `shown`: its dotted prefix with layer indices folded (`layers.{0..1}.`)."""
         scope = Scope(cls, doc, "idx" if is_model else "x")
         self.scopes.append(scope)
         local = {e.name: f"h_{e.name}" for e in entries}
@@ -163,15 +205,31 @@ class _Builder:
             e = by_name[name]
             i = position[name]
             if isinstance(e, Block):
-                self.block(e, loc + (i,), prefix, scope, refs[name][0])
+                self.block(e, loc + (i,), prefix, scope, refs[name][0], hops, shown)
             else:
                 self.component(
-                    e, loc + (i,), prefix, scope, refs[name], top_attrs if is_model else {}
+                    e,
+                    loc + (i,),
+                    prefix,
+                    scope,
+                    refs[name],
+                    top_attrs if is_model else {},
+                    hops,
+                    shown,
                 )
         scope.output = local[entries[-1].name]
         return scope
 
-    def block(self, b: Block, loc: tuple, prefix: str, parent: Scope, source: str) -> None:
+    def block(
+        self,
+        b: Block,
+        loc: tuple,
+        prefix: str,
+        parent: Scope,
+        source: str,
+        hops: tuple,
+        shown: str,
+    ) -> None:
         repeat = b.repeat or self.graph.model.n_layers
         cls = class_name(b.name)
         field_name = f"repeat_{b.name}"
@@ -179,27 +237,44 @@ class _Builder:
         inner_prefix = f"{prefix}{b.name}.0."
         path = prefix + b.name
         doc = f"Block '{path}', repeated {repeat} times ({path}.0 ... {path}.{repeat - 1})."
-        inner = self.scope(
-            b.components, loc + ("components",), inner_prefix, cls, doc, is_model=False
-        )
         attr = attr_name(b.name)
+        index = "0" if repeat == 1 else f"{{0..{repeat - 1}}}"
+        inner = self.scope(
+            b.components,
+            loc + ("components",),
+            inner_prefix,
+            cls,
+            doc,
+            is_model=False,
+            hops=hops + ((attr, b.name, repeat),),
+            shown=f"{shown}{b.name}.{index}.",
+        )
         ctor = f"nn.ModuleList([{cls}(cfg) for _ in range(cfg.{field_name})])"
+        key = py(b.name)
         parent.modules.append(ModuleDecl(attr, ctor, comment(doc, 8), False))
         parent.stateful = parent.stateful or inner.stateful
+        parent.clocked = parent.clocked or inner.clocked
         parent.state_blocks.append((b.name, attr))
+        parent.init.append((b.name, f"[block.init_state(batch) for block in self.{attr}]"))
+        if inner.learn:
+            target = "state" if parent.input_name == "idx" else "new_state"
+            parent.learn += [
+                f"pairs = zip(self.{attr}, state[{key}], strict=True)",
+                f"{target}[{key}] = [block.learn(s, teach) for block, s in pairs]",
+            ]
         out = f"h_{b.name}"
         parent.body += comment(f"{prefix}{b.name}: {repeat} x {cls}", 8)
-        key = py(b.name)
+        pos = ", t" if inner.clocked else ""
+        s = f"state[{key}][i]"
         if parent.input_name == "idx":  # a top-level block: activation checkpointing applies
             self.imports.add("from nlc_runtime.recompute import call_block")
-            call = f"call_block(block, {out}, s, self.cfg.recompute)"
+            call = f"call_block(block, {out}, {s}, self.cfg.recompute{pos})"
         else:
-            call = f"block({out}, s)"
+            call = f"block({out}, {s}{pos})"
         parent.body += [
             f"{out} = {source}",
             f"{attr}_state = []",
             f"for i, block in enumerate(self.{attr}):",
-            f"    s = state[{key}][i] if {key} in state else {{}}",
             f"    {out}, s = {call}",
             f"    {attr}_state.append(s)",
             f"new_state[{key}] = {attr}_state",
@@ -213,6 +288,8 @@ class _Builder:
         scope: Scope,
         ins: list[str],
         top_attrs: dict[str, str],
+        hops: tuple,
+        shown: str,
     ) -> None:
         full = prefix + c.name
         d = self._input_width(full)
@@ -225,7 +302,7 @@ class _Builder:
         attr = attr_name(c.name)
         mod = f"self.{attr}"
         fmt = {f"in{j}": v for j, v in enumerate(ins)}
-        fmt.update(mod=mod, sum=" + ".join(ins), state=f"state.get({py(c.name)})")
+        fmt.update(mod=mod, sum=" + ".join(ins), state=f"state[{py(c.name)}]")
         call = em.call.format(**fmt)
         out = f"h_{c.name}"
         shape = self.width(full)
@@ -234,11 +311,18 @@ class _Builder:
             scope.modules.append(ModuleDecl(attr, em.ctor, comment(note, 8), c.weights == "frozen"))
         if em.stateful:
             scope.stateful = True
+            scope.clocked = scope.clocked or em.clocked
+            scope.init.append((c.name, f"{mod}.init_state(batch)"))
+            if em.lm_signal:
+                target = "state" if scope.input_name == "idx" else "new_state"
+                key = py(c.name)
+                scope.learn.append(f"{target}[{key}] = {mod}.learn(state[{key}], next(teach, []))")
+            self.streaming.append(Streaming(hops, c.name, attr, full, shown + c.name, em))
             if any(n.persist for n in self.graph.states() if n.component == full):
                 scope.persist.append(c.name)
-            scope.body.append(f"{out}, new_state[{py(c.name)}] = {call}  # {shape}")
+            scope.body += call_lines(f"{out}, new_state[{py(c.name)}]", call, shape)
         else:
-            scope.body.append(f"{out} = {call}  # {shape}")
+            scope.body += call_lines(out, call, shape)
 
     def _input_width(self, full: str) -> int:
         ins = self.graph.inputs_of(full)
@@ -278,6 +362,16 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         levels += comment(f"level {lv.number} (period {lv.period}): {names}", 4)
     opt = spec.optimizer
     persist = any(s.persist for s in plan.scans)
+    nest = build_nest(graph, b.streaming)
+    stream = ["carried", "copy_state", "resume", "segments"]
+    if any(s.emission.call.startswith("span(") for s in b.streaming):
+        stream.append("span")
+    b.imports.add(f"from nlc_runtime.stream import {', '.join(stream)}")
+    if nest["lm_piece"] is not None:
+        b.imports.add("from nlc_runtime import lm_signal")
+        b.imports.add("from nlc_runtime.state import detach_state")
+        model_scope.init.append(("lm", "lm_signal.piece()"))
+    model_scope.init.insert(0, ("t", "0"))
     return {
         "version": __version__,
         "spec_name": spec.name,
@@ -292,9 +386,12 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         ]
         + [(f, repr(r), f"repeats of block '{n}'") for f, r, n in reversed(b.repeat_fields)]
         + [("impl", py("chunked"), "'naive': the per-token reference path of every memory")]
+        + [("schedule", py("fused"), "'plain': the reference loop nest (see Model.forward)")]
         + [("recompute", "False", "recompute each block's activations in backward (memory)")],
         "blocks": list(reversed(blocks)),  # inner classes first
         "model": model_scope,
+        "nest": nest,
+        "step_pos": ", t" if model_scope.clocked else "",
         "train": {
             "batch_size": spec.train.batch_size,
             "steps": spec.train.steps,

@@ -24,10 +24,32 @@ class CodegenError(Exception):
 
 
 @dataclass(frozen=True)
+class Group:
+    """An update group of a streaming runtime module (`nlc_runtime.stream`): the emitted loop
+    nest calls `module.update(state, name)` after every `period` tokens of the sequence."""
+
+    name: str
+    period: int
+    states: tuple[str, ...]  # the IR states that become visible (local names), faster first
+    chunk: bool = True  # a chunk rule (flushed or dropped at the end); False: a cache reset
+    note: str = ""  # what the update does, where no state names say it
+
+
+@dataclass(frozen=True)
 class Emission:
     ctor: str | None  # expression building the module, None for inline ops
     call: str  # format string: {mod} the module, {in0}, {in1}, ... inputs, {sum}, {state}
-    stateful: bool = False  # the call takes a state and returns (y, new_state)
+    stateful: bool = False  # the call takes a state and returns (y, new_state): streaming
+    positional: bool = False  # the call takes `t`, the position of its first token
+
+    @property
+    def clocked(self) -> bool:
+        """The call needs `t` (its position, or its span's boundaries)."""
+        return self.positional or self.call.startswith("span(")
+
+    groups: tuple[Group, ...] = ()  # its in-context updates, as the loop nest fires them
+    flush: bool = True  # a partial chunk at the end of a sequence updates (False: dropped)
+    lm_signal: bool = False  # learns from the LM loss (`learn(state, taps)` per LM piece)
 
     @property
     def imports(self) -> set[str]:
@@ -93,6 +115,10 @@ class _Raw(str):
 
 IMPL = _Raw("cfg.impl")
 ATTN_IMPL = _Raw("cfg.attn_impl")
+CONTEXT = _Raw("cfg.context")
+# a component with update groups runs over a span of tokens with its own boundaries inside
+# (`nlc_runtime.stream.span`); `t` is the span's first position
+SPAN = "span({mod}, {state}, t, {in0})"
 
 
 def _titans_memory(
@@ -110,7 +136,7 @@ def _titans_memory(
         raise CodegenError(
             ("update", "objective"),
             f"objective '{u.objective}' is not supported by the runtime's memories yet "
-            "(l2 or dot; the LM-gradient signal needs the model-level piece driver)",
+            "(l2 or dot; the LM-gradient signal is emitted for CMS blocks, `signal: lm`)",
         )
     if u.objective == "dot" and opt.kind == "dgd":
         raise CodegenError(
@@ -154,7 +180,14 @@ def _titans_memory(
         **({"qk_norm": False} if getattr(c, "qk_norm", True) is False else {}),
         impl=IMPL,
     )
-    return Emission(f"{cls}({args})", "{mod}({in0}, {state})", stateful=True)
+    states = ("S", "M") if opt.has_momentum else ("M",)
+    return Emission(
+        f"{cls}({args})",
+        SPAN,
+        stateful=True,
+        groups=(Group("memory", u.period, states),),
+        flush=u.partial_chunk != "drop",
+    )
 
 
 def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> Emission:
@@ -189,7 +222,9 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
     if isinstance(c, k.SwiGLU):
         return Emission(f"rt.SwiGLU({_args(d, c.hidden or (8 * d) // 3)})", "{mod}({in0})")
     if isinstance(c, k.Conv):
-        return Emission(f"CausalConv1d({_args(d, c.window)})", "{mod}({in0})[0]")
+        return Emission(
+            f"CausalConv1d({_args(d, c.window)})", "{mod}({in0}, {state})", stateful=True
+        )
     if isinstance(c, k.Attention):
         qk = {"qk_norm": True} if c.qk_norm else {}
         if c.segment is not None:
@@ -197,12 +232,24 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
                 d, heads, c.segment, n_persistent=c.persistent_tokens, rope=c.rope, **qk,
                 impl=ATTN_IMPL,
             )  # fmt: skip
-            return Emission(f"rt.SegmentAttention({args})", "{mod}({in0}, {in1})")
+            reset = Group(
+                "segment", c.segment, (), chunk=False, note="starts a new segment (empty cache)"
+            )
+            return Emission(
+                f"rt.SegmentAttention({args})",
+                "span({mod}, {state}, t, {in0}, {in1})",
+                stateful=True,
+                groups=(reset,),
+            )
+        # full causal attention keeps at most `context` tokens: beyond, its window slides
+        span = {"cache": CONTEXT} if c.window is None else {}
         args = _args(
             d, heads, window=c.window, n_persistent=c.persistent_tokens, rope=c.rope, **qk,
-            impl=ATTN_IMPL,
+            **span, impl=ATTN_IMPL,
         )  # fmt: skip
-        return Emission(f"Attention({args})", "{mod}({in0})")
+        return Emission(
+            f"Attention({args})", "{mod}({in0}, {state}, t)", stateful=True, positional=True
+        )
     if isinstance(c, k.DeltaMemory):
         return _titans_memory(c, d, heads, depth=1, expansion=1.0)
     if isinstance(c, k.LinearAttention):
@@ -221,7 +268,7 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
             conv=bool(c.conv),
             conv_kernel=c.conv or 4,
         )
-        return Emission(f"FrozenMemory({args})", "{mod}({in0})")
+        return Emission(f"FrozenMemory({args})", "{mod}({in0}, {state})", stateful=True)
     if isinstance(c, k.SelfModifyingTitans):
         return _self_modifying(c, d, heads)
     if isinstance(c, k.CMS):
@@ -338,16 +385,26 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         **({"flush": False} if u.partial_chunk == "drop" else {}),
         impl=IMPL,
     )
-    return Emission(f"SelfModifyingTitans({args})", "{mod}({in0}, {state})", stateful=True)
+    momenta = opt.has_momentum
+    projections = tuple(
+        name
+        for m in c.projection_memories
+        for name in ((f"{m}_momentum",) if momenta else ()) + (m,)
+    )
+    main = (("M_memory_momentum",) if momenta else ()) + ("M_memory",)
+    return Emission(
+        f"SelfModifyingTitans({args})",
+        SPAN,
+        stateful=True,
+        groups=(
+            Group("projections", u.projection_period, projections),
+            Group("memory", u.period, main),
+        ),
+        flush=u.partial_chunk != "drop",
+    )
 
 
 def _cms(c: k.CMS, d: int) -> Emission:
-    if c.signal == "lm":
-        raise CodegenError(
-            ("signal",),
-            "the LM-gradient CMS signal needs the model-level piece "
-            "driver, which the code generator does not emit yet; use signal: local",
-        )
     if not c.learn_init:
         raise CodegenError(("learn_init",), "the runtime CMS always meta-learns its initial state")
     for i, level in enumerate(c.levels):
@@ -367,10 +424,25 @@ def _cms(c: k.CMS, d: int) -> Emission:
         hidden=[lv.hidden or 4 * d for lv in c.levels],
         lrs=[_const(lv.lr, 0.0) for lv in c.levels],
         variant=c.variant,
-        signal="local",
+        signal="lm_grad" if c.signal == "lm" else "local",
         act=c.activation,
         **({"momentum": momentum} if any(m is not None for m in momentum) else {}),
         **({"persist": tuple(persist)} if persist else {}),
         impl=IMPL,
     )
-    return Emission(f"CMS({args})", "{mod}({in0}, {state})", stateful=True)
+    groups = tuple(
+        Group(
+            f"L{i}",
+            lv.period,
+            ((f"mlp{i}_momentum",) if lv.optimizer == "momentum" else ()) + (f"mlp{i}",),
+        )
+        for i, lv in enumerate(c.levels)
+        if isinstance(lv.period, int)
+    )
+    return Emission(
+        f"CMS({args})",
+        SPAN if groups else "{mod}({in0}, {state})",
+        stateful=True,
+        groups=groups,
+        lm_signal=c.signal == "lm" and bool(groups),
+    )

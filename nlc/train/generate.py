@@ -1,37 +1,16 @@
 """`nlc generate RUN --prompt TEXT`: sample text from the latest checkpoint of a run.
 
 The model is rebuilt from RUN/code/model.py and its weights loaded from RUN/ckpt (safetensors,
-no code executed from the checkpoint). Each new token is predicted from the last `context`
-tokens, the in-context memories rebuilt over that window as in training (state=None), or
-started from the persisted state the checkpoint carries when the spec persists memories.
+no code executed from the checkpoint). The prompt is fed once, then each new token steps
+through the state the model carries (`nlc_runtime.sampling.generate`): memories keep learning
+at their boundaries and nothing is re-run, so a memory model generates past its training
+context. A spec that persists memories starts from the state the checkpoint carries.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-
-def sample(model, ids, steps: int, context: int, temperature: float, top_k: int, state=None):
-    import torch
-
-    device = next(model.parameters()).device  # the prompt goes where the model is (CUDA too)
-    ids = torch.tensor([ids], dtype=torch.long, device=device)
-    for _ in range(steps):
-        window = ids[:, -context:]
-        with torch.no_grad():
-            logits, _ = model(window, state)
-        logits = logits[:, -1, :].float()
-        if temperature <= 0:
-            nxt = logits.argmax(-1, keepdim=True)
-        else:
-            logits = logits / temperature
-            if top_k:
-                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            nxt = torch.multinomial(torch.softmax(logits, -1), 1)
-        ids = torch.cat([ids, nxt], dim=1)
-    return ids[0].tolist()
 
 
 def generate_command(args) -> int:
@@ -57,22 +36,26 @@ def generate_command(args) -> int:
     model.to(args.device).eval()
     state = saved.get("memory") or None
     if state is not None:  # persisted memories are per sequence of a batch: keep the first
-        state = _first_row(state)
+        state = _first_row(state, args.device)
     kind = "bpe" if (run / "tokenizer.json").exists() else "byte"
     try:
         tok = make_tokenizer(kind, run, cfg.vocab_size)
     except DataError as err:
         print(f"nlc generate: error: {err}", file=sys.stderr)
         return 2
+    from nlc_runtime.sampling import generate
+
     prompt = tok.encode(args.prompt) or tok.encode("\n")
-    out = sample(model, prompt, args.tokens, cfg.context, args.temperature, args.top_k, state)
-    print(tok.decode(out))
+    ids = torch.tensor([prompt], dtype=torch.long, device=args.device)
+    out, _ = generate(model, ids, args.tokens, args.temperature, args.top_k, state)
+    print(tok.decode(out[0].tolist()))
     return 0
 
 
-def _first_row(state):
+def _first_row(state, device: str):
+    """The state of the first sequence of a batch, on `device`."""
     if isinstance(state, dict):
-        return {k: _first_row(v) for k, v in state.items()}
+        return {k: _first_row(v, device) for k, v in state.items()}
     if isinstance(state, list):
-        return [_first_row(v) for v in state]
-    return state[:1] if hasattr(state, "shape") and state.dim() > 0 else state
+        return [_first_row(v, device) for v in state]
+    return state[:1].to(device) if hasattr(state, "shape") and state.dim() > 0 else state

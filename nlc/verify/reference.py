@@ -6,11 +6,16 @@ semantics"): the outer loop is the clock t = 1..T; at each t the token flows thr
 compute in topological order of the dataflow graph, each reading the values of its declared
 inputs at t (`Graph.inputs_of`). A component with state or memory of past tokens advances by
 one token with its per-token step (`nlc.verify.steps`: memories and CMS levels read their
-visible state and update exactly at chunk boundaries, flushing the last partial chunk; KV
-caches append token t before attention reads them; convolutions keep their last inputs);
-every other component maps its input at t to its output at t with the emitted call. So a
-signal that fed back from a later component to an earlier one at a later token would be
-computed here exactly as defined, whatever the emitted code does.
+visible state and update exactly at chunk boundaries; KV caches append token t before
+attention reads them; convolutions keep their last inputs); every other component maps its
+input at t to its output at t with the emitted call. So a signal that fed back from a later
+component to an earlier one at a later token would be computed here exactly as defined,
+whatever the emitted code does.
+
+The LM signal of a CMS (`signal: lm`, `nlc_runtime.lm_signal`) is defined here: at the end of
+every LM piece (the gcd of its levels' periods, on the clock) the summed cross-entropy of the
+piece's tokens is differentiated to the CMS's output at each of those tokens; the CMS then adds
+its levels' gradients token by token, before the boundaries at that token fire.
 
 The per-kind calling convention is shared with the code generator
 (`nlc.codegen.kinds.emit_component`), and the weights are the emitted model's (built with
@@ -19,6 +24,8 @@ impl="naive"), so the emitted chunk-parallel code can be compared with it on equ
 """
 
 from __future__ import annotations
+
+import math
 
 import networkx as nx
 
@@ -37,13 +44,15 @@ def module_of(model, component: str):
     return obj
 
 
-def interpret(front: FrontResult, model, idx):
+def interpret(front: FrontResult, model, idx, targets=None):
     """Logits of `model`'s weights on token ids `idx` (B, T), computed by walking the IR one
-    token at a time. `model` should be built with impl="naive" (see `reference_model`)."""
+    token at a time; `targets` (B, T): the next tokens, for LM-signal CMS blocks (without them
+    they only read). `model` should be built with impl="naive" (see `reference_model`)."""
     import torch
     import torch.nn.functional as F
+    from nlc_runtime.cms import CMS
 
-    from nlc.verify.steps import step_for
+    from nlc.verify.steps import after_token, step_for
 
     graph = front.full
     flow = nx.DiGraph()
@@ -73,20 +82,49 @@ def interpret(front: FrontResult, model, idx):
         if tie:
             env["self"] = type("Tie", (), {"tied": module_of(model, tie)})()
         plan.append((name, node.op, ins, mod, step, em, env))
+    lm = [(n, m) for n, _, _, m, *_ in plan if isinstance(m, CMS) and m.lm_signal]
+    piece = math.gcd(*(p for _, m in lm for p in m.periods.values())) if lm else None
     T = idx.shape[1]
     carries: dict[str, dict] = {name: {} for name, *_ in plan}
     outs = []
-    for t in range(T):  # the clock: every token flows through every component
-        values: dict[str, torch.Tensor] = {}
-        for name, op, ins, mod, step, em, env in plan:
-            xs = [values[u] for u in ins]
-            if op == "loss":
-                outs.append(xs[0])
-            elif step is not None:
-                values[name] = step(mod, xs, carries[name], t, T)
-            else:  # output at t from inputs at t: the emitted call on one token
-                values[name] = _call(em, env, xs, idx[:, t : t + 1], op == "embedding")
+    loss, taps = None, {n: [] for n, _ in lm}
+    with torch.set_grad_enabled(torch.is_grad_enabled() or (targets is not None and bool(lm))):
+        for t in range(T):  # the clock: every token flows through every component
+            values: dict[str, torch.Tensor] = {}
+            for name, op, ins, mod, step, em, env in plan:
+                xs = [values[u] for u in ins]
+                if op == "loss":
+                    outs.append(xs[0])
+                elif step is not None:
+                    values[name] = step(mod, xs, carries[name], t)
+                else:  # output at t from inputs at t: the emitted call on one token
+                    values[name] = _call(em, env, xs, idx[:, t : t + 1], op == "embedding")
+            for n, _ in lm:  # the CMS's input and output at t, for its LM signal
+                st = carries[n]["state"]
+                x, y = st.pop("x"), st.pop("y")
+                if targets is not None:
+                    taps[n].append((x, y))
+            if lm and targets is not None:
+                tok = F.cross_entropy(outs[-1][:, 0].float(), targets[:, t], ignore_index=-1,
+                                      reduction="sum")  # fmt: skip
+                loss = tok if loss is None else loss + tok
+            if lm and ((t + 1) % piece == 0 or t + 1 == T) and loss is not None:
+                ys = [y for n, _ in lm for _, y in taps[n]]
+                grads = iter(torch.autograd.grad(loss, ys, retain_graph=True, allow_unused=True))
+                for n, m in lm:
+                    pairs = [(x, _zero_if_none(next(grads), y)) for x, y in taps[n]]
+                    carries[n]["state"] = m.learn(carries[n]["state"], pairs)
+                loss, taps = None, {n: [] for n, _ in lm}
+            for name, _, _, mod, step, *_ in plan:
+                if step is not None:
+                    after_token(mod, carries[name], t)
     return torch.cat(outs, 1)
+
+
+def _zero_if_none(g, like):
+    import torch
+
+    return torch.zeros_like(like) if g is None else g.detach()
 
 
 def _call(em, env: dict, xs: list, token_ids, reads_tokens: bool):
@@ -106,6 +144,6 @@ def reference_model(front: FrontResult, seed: int = 0):
     return build_model(front, impl="naive", seed=seed)
 
 
-def run_reference(front: FrontResult, idx, seed: int = 0):
+def run_reference(front: FrontResult, idx, seed: int = 0, targets=None):
     """Interpret a spec on `idx` with the deterministic weights of `seed`."""
-    return interpret(front, reference_model(front, seed), idx)
+    return interpret(front, reference_model(front, seed), idx, targets)

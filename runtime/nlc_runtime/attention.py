@@ -1,10 +1,15 @@
 """Attention variants: causal (torch SDPA), sliding window, persistent memory tokens as a learned
-prefix (Titans Eq. 19), and the segment attention of Titans MAC over
-[persistent; memory readout; segment] (Titans Eq. 21-25, Fig. 3a).
+prefix (Titans Eq. 19), and the segment attention of Titans MAC (`layers.SegmentAttention`).
+
+A KV cache is period 1 (DESIGN.md §1): token t's key is appended before t's query reads, so
+attention sees tokens <= t. `Attention` streams: its state holds the keys and values (after
+RoPE, at their absolute positions) of the tokens a later query may still see -- the last
+window - 1 of a sliding window, and for full causal attention up to `cache` tokens (the model's
+context; beyond it the window slides). A segment's tokens append and read in one causal op, so
+a KV cache never cuts the loop nest's segments.
 
 Masks are boolean (True = may attend). `attention_naive` is the explicit-softmax reference the
-SDPA path is tested against. A KV cache is period 1 (DESIGN.md §1): token t's key is appended
-before t's query reads, so attention sees tokens <= t.
+SDPA path is tested against.
 """
 
 from __future__ import annotations
@@ -17,17 +22,18 @@ from .norms import RMSNorm
 from .rope import apply_rope, rope_cos_sin
 
 
-def causal_mask(T: int, window: int | None = None, n_prefix: int = 0, device=None) -> torch.Tensor:
-    """(T, T) mask over a sequence whose first n_prefix positions are persistent tokens: causal,
-    limited to the last `window` tokens if given, and every query sees the whole prefix."""
-    i = torch.arange(T, device=device)[:, None]
-    j = torch.arange(T, device=device)[None, :]
-    m = j <= i
-    if window is not None:
-        m = m & (i - j < window)
-    if n_prefix:
-        m = m | (j < n_prefix)
-    return m
+def stream_mask(n: int, m: int, n_prefix: int, span: int | None, device=None) -> torch.Tensor:
+    """(n, n_prefix + m + n) mask of n new queries over [prefix; m cached keys; n new keys]:
+    the prefix (persistent tokens) is always visible; a key at distance d >= 0 before a query
+    is visible iff d < span (None: any d)."""
+    i = torch.arange(n, device=device)[:, None]
+    j = torch.arange(m + n, device=device)[None, :]
+    d = i + m - j  # distance from the query back to the key
+    visible = d >= 0
+    if span is not None:
+        visible = visible & (d < span)
+    prefix = torch.ones(n, n_prefix, dtype=torch.bool, device=device)
+    return torch.cat([prefix, visible], dim=1)
 
 
 def mac_mask(n_persist: int, n_mem: int, c: int, device=None) -> torch.Tensor:
@@ -57,12 +63,18 @@ def attention(q, k, v, mask: torch.Tensor | None = None, is_causal: bool = False
 
 
 class Attention(nn.Module):
-    """Multi-head softmax attention: x (B, T, C) -> (B, T, C).
+    """Multi-head softmax attention, streaming: forward(x (B, n, C), state, pos) -> (y, state)
+    for the tokens at positions pos..pos+n-1 of the sequence.
 
-    window: sliding window size (None = full causal); n_persistent: learned prefix tokens that
-    every query sees (their outputs are dropped); rope: rotary positions; qk_norm: RMSNorm
-    (learned gain) on each head's q and k before the rotation; impl: "sdpa" | "naive".
+    window: sliding window size (None = full causal, keeping at most `cache` tokens);
+    n_persistent: learned prefix tokens that every query sees (positions 0..P-1, before the
+    sequence); rope: rotary positions; qk_norm: RMSNorm (learned gain) on each head's q and k
+    before the rotation; impl: "sdpa" | "naive".
     """
+
+    positional = True  # forward takes the position of its first token
+    periods: dict[str, int] = {}  # the cache moves with every token: no update group
+    flush = True
 
     def __init__(
         self,
@@ -72,11 +84,13 @@ class Attention(nn.Module):
         n_persistent: int = 0,
         rope: bool = True,
         qk_norm: bool = False,
+        cache: int | None = None,
         impl: str = "sdpa",
     ):
         super().__init__()
         self.H, self.D = n_heads, dim // n_heads
         self.window, self.rope, self.impl = window, rope, impl
+        self.span = window or cache  # how far back a query sees (None: the whole sequence)
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.q_norm = RMSNorm(self.D) if qk_norm else None
         self.k_norm = RMSNorm(self.D) if qk_norm else None
@@ -93,24 +107,47 @@ class Attention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         return q, k, v
 
-    def heads(self, x):
-        B, T, _ = x.shape
+    def heads_at(self, x, pos: int):
+        """q, k, v (B, H, n, D) of tokens x (B, n, C) at positions pos..pos+n-1."""
         q, k, v = self.qkv_heads(x)
         if self.rope:
-            cos, sin = rope_cos_sin(T, self.D, device=x.device, dtype=x.dtype)
+            cos, sin = rope_cos_sin(x.shape[1], self.D, offset=pos, device=x.device, dtype=x.dtype)
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        return q, k, v  # (B, H, T, D)
+        return q, k, v
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        P = 0 if self.persistent is None else self.persistent.shape[0]
-        if P:
-            x = torch.cat([self.persistent.unsqueeze(0).expand(B, P, C), x], 1)
-        q, k, v = self.heads(x)
-        if self.window is None and P == 0 and self.impl == "sdpa":
-            y = attention(q, k, v, is_causal=True)
+    def prefix(self, batch: int):
+        """Keys and values of the persistent tokens (B, H, P, D), or None."""
+        if self.persistent is None:
+            return None
+        p = self.persistent.unsqueeze(0).expand(batch, *self.persistent.shape)
+        _, k, v = self.heads_at(p, 0)
+        return k, v
+
+    def init_state(self, batch: int) -> dict:
+        w = self.qkv.weight
+        empty = w.new_zeros(batch, self.H, 0, self.D)
+        return {"k": empty, "v": empty}
+
+    def forward(self, x: torch.Tensor, state: dict | None = None, pos: int = 0):
+        B, n, C = x.shape
+        state = state if state is not None else self.init_state(B)
+        prefix = self.prefix(B)
+        P = 0 if prefix is None else prefix[0].shape[2]
+        q, k, v = self.heads_at(x, P + pos)
+        keys, values = torch.cat([state["k"], k], 2), torch.cat([state["v"], v], 2)
+        m = state["k"].shape[2]
+        causal_only = P == 0 and m == 0 and (self.span is None or n <= self.span)
+        if prefix is not None:
+            k_all, v_all = torch.cat([prefix[0], keys], 2), torch.cat([prefix[1], values], 2)
         else:
-            mask = causal_mask(T + P, self.window, P, x.device)
-            y = (attention if self.impl == "sdpa" else attention_naive)(q, k, v, mask)
-        y = y.transpose(1, 2).reshape(B, T + P, C)[:, P:]
-        return self.proj(y)
+            k_all, v_all = keys, values
+        if causal_only and self.impl == "sdpa":
+            y = attention(q, k_all, v_all, is_causal=True)
+        else:
+            mask = stream_mask(n, m, P, self.span, x.device)
+            y = (attention if self.impl == "sdpa" else attention_naive)(q, k_all, v_all, mask)
+        if self.span is not None:  # what a later query can still see: the last span - 1
+            start = max(0, keys.shape[2] - (self.span - 1))
+            keys, values = keys[:, :, start:], values[:, :, start:]
+        y = y.transpose(1, 2).reshape(B, n, C)
+        return self.proj(y), {"k": keys, "v": values}

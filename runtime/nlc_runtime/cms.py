@@ -6,13 +6,13 @@ periods C_1 < ... < C_k, each updated in context every C_l tokens (Eq. 71):
 with every gradient taken at the chunk-start theta_l (DESIGN.md §1), the last partial chunk
 flushed. delta_t is the *signal* at the level's output:
 
-- signal="lm_grad" (default; the public reproductions' reading of the paper): delta_t is the
-  language-model gradient at the level's output. The caller passes `teach` = dL/dy at the CMS
-  output for the tokens of this call, *detached* (a teach signal, not differentiated through);
-  the runtime back-propagates it through the later levels in closed form to every level's
-  output. Getting dL/dy of a chunk before the next chunk runs is a model-level loop: run a chunk
-  read-only (teach=None), take dL/dy of its loss, then call again with teach and `pos` (see
-  `lm_grad_rollout`). Without `teach`, an lm_grad CMS does not update (read-only).
+- signal="lm_grad" (the spec's `lm`; the public reproductions' reading of the paper): delta_t
+  is the language-model gradient at the level's output. The model's loop nest takes it
+  (`lm_signal`): at the end of each LM piece it differentiates the piece's loss to the CMS
+  output, detached (a teach signal, not differentiated through), and calls `learn`, which
+  back-propagates it through the later levels in closed form to every level's output. A
+  segment's forward only reads; it returns its input and output in the state ("x", "y") for
+  the model to collect.
 - signal="local": fully inside the block. Level l is an associative memory of its normalised
   input n_t with value v_t = n_t W_v^l (W_v^l an outer, meta-learned projection):
   l_t = 1/2 ||f(n_t) - v_t||^2, so delta_t = f(n_t) - v_t.
@@ -27,9 +27,9 @@ Layout and choices (runtime/README.md):
   where level l+1 would learn them).
   independent (Eq. 74): y = x + sum_l w_l f_l(norm(x)), w learnable (Agg = weighted sum).
 - A period of None means the level never updates in context (an ordinary MLP: level `outer`).
-- Streaming: the state carries, per level, the gradient summed over the tokens of its current
-  (unfinished) chunk, so a caller may feed a sequence in pieces (`pos` = index of the first
-  token, `flush` only on the last piece) and get the same result as in one call.
+- Streaming (`stream`): the state carries, per level, the gradient summed over the tokens of its
+  current (unfinished) chunk ("G<l>"); the emitted model owns the clock and calls
+  `update(state, "L<i>")` at level i's boundaries.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .chunking import segment_spans, split_spans
 from .mlp import MemorySpec, mlp_backward, mlp_forward
 from .norms import RMSNorm, rms_norm, rms_norm_input_grad
 
@@ -109,140 +108,18 @@ def _grad_sum(pairs):
     return [h.transpose(-1, -2) @ g for h, g in pairs]
 
 
-def _apply(Ws, G, lr):
-    return [W - lr * g for W, g in zip(Ws, G, strict=True)]
+def _outer_sum(pairs):
+    """One token's gradient h^T g of each layer: an outer product (the reference)."""
+    return [h[:, :, 0, :, None] * g[:, :, 0, None, :] for h, g in pairs]
 
 
-def _step_level(Ws, Gs, Ss, lr, mu):
-    """A level's update at its boundary from the chunk's summed gradient G: W - lr G, or with
-    momentum (mu not None) S <- mu S + G, W - lr S. Returns (new W, new S or None)."""
-    if mu is None:
-        return _apply(Ws, Gs, lr), None
-    Ss = [mu * S + G for S, G in zip(Ss, Gs, strict=True)]
-    return _apply(Ws, Ss, lr), Ss
-
-
-def _unpack(state, k):
-    """Per level: [W0, W1], [G0, G1], and [S0, S1] (momentum levels) or None."""
-    levels = [state[f"L{i}"] for i in range(k)]
-    Ws = [[lv["W0"], lv["W1"]] for lv in levels]
-    Gs = [[lv["G0"], lv["G1"]] for lv in levels]
-    Ss = [[lv["S0"], lv["S1"]] if "S0" in lv else None for lv in levels]
-    return Ws, Gs, Ss
-
-
-def _pack(Ws, Gs, Ss):
-    out = {}
-    for i, (W, G, S) in enumerate(zip(Ws, Gs, Ss, strict=True)):
-        out[f"L{i}"] = {"W0": W[0], "W1": W[1], "G0": G[0], "G1": G[1]}
-        if S is not None:
-            out[f"L{i}"].update(S0=S[0], S1=S[1])
-    return out
-
-
-def _zero_like(Ws):
-    return [torch.zeros_like(W) for W in Ws]
-
-
-def cms_chunked(cfg, params, x, state, *, teach=None, pos=0, flush=True):
-    """CMS, segment-parallel: x (B, T, C) -> (y (B, T, C), new_state).
-
-    cfg: {"spec": [MemorySpec], "periods": [int | None], "lrs": [float], "momentum":
-    [float | None], "variant", "signal"}.
-    params: {"norm_w": [(C,)], "W_v": [(C, C)] (local signal), "agg": (k,), "init": [[W1, W2]]}.
-    state: {"L<l>": {"W0", "W1", "G0", "G1", ("S0", "S1")}} -- G* is the gradient summed over
-    the current unfinished chunk, S* a momentum level's momentum. The sequence is cut at every
-    boundary of any level; within a segment no weight changes, so the segment is one batch."""
-    periods, lrs, variant = cfg["periods"], cfg["lrs"], cfg["variant"]
-    k = len(periods)
-    T = x.shape[1]
-    Ws, Gs, Ss = _unpack(state, k)
-    xh = x.unsqueeze(1)  # (B, 1, T, C): one "head" so the memory-MLP helpers apply
-    th = None if teach is None else teach.unsqueeze(1)
-    update = cfg["signal"] == "local" or teach is not None
-    cuts = [C for C in periods if C is not None]
-    # boundaries in absolute time: shift by pos so segments never straddle one
-    ys = []
-    spans = _spans(T, cuts, pos)
-    xs, ts = split_spans(xh, spans, 2), split_spans(th, spans, 2)
-    for j, (_s, e) in enumerate(spans):
-        y, sig = KERNELS["levels"](cfg, params, Ws, xs[j], ts[j])
-        ys.append(y)
-        if not update:
-            continue
-        for i in range(k):
-            if sig[i] is not None and periods[i] is not None:
-                Gs[i] = [G + g for G, g in zip(Gs[i], _grad_sum(sig[i]), strict=True)]
-        for i in range(k):
-            if _bnd(pos, e, T, periods[i], flush):
-                Ws[i], Ss[i] = _step_level(Ws[i], Gs[i], Ss[i], lrs[i], cfg["momentum"][i])
-                Gs[i] = _zero_like(Gs[i])
-        if variant == "nested":
-            for i in range(k - 1):
-                if _bnd(pos, e, T, periods[i + 1], flush):
-                    Ws[i] = _init(params, i, x.shape[0])
-                    Gs[i] = _zero_like(Gs[i])
-                    Ss[i] = None if Ss[i] is None else _zero_like(Ss[i])
-    out = _pack(Ws, Gs, Ss)
-    return torch.cat(ys, 2).squeeze(1), out
-
-
-def _spans(T, cuts, pos):
-    if pos == 0:
-        return segment_spans(T, cuts)
-    # segment_spans on the absolute clock, then shifted back to this call's token indices
-    spans = segment_spans(pos + T, cuts)
-    return [(max(s, pos) - pos, e - pos) for s, e in spans if e > pos]
-
-
-def _init(params, i, B):
-    return [
-        W.unsqueeze(0).unsqueeze(0).expand(B, 1, *W.shape).contiguous() for W in params["init"][i]
-    ]
-
-
-def cms_naive(cfg, params, x, state, *, teach=None, pos=0, flush=True):
-    """CMS, token by token (the reference); same signature as `cms_chunked`."""
-    periods, lrs, variant = cfg["periods"], cfg["lrs"], cfg["variant"]
-    k = len(periods)
-    T = x.shape[1]
-    Ws, Gs, Ss = _unpack(state, k)
-    xh = x.unsqueeze(1)
-    th = None if teach is None else teach.unsqueeze(1)
-    update = cfg["signal"] == "local" or teach is not None
-    ys = []
-    for t in range(T):
-        y, sig = _forward_levels(
-            cfg, params, Ws, xh[:, :, t : t + 1], None if th is None else th[:, :, t : t + 1]
-        )
-        ys.append(y)
-        if not update:
-            continue
-        for i in range(k):
-            if sig[i] is not None and periods[i] is not None:
-                # one token: its gradient h^T g is an outer product
-                Gs[i] = [
-                    G + h[:, :, 0, :, None] * g[:, :, 0, None, :]
-                    for G, (h, g) in zip(Gs[i], sig[i], strict=True)
-                ]
-            if _bnd(pos, t + 1, T, periods[i], flush):
-                Ws[i], Ss[i] = _step_level(Ws[i], Gs[i], Ss[i], lrs[i], cfg["momentum"][i])
-                Gs[i] = _zero_like(Gs[i])
-        if variant == "nested":
-            for i in range(k - 1):
-                if _bnd(pos, t + 1, T, periods[i + 1], flush):
-                    Ws[i] = _init(params, i, x.shape[0])
-                    Gs[i] = _zero_like(Gs[i])
-                    Ss[i] = None if Ss[i] is None else _zero_like(Ss[i])
-    out = _pack(Ws, Gs, Ss)
-    return torch.cat(ys, 2).squeeze(1), out
-
-
-CMS_IMPLS = {"chunked": cms_chunked, "naive": cms_naive}
+def _accumulate(level: dict, grads: list[torch.Tensor]) -> dict:
+    return {**level, "G0": level["G0"] + grads[0], "G1": level["G1"] + grads[1]}
 
 
 class CMS(nn.Module):
-    """Continuum Memory System on the residual stream: x (B, T, C) -> (y (B, T, C), new_state).
+    """Continuum Memory System on the residual stream, streaming (`stream`): forward(x (B, n, C),
+    state) -> (y, state) for one segment; update group "L<i>" every periods[i] tokens.
 
     periods: chunk size per level, fastest first (None = never updated in context);
     hidden: MLP width per level (int or list); lrs: inner learning rate per level;
@@ -251,6 +128,8 @@ class CMS(nn.Module):
     persist: the levels whose state carries over to the next sequence (`carried_state`); a state
     without some levels starts those at their initial state.
     """
+
+    flush = True
 
     def __init__(
         self,
@@ -278,6 +157,7 @@ class CMS(nn.Module):
             "periods": periods, "lrs": lrs, "variant": variant, "signal": signal,
             "momentum": list(momentum) if momentum is not None else [None] * k,
         }  # fmt: skip
+        self.periods = {f"L{i}": p for i, p in enumerate(periods) if p is not None}
         self.impl, self.k = impl, k
         n_norms = 1 if variant == "independent" else k
         self.norms = nn.ModuleList([RMSNorm(dim) for _ in range(n_norms)])
@@ -294,6 +174,11 @@ class CMS(nn.Module):
             else None
         )
 
+    @property
+    def lm_signal(self) -> bool:
+        """Learns from the LM loss (`learn`, called by the model's loop nest)."""
+        return self.cfg["signal"] == "lm_grad" and bool(self.periods)
+
     def params(self) -> dict:
         return {
             "norm_w": [n.weight for n in self.norms],
@@ -302,50 +187,102 @@ class CMS(nn.Module):
             "init": [[self.W1[i], self.W2[i]] for i in range(self.k)],
         }
 
-    def initial_state(self, batch: int) -> dict:
-        st = {}
-        for i in range(self.k):
-            W0, W1 = (
-                W.unsqueeze(0).unsqueeze(0).expand(batch, 1, *W.shape).contiguous()
-                for W in (self.W1[i], self.W2[i])
-            )
-            st[f"L{i}"] = {
-                "W0": W0,
-                "W1": W1,
-                "G0": torch.zeros_like(W0),
-                "G1": torch.zeros_like(W1),
-            }
-            if self.cfg["momentum"][i] is not None:
-                st[f"L{i}"].update(S0=torch.zeros_like(W0), S1=torch.zeros_like(W1))
-        return st
+    def _restarts(self, i: int) -> bool:
+        """`nested`: level i restarts at every boundary of level i + 1."""
+        periods = self.cfg["periods"]
+        return self.cfg["variant"] == "nested" and i + 1 < self.k and periods[i + 1] is not None
+
+    def _init_level(self, i: int, batch: int) -> dict:
+        W0, W1 = (
+            W.unsqueeze(0).unsqueeze(0).expand(batch, 1, *W.shape).contiguous()
+            for W in (self.W1[i], self.W2[i])
+        )
+        level = {"W0": W0, "W1": W1, "G0": torch.zeros_like(W0), "G1": torch.zeros_like(W1)}
+        if self.cfg["momentum"][i] is not None:
+            level.update(S0=torch.zeros_like(W0), S1=torch.zeros_like(W1))
+        if self._restarts(i):  # the values it restarts from, kept so `update` reads no weight
+            level.update(I0=W0, I1=W1)
+        return level
+
+    def init_state(self, batch: int) -> dict:
+        """The state at token 0: per level its weights (B, 1, ...) at their meta-learned initial
+        values, the chunk's summed gradient G (zero), with momentum S (zero), and for a level
+        that restarts (`nested`) its initial values I."""
+        return {f"L{i}": self._init_level(i, batch) for i in range(self.k)}
 
     def carried_state(self, state: dict) -> dict:
         """The levels of a returned state that carry over to the next sequence."""
         return {f"L{i}": state[f"L{i}"] for i in self.persist}
 
-    def forward(self, x, state=None, teach=None, pos: int = 0, flush: bool = True):
-        if state is None:
-            state = self.initial_state(x.shape[0])
-        elif len(state) < self.k:  # carried levels only: the rest start afresh
-            state = {**self.initial_state(x.shape[0]), **state}
-        return CMS_IMPLS[self.impl](
-            self.cfg, self.params(), x, state, teach=teach, pos=pos, flush=flush
-        )
+    def _weights(self, state: dict) -> list[list[torch.Tensor]]:
+        return [[state[f"L{i}"]["W0"], state[f"L{i}"]["W1"]] for i in range(self.k)]
 
+    def forward(self, x: torch.Tensor, state: dict | None = None):
+        """One segment x (B, n, C) with every level's weights as of the segment's start. Signal
+        local: each in-context level adds the segment's gradient to its chunk sum. Signal
+        lm_grad: only reads, and returns x and y in the state for the model's `learn`."""
+        state = state if state is not None else self.init_state(x.shape[0])
+        Ws = self._weights(state)
+        xh = x.unsqueeze(1)  # (B, 1, n, C): one "head" so the memory-MLP helpers apply
+        local = self.cfg["signal"] == "local"
+        if self.impl == "naive" and local:  # the reference: token by token
+            new = dict(state)
+            ys = []
+            for t in range(x.shape[1]):
+                y, sig = _forward_levels(self.cfg, self.params(), Ws, xh[:, :, t : t + 1], None)
+                ys.append(y)
+                new = self._add(new, sig, _outer_sum)
+            y = torch.cat(ys, 2)
+        else:
+            y, sig = KERNELS["levels"](self.cfg, self.params(), Ws, xh, None)
+            new = self._add(dict(state), sig, _grad_sum) if local else dict(state)
+        y = y.squeeze(1)
+        if not local:
+            new.update(x=x, y=y)
+        return y, new
 
-def lm_grad_rollout(cms: CMS, x: torch.Tensor, loss_fn, piece: int, state=None):
-    """Model-level driver for signal="lm_grad" (eager): feeds x (B, T, C) through `cms` in
-    pieces of `piece` tokens (piece should divide the periods), each piece read-only first, then
-    with teach = d(loss_fn(y_piece, s, e))/dy_piece, detached. Returns (y, total loss, state).
-    The outer gradient flows through every update into the initial states and into x."""
-    T = x.shape[1]
-    ys, total = [], 0.0
-    for s in range(0, T, piece):
-        e = min(s + piece, T)
-        y, _ = cms(x[:, s:e], state, pos=s, flush=e == T)
-        loss = loss_fn(y, s, e)
-        (teach,) = torch.autograd.grad(loss, y, retain_graph=True)
-        _, state = cms(x[:, s:e], state, teach=teach.detach(), pos=s, flush=e == T)
-        ys.append(y)
-        total = total + loss
-    return torch.cat(ys, 1), total, state
+    def _add(self, state: dict, sig: list, total) -> dict:
+        for i, pairs in enumerate(sig):
+            if pairs is not None and self.cfg["periods"][i] is not None:
+                state[f"L{i}"] = _accumulate(state[f"L{i}"], total(pairs))
+        return state
+
+    def learn(self, state: dict, taps: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+        """Signal lm_grad: the levels add the gradients of a piece's tokens, given per segment
+        its input x (B, n, C) and the teach signal dL/dy (B, n, C) at the CMS output. The
+        weights are those the piece was read with (no level of this CMS changes inside an LM
+        piece), so the closed form runs once over the whole piece."""
+        if not taps:
+            return state
+        x = torch.cat([xs for xs, _ in taps], 1).unsqueeze(1)
+        teach = torch.cat([g for _, g in taps], 1).unsqueeze(1)
+        Ws, params = self._weights(state), self.params()
+        new = dict(state)
+        if self.impl == "naive":
+            for t in range(x.shape[2]):
+                tok = slice(t, t + 1)
+                _, sig = _forward_levels(self.cfg, params, Ws, x[:, :, tok], teach[:, :, tok])
+                new = self._add(new, sig, _outer_sum)
+            return new
+        _, sig = KERNELS["levels"](self.cfg, params, Ws, x, teach)
+        return self._add(new, sig, _grad_sum)
+
+    def update(self, state: dict, group: str) -> dict:
+        """Level i's boundary (group "L<i>"): W <- W - lr G (or with momentum S <- mu S + G,
+        W <- W - lr S), G back to zero; `nested`: level i - 1 restarts from its initial state
+        (its context is one chunk of level i)."""
+        i = int(group[1:])
+        level = state[f"L{i}"]
+        lr, mu = self.cfg["lrs"][i], self.cfg["momentum"][i]
+        step = [level["G0"], level["G1"]]
+        new = {**level, "G0": torch.zeros_like(level["G0"]), "G1": torch.zeros_like(level["G1"])}
+        if mu is not None:
+            step = [mu * level["S0"] + step[0], mu * level["S1"] + step[1]]
+            new.update(S0=step[0], S1=step[1])
+        new.update(W0=level["W0"] - lr * step[0], W1=level["W1"] - lr * step[1])
+        out = {**state, f"L{i}": new}
+        if i > 0 and self._restarts(i - 1):
+            low = state[f"L{i - 1}"]
+            zero = {key: torch.zeros_like(val) for key, val in low.items() if key[0] in "GS"}
+            out[f"L{i - 1}"] = {**low, **zero, "W0": low["I0"], "W1": low["I1"]}
+        return out

@@ -86,10 +86,10 @@ def wrap(model: torch.nn.Module, d: Dist, device: str, fsdp: bool = False) -> to
 
 def _fully_shard():
     try:  # public since torch 2.6
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
     except ImportError:  # torch 2.4 / 2.5
-        from torch.distributed._composable.fsdp import fully_shard
-    return fully_shard
+        from torch.distributed._composable.fsdp import fully_shard, register_fsdp_forward_method
+    return fully_shard, register_fsdp_forward_method
 
 
 def shard(model: torch.nn.Module, d: Dist, device: str) -> torch.nn.Module:
@@ -97,12 +97,17 @@ def shard(model: torch.nn.Module, d: Dist, device: str) -> torch.nn.Module:
     (embedding, final norm) at the root. The model is sharded in place and returned."""
     from torch.distributed.device_mesh import init_device_mesh
 
-    fully_shard = _fully_shard()
+    fully_shard, forward_method = _fully_shard()
     mesh = init_device_mesh("cuda" if device.startswith("cuda") else "cpu", (d.world,))
     for child in model.children():
         if isinstance(child, torch.nn.ModuleList):
             for block in child:
                 fully_shard(block, mesh=mesh)
+                # the loop nest also reads a block's weights outside its forward: the initial
+                # states of a sequence, and the LM signal's learning step; gathered there too
+                for name in ("init_state", "learn"):
+                    if hasattr(block, name):
+                        forward_method(block, name)
     fully_shard(model, mesh=mesh)
     return model
 

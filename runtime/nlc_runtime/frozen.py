@@ -25,7 +25,12 @@ from .norms import RMSNorm, l2norm
 
 
 class FrozenMemory(nn.Module):
-    """x (B, T, C) -> y (B, T, C): M_0(q(x)) with normalisation, gating and projection."""
+    """x (B, n, C) -> y (B, n, C): M_0(q(x)) with normalisation, gating and projection.
+    Streaming (`stream`): forward(x, state) -> (y, state); the state is the convolution's
+    cache (empty without a convolution), no update groups."""
+
+    periods: dict[str, int] = {}
+    flush = True
 
     def __init__(
         self,
@@ -53,14 +58,19 @@ class FrozenMemory(nn.Module):
         self.to_gate = nn.Linear(dim, HD, bias=False) if out_gate else None
         self.proj = nn.Linear(HD, dim, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def init_state(self, batch: int) -> dict:
+        return {} if self.conv is None else {"conv": self.conv.init_state(batch)}
+
+    def forward(self, x: torch.Tensor, state: dict | None = None):
         B, T, _ = x.shape
+        state = state if state is not None else self.init_state(B)
         q = self.to_q(x)
+        new = {}
         if self.conv is not None:
-            q, _ = self.conv(q)
+            q, new["conv"] = self.conv(q, state["conv"])
         q = l2norm(F.silu(q).view(B, T, self.H, self.D).transpose(1, 2))  # (B, H, T, D)
         y, _ = mlp_forward(self.spec, list(self.init_W), q)  # (H, d, d') weights broadcast over B
         y = self.out_norm(y.transpose(1, 2).reshape(B, T, self.H * self.D))
         if self.to_gate is not None:
             y = y * F.silu(self.to_gate(x))
-        return self.proj(y)
+        return self.proj(y), new

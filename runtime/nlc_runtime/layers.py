@@ -59,7 +59,16 @@ class Gate(nn.Module):
 class SegmentAttention(nn.Module):
     """Titans MAC attention: the sequence is cut into segments of `segment` tokens and each
     segment attends over [persistent tokens; memory readout of the segment; the segment]
-    (`attention.mac_mask`: readout j and token j visible to query i iff j <= i)."""
+    (readout j and token j visible to query i iff j <= i, `attention.mac_mask`).
+
+    Streaming: forward(x, memory, state) -> (y, state) for the next tokens of the current
+    segment; the state holds the keys and values of the segment's readouts and tokens so far,
+    and the update of group "segment" (every `segment` tokens) empties it. Positions inside a
+    segment's sequence [persistent (P); readouts (segment); tokens (segment)]: persistent
+    0..P-1, readout j at P + j, token j at P + segment + j -- also in a last, shorter segment,
+    so no position depends on where the sequence ends."""
+
+    flush = True
 
     def __init__(
         self,
@@ -73,23 +82,42 @@ class SegmentAttention(nn.Module):
     ):
         super().__init__()
         self.segment = segment
+        self.periods = {"segment": segment}
         self.attn = Attention(dim, n_heads, rope=rope, qk_norm=qk_norm, impl=impl)
         self.persistent = (
             nn.Parameter(torch.randn(n_persistent, dim) * 0.02) if n_persistent else None
         )
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
+    def init_state(self, batch: int) -> dict:
+        empty = self.attn.init_state(batch)["k"]
+        return {"km": empty, "vm": empty, "ks": empty, "vs": empty}
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, state: dict | None = None):
+        B, n, C = x.shape
+        state = state if state is not None else self.init_state(B)
+        a = self.attn
         P = 0 if self.persistent is None else self.persistent.shape[0]
-        fn = attention if self.attn.impl == "sdpa" else attention_naive
-        outs = []
-        for s in range(0, T, self.segment):
-            seg, mem = x[:, s : s + self.segment], memory[:, s : s + self.segment]  # (B, c, C)
-            c = seg.shape[1]
-            parts = [mem, seg]
-            if P:
-                parts.insert(0, self.persistent.unsqueeze(0).expand(B, P, C))
-            q, k, v = self.attn.heads(torch.cat(parts, 1))  # (B, H, P + 2c, D)
-            y = fn(q[:, :, P + c :], k, v, mac_mask(P, c, c, x.device))  # segment queries only
-            outs.append(self.attn.proj(y.transpose(1, 2).reshape(B, c, C)))
-        return torch.cat(outs, 1)
+        i0 = state["ks"].shape[2]  # tokens of this segment seen before
+        _, km, vm = a.heads_at(memory, P + i0)
+        q, ks, vs = a.heads_at(x, P + self.segment + i0)
+        new = {
+            "km": torch.cat([state["km"], km], 2),
+            "vm": torch.cat([state["vm"], vm], 2),
+            "ks": torch.cat([state["ks"], ks], 2),
+            "vs": torch.cat([state["vs"], vs], 2),
+        }
+        k = torch.cat([new["km"], new["ks"]], 2)
+        v = torch.cat([new["vm"], new["vs"]], 2)
+        if P:
+            _, kp, vp = a.heads_at(self.persistent.unsqueeze(0).expand(B, P, C), 0)
+            k, v = torch.cat([kp, k], 2), torch.cat([vp, v], 2)
+        c = i0 + n
+        mask = mac_mask(P, c, c, x.device)[i0:]  # the new queries' rows
+        fn = attention if a.impl == "sdpa" else attention_naive
+        y = fn(q, k, v, mask)
+        return a.proj(y.transpose(1, 2).reshape(B, n, C)), new
+
+    def update(self, state: dict, group: str) -> dict:
+        """A new segment starts: its cache starts empty."""
+        empty = state["ks"][:, :, :0]
+        return {"km": empty, "vm": empty, "ks": empty, "vs": empty}

@@ -13,8 +13,9 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 
-def call_block(block: torch.nn.Module, x: torch.Tensor, state: dict, recompute: bool):
-    """`block(x, state)`, recomputed in the backward pass when `recompute` is on and training."""
+def call_block(block: torch.nn.Module, x: torch.Tensor, state: dict, recompute: bool, *args):
+    """`block(x, state, *args)` (one segment), recomputed in the backward pass when
+    `recompute` is on and training."""
     if recompute and block.training and torch.is_grad_enabled():
-        return checkpoint(block, x, state, use_reentrant=False)
-    return block(x, state)
+        return checkpoint(block, x, state, *args, use_reentrant=False)
+    return block(x, state, *args)

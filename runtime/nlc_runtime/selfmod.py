@@ -1,5 +1,5 @@
-"""Self-modifying Titans (Nested Learning arXiv §8.1-8.2, Eqs. 83-93): per-token reference and
-chunk-parallel version, plus the `SelfModifyingTitans` module.
+"""Self-modifying Titans (Nested Learning arXiv §8.1-8.2, Eqs. 83-93): the streaming module
+`SelfModifyingTitans`, with its per-token reference and chunk-parallel segment step.
 
 Every projection is an in-context memory. Per head, with x_t the (projected, convolved) input:
 
@@ -17,6 +17,14 @@ previous chunk", as the prose says). `chunk_mem` is the period of M_mem, `chunk_
 the five others (§8.2: "two different value of chunk sizes"). Every update reads only its own
 chunk-start state and the chunk's k, v, eta, alpha, so at a shared boundary the order of the
 updates (DESIGN §1: faster first) cannot change the result.
+
+The six memories share their inputs and rates (k, eta, alpha), so they are stacked on a
+leading memory dim and run as one batched op instead of six. State: per update group,
+"projections" (k, v, (q), eta, alpha stacked) and "memory" (the main memory, a stack of one),
+the visible weights "W0", "W1" and the momenta at the chunk start "S0", "S1"; "run" holds both
+groups' running copies, which the tokens of the unfinished chunks advance; "conv" the
+convolution's cache. The emitted model owns the clock (`stream`): update group "projections"
+every `chunk_other` tokens, "memory" every `chunk_mem`.
 
 Choices the paper leaves open (runtime/README.md):
 - Each memory is the 2-layer residual MLP M(x) = x + W_1 act(W_2 x) (Eq. 89) of width D -> E -> D.
@@ -45,12 +53,10 @@ import math
 import torch
 import torch.nn as nn
 
-from .chunking import is_boundary, segment_spans, split_spans
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, clip_changes, normalised_lr, step_update
+from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
 from .norms import RMSNorm, l2norm
-from .state import weights_of
 
 OTHERS = ("k", "v", "q", "eta", "alpha")
 
@@ -59,199 +65,81 @@ def _names(adaptive_q: bool) -> tuple[str, ...]:
     return tuple(n for n in OTHERS if adaptive_q or n != "q") + ("mem",)
 
 
-def _Ws(spec: MemorySpec, st: dict) -> list[torch.Tensor]:
-    return weights_of(st, spec.depth, "W")
+def _weights(state: dict, key: str = "W") -> list[torch.Tensor] | None:
+    return [state[f"{key}0"], state[f"{key}1"]] if f"{key}0" in state else None
 
 
-def _Ss(spec: MemorySpec, st: dict) -> list[torch.Tensor] | None:
-    return weights_of(st, spec.depth, "S") if "S0" in st else None
-
-
-def _generate(spec, state, outer, x, q_static):
-    """k, v, q, eta, alpha for tokens x (B, H, n, D) from the current memories."""
-    k = l2norm(mlp_forward(spec, _Ws(spec, state["k"]), x)[0])
-    v = mlp_forward(spec, _Ws(spec, state["v"]), x)[0]
-    if q_static is None:
-        q = l2norm(mlp_forward(spec, _Ws(spec, state["q"]), x)[0])
-    else:
-        q = q_static
-    e = mlp_forward(spec, _Ws(spec, state["eta"]), x)[0]  # (B, H, n, D)
-    a = mlp_forward(spec, _Ws(spec, state["alpha"]), x)[0]
-    eta = outer["lr_max"] * torch.sigmoid((e * outer["eta_w"][:, None]).sum(-1) + outer["eta_b"])
-    alpha = torch.sigmoid((a * outer["alpha_w"][:, None]).sum(-1) + outer["alpha_b"][:, None])
-    return k, v, q, eta, alpha
-
-
-def _chunk_update_memory(spec, st, k, v, eta, alpha, mu, dgd, normalize=False):
-    Ws, Ss = _Ws(spec, st), _Ss(spec, st)
-    vhat = mlp_forward(spec, Ws, v)[0]  # self-generated values at the chunk-start state
-    rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)  # shared by the layers
-    out = {}
-    for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
-        S0 = None if Ss is None else Ss[i]
-        lr = normalised_lr(eta, h) if normalize else eta
-        W, S = chunk_update(Ws[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
-        out[f"W{i}"] = W
-        if S is not None:
-            out[f"S{i}"] = S
+def _pack(Ws: list[torch.Tensor], Ss: list[torch.Tensor] | None) -> dict:
+    out = {"W0": Ws[0], "W1": Ws[1]}
+    if Ss is not None:
+        out.update(S0=Ss[0], S1=Ss[1])
     return out
 
 
-def _step_memory(spec, vis, run, k, v, eta, alpha, mu, dgd, normalize=False):
-    """One token: advance the running state `run` with gradients at the visible state `vis`."""
-    Ws = _Ws(spec, vis)
-    vhat = mlp_forward(spec, Ws, v)[0]
-    out = {}
-    for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
-        S = run.get(f"S{i}")
-        lr = normalised_lr(eta, h[:, :, 0]) if normalize else eta
-        W, S = step_update(run[f"W{i}"], S, h[:, :, 0], g[:, :, 0], lr, alpha, mu, dgd[i])
-        out[f"W{i}"] = W
-        if S is not None:
-            out[f"S{i}"] = S
-    return out
-
-
-def _stack(state: dict, names: tuple[str, ...]) -> dict:
-    """{name: {"W0", ...}} -> {"W0": (M, B, H, ...), ...}: the projection memories share
-    their inputs and rates, so the chunked path runs them as one batch of M memories (one
-    kernel per op instead of M; on a GPU the chunk loop is launch-bound)."""
-    return {key: torch.stack([state[n][key] for n in names]) for key in state[names[0]]}
-
-
-def _unstack(stacked: dict, names: tuple[str, ...]) -> dict:
-    return {n: {key: w[i] for key, w in stacked.items()} for i, n in enumerate(names)}
-
-
-def _generate_read(spec, proj, mem, outer, x, q_static):
-    """`_generate` from the stacked projection memories `proj` (k, v, (q), eta, alpha in that
-    order), then the main memory's read y = M_mem(q). Returns (y, k, v, eta, alpha)."""
-    out = mlp_forward(spec, _Ws(spec, proj), x)[0]  # (M, B, H, n, D)
+def generate_read(spec, proj, mem, outer, x, q_static):
+    """k, v, q, eta, alpha for tokens x (B, H, n, D) from the stacked projection memories
+    `proj` ([W0, W1], each (M, B, H, ...): k, v, (q), eta, alpha), and the read y = M_mem(q) of
+    the main memory `mem` (a stack of one; read before write). Returns (y, k, v, eta, alpha)."""
+    out = mlp_forward(spec, proj, x)[0]  # (M, B, H, n, D)
     k, v, e, a = l2norm(out[0]), out[1], out[-2], out[-1]
     q = l2norm(out[2]) if q_static is None else q_static
     eta = outer["lr_max"] * torch.sigmoid((e * outer["eta_w"][:, None]).sum(-1) + outer["eta_b"])
     alpha = torch.sigmoid((a * outer["alpha_w"][:, None]).sum(-1) + outer["alpha_b"][:, None])
-    y = mlp_forward(spec, _Ws(spec, mem), q)[0]
+    y = mlp_forward(spec, mem, q)[0][0]
     return y, k, v, eta, alpha
 
 
+def _joined(a: list[torch.Tensor] | None, b: list[torch.Tensor] | None):
+    """Both groups' weights as one stack (one batched update for all six memories)."""
+    return None if a is None else [torch.cat([x, y]) for x, y in zip(a, b, strict=True)]
+
+
+def _split(Ws: list[torch.Tensor] | None, m: int):
+    """Back into (projections, memory): split, whose backward concatenates (no zero fill)."""
+    if Ws is None:
+        return None, None
+    parts = [torch.split(W, [m, W.shape[0] - m]) for W in Ws]
+    return [p[0] for p in parts], [p[1] for p in parts]
+
+
+def write_chunked(spec, groups, runs, k, v, eta, alpha, mu, dgd, normalize=False):
+    """The running copies of each group's memories advanced over a segment in closed form:
+    each learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and every gradient
+    at its visible (chunk-start) weights. groups: [Ws] per group (stacked); runs: [(runW,
+    runS)] per group. The decay products are computed once for all. Returns [(runW, runS)]."""
+    rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)  # shared by memories and layers
+    out = []
+    for Ws, (runW, runS) in zip(groups, runs, strict=True):
+        vhat = mlp_forward(spec, Ws, v)[0]  # (M, B, H, n, D)
+        newW, newS = [], ([] if runS is not None else None)
+        for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
+            lr = normalised_lr(eta, h) if normalize else eta
+            S0 = None if runS is None else runS[i]
+            W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
+            newW.append(W)
+            if newS is not None:
+                newS.append(S)
+        out.append((newW, newS))
+    return out
+
+
+def write_step(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False):
+    """One token of the reference (k, v: (B, H, 1, D); eta, alpha, mu: (B, H)): every running
+    copy takes one DGD step with the gradient at the visible weights Ws."""
+    vhat = mlp_forward(spec, Ws, v)[0]
+    newW, newS = [], ([] if runS is not None else None)
+    for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
+        h, g = h[..., 0, :], g[..., 0, :]
+        lr = normalised_lr(eta, h) if normalize else eta
+        W, S = step_update(runW[i], None if runS is None else runS[i], h, g, lr, alpha, mu, dgd[i])
+        newW.append(W)
+        if newS is not None:
+            newS.append(S)
+    return newW, newS
+
+
 # Per-segment bodies of the chunked path (see compile.compile_chunk_kernels).
-KERNELS = {"generate": _generate_read, "update": _chunk_update_memory}
-
-
-def _detach(st: dict) -> dict:
-    return {k: v.detach() for k, v in st.items()}
-
-
-def selfmod_chunked(
-    spec: MemorySpec,
-    x: torch.Tensor,
-    state: dict,
-    outer: dict,
-    *,
-    chunk_mem: int,
-    chunk_other: int,
-    q_static: torch.Tensor | None = None,
-    mu: float | None = None,
-    dgd: tuple[bool, ...] = (True, False),
-    flush: bool = True,
-    stop_grad: bool = False,
-    normalize: bool = False,
-    clip: float | None = None,
-) -> tuple[torch.Tensor, dict]:
-    """Self-modifying Titans, chunk-parallel. x: (B, H, T, D) -> (y (B, H, T, D), new_state).
-
-    state: {name: {"W0", "W1", ("S0", "S1")}} for name in k, v, (q), eta, alpha, mem;
-    outer: {"eta_w": (H, D), "eta_b": (H,), "alpha_w": (H, D), "alpha_b": (H,), "lr_max": float}.
-    The sequence is cut at every boundary of either period; within a segment no memory changes,
-    so it is computed as one batch; each memory updates at its own boundaries from the tokens of
-    its chunk (gradients at its chunk-start state, in closed form)."""
-    B, H, T, D = x.shape
-    names = tuple(state.keys())
-    proj_names = tuple(n for n in names if n != "mem")
-    groups = {"other": _stack(state, proj_names), "mem": state["mem"]}
-    ys = []
-    pending = {"other": [], "mem": []}  # per group: (k, v, eta, alpha) of its unfinished chunk
-    spans = segment_spans(T, [chunk_mem, chunk_other])
-    xs, qss = split_spans(x, spans, 2), split_spans(q_static, spans, 2)
-    for j, (_s, e) in enumerate(spans):
-        # read before write: y uses the main memory's state from before this segment's updates
-        y, k, v, eta, alpha = KERNELS["generate"](
-            spec, groups["other"], groups["mem"], outer, xs[j], qss[j]
-        )
-        ys.append(y)
-        for group, C in (("other", chunk_other), ("mem", chunk_mem)):
-            pending[group].append((k, v, eta, alpha))
-            if not is_boundary(e, T, C, flush):
-                continue
-            kk, vv, ee, aa = (_cat(z) for z in zip(*pending[group], strict=True))
-            pending[group] = []
-            mm = None if mu is None else torch.full_like(ee, mu)
-            st = KERNELS["update"](spec, groups[group], kk, vv, ee, aa, mm, dgd, normalize)
-            st = clip_changes(groups[group], st, clip)
-            groups[group] = _detach(st) if stop_grad else st
-    out = {**_unstack(groups["other"], proj_names), "mem": groups["mem"]}
-    return torch.cat(ys, 2), {n: out[n] for n in names}
-
-
-def _cat(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
-
-
-def selfmod_naive(
-    spec: MemorySpec,
-    x: torch.Tensor,
-    state: dict,
-    outer: dict,
-    *,
-    chunk_mem: int,
-    chunk_other: int,
-    q_static: torch.Tensor | None = None,
-    mu: float | None = None,
-    dgd: tuple[bool, ...] = (True, False),
-    flush: bool = True,
-    stop_grad: bool = False,
-    normalize: bool = False,
-    clip: float | None = None,
-) -> tuple[torch.Tensor, dict]:
-    """Self-modifying Titans, token by token (the reference); same signature as
-    `selfmod_chunked`. Each memory keeps a visible state (fixed through its chunk) and a
-    running state that takes one DGD step per token and becomes visible at the chunk's end."""
-    B, H, T, D = x.shape
-    names = tuple(state.keys())
-    vis = dict(state)
-    run = dict(state)
-    ys = []
-    for t in range(T):
-        qs = None if q_static is None else q_static[:, :, t : t + 1]
-        y, run = selfmod_step(spec, vis, run, outer, x[:, :, t : t + 1], qs, mu, dgd, normalize)
-        ys.append(y)
-        for n in names:
-            C = chunk_mem if n == "mem" else chunk_other
-            if is_boundary(t + 1, T, C, flush):
-                new = clip_changes(vis[n], run[n], clip)
-                vis[n] = _detach(new) if stop_grad else new
-                run[n] = vis[n]
-    return torch.cat(ys, 2), vis
-
-
-def selfmod_step(spec, vis: dict, run: dict, outer: dict, x, q_static, mu, dgd, normalize=False):
-    """One token of the reference: generate k, v, q, eta, alpha and read the main memory from
-    the visible states `vis` (x: (B, H, 1, D)), advance every running state one DGD step.
-    Returns (y (B, H, 1, D), new running states); boundaries are the caller's."""
-    k, v, q, eta, alpha = _generate(spec, vis, outer, x, q_static)
-    y = mlp_forward(spec, _Ws(spec, vis["mem"]), q)[0]
-    mm = None if mu is None else torch.full_like(eta[:, :, 0], mu)
-    run = {
-        n: _step_memory(
-            spec, vis[n], run[n], k, v, eta[:, :, 0], alpha[:, :, 0], mm, dgd, normalize
-        )
-        for n in run
-    }
-    return y, run
-
-
-SELFMOD_IMPLS = {"chunked": selfmod_chunked, "naive": selfmod_naive}
+KERNELS = {"generate": generate_read, "write": write_chunked}
 
 
 def _logit(p: float) -> float:
@@ -260,10 +148,13 @@ def _logit(p: float) -> float:
 
 
 class SelfModifyingTitans(nn.Module):
-    """Self-modifying Titans layer: x (B, T, C) -> (y (B, T, C), new_state).
+    """Self-modifying Titans layer, streaming (`stream`): forward(x (B, n, C), state) -> (y,
+    state) for one segment; update groups "projections" (every chunk_other tokens) and
+    "memory" (every chunk_mem).
 
     expansion: hidden width E / head_dim of each 2-layer residual memory. momentum: constant mu
     or None. dgd: "first" | "all" | "none" (which memory layers get the DGD preconditioner).
+    impl: "chunked" | "naive" (one reference step per token).
     """
 
     def __init__(
@@ -295,6 +186,7 @@ class SelfModifyingTitans(nn.Module):
         assert dgd in ("first", "all", "none")
         self.dgd = (dgd != "none", dgd == "all")
         self.chunk_mem, self.chunk_other = chunk_mem, chunk_other
+        self.periods = {"projections": chunk_other, "memory": chunk_mem}
         self.momentum, self.adaptive_q, self.lr_max = momentum, adaptive_q, lr_max
         self.stop_grad, self.impl, self.normalize, self.clip = stop_grad, impl, normalize, clip
         self.flush = flush  # False: a last partial chunk does not update (`partial_chunk: drop`)
@@ -318,16 +210,22 @@ class SelfModifyingTitans(nn.Module):
         self.out_norm = RMSNorm(HD)
         self.proj = nn.Linear(HD, dim, bias=False)
 
-    def initial_state(self, batch: int) -> dict:
-        st = {}
-        for n in self.names:
-            m = {}
+    def init_state(self, batch: int) -> dict:
+        """The state at token 0: each group's initial weights (projections k, v, (q), eta,
+        alpha stacked; memory a stack of one) expanded over the batch, zero momentum, their
+        running copies, and the conv cache."""
+        groups = {"projections": self.names[:-1], "memory": self.names[-1:]}
+        st: dict = {}
+        for group, names in groups.items():
+            vis = {}
             for i in range(2):
-                W = self.init[f"{n}_W{i}"]
-                m[f"W{i}"] = W.unsqueeze(0).expand(batch, *W.shape).contiguous()
+                W = torch.stack([self.init[f"{n}_W{i}"] for n in names])  # (M, H, a, b)
+                vis[f"W{i}"] = W.unsqueeze(1).expand(W.shape[0], batch, *W.shape[1:]).contiguous()
                 if self.momentum is not None:
-                    m[f"S{i}"] = W.new_zeros(batch, *W.shape)
-            st[n] = m
+                    vis[f"S{i}"] = torch.zeros_like(vis[f"W{i}"])
+            st[group] = vis
+        st["run"] = {group: dict(st[group]) for group in groups}
+        st["conv"] = self.conv.init_state(batch)
         return st
 
     def outer(self) -> dict:
@@ -337,19 +235,61 @@ class SelfModifyingTitans(nn.Module):
         }  # fmt: skip
 
     def forward(self, x: torch.Tensor, state: dict | None = None):
+        """One segment x (B, n, C) (no boundary inside): every memory reads and takes its
+        gradients at its visible state; the segment's tokens advance the running copies."""
         B, T, _ = x.shape
-        if state is None:
-            state = self.initial_state(B)
-        u, _ = self.conv(self.in_proj(x))
+        state = state if state is not None else self.init_state(B)
+        u, conv = self.conv(self.in_proj(x), state["conv"])
         u = u.view(B, T, self.H, self.D).transpose(1, 2)  # (B, H, T, D)
         q = None
         if self.q_proj is not None:
             q = l2norm(self.q_proj(x).view(B, T, self.H, self.D).transpose(1, 2))
-        y, state = SELFMOD_IMPLS[self.impl](
-            self.spec, u, state, self.outer(),
-            chunk_mem=self.chunk_mem, chunk_other=self.chunk_other, q_static=q,
-            mu=self.momentum, dgd=self.dgd, stop_grad=self.stop_grad, normalize=self.normalize,
-            clip=self.clip, flush=self.flush,
-        )  # fmt: skip
+        proj, mem = _weights(state["projections"]), _weights(state["memory"])
+        run = state["run"]
+        outer = self.outer()
+        if self.impl == "naive":  # the reference: one step per token
+            Ws = _joined(proj, mem)
+            runW = _joined(_weights(run["projections"]), _weights(run["memory"]))
+            runS = _joined(_weights(run["projections"], "S"), _weights(run["memory"], "S"))
+            ys = []
+            for t in range(T):
+                qt = None if q is None else q[:, :, t : t + 1]
+                y, k, v, eta, alpha = generate_read(
+                    self.spec, proj, mem, outer, u[:, :, t : t + 1], qt
+                )
+                mu = None if self.momentum is None else torch.full_like(eta[..., 0], self.momentum)
+                runW, runS = write_step(
+                    self.spec, Ws, runW, runS, k, v, eta[..., 0], alpha[..., 0], mu, self.dgd,
+                    self.normalize,
+                )  # fmt: skip
+                ys.append(y)
+            y = torch.cat(ys, 2)
+            m = proj[0].shape[0]
+            (pW, mW), (pS, mS) = _split(runW, m), _split(runS, m)
+            run = {"projections": _pack(pW, pS), "memory": _pack(mW, mS)}
+        else:
+            y, k, v, eta, alpha = KERNELS["generate"](self.spec, proj, mem, outer, u, q)
+            mu = None if self.momentum is None else torch.full_like(eta, self.momentum)
+            names = ("projections", "memory")
+            written = KERNELS["write"](
+                self.spec, [proj, mem], [(_weights(run[n]), _weights(run[n], "S")) for n in names],
+                k, v, eta, alpha, mu, self.dgd, self.normalize,
+            )  # fmt: skip
+            run = {n: _pack(W, S) for n, (W, S) in zip(names, written, strict=True)}
         y = self.out_norm(y.transpose(1, 2).reshape(B, T, self.H * self.D))
-        return self.proj(y), state
+        return self.proj(y), {**state, "run": run, "conv": conv}
+
+    def update(self, state: dict, group: str) -> dict:
+        """The boundary of `group` ("projections" or "memory"): its memories' running copies
+        become visible (change clipped to `clip`, detached with `stop_grad`)."""
+        vis = {}
+        for key, new in state["run"][group].items():
+            if key.startswith("W"):
+                new = clip_change(state[group][key], new, self.clip)
+            vis[key] = new.detach() if self.stop_grad else new
+        return {**state, group: vis, "run": {**state["run"], group: dict(vis)}}
+
+    def drop(self, state: dict, group: str) -> dict:
+        """A partial chunk of `group` that does not update (`partial_chunk: drop`): its running
+        copies go back to the chunk start."""
+        return {**state, "run": {**state["run"], group: dict(state[group])}}

@@ -1,5 +1,6 @@
-"""Titans neural long-term memory (LMM, arXiv 2501.00663 §3): per-token reference and
-chunk-parallel version, plus the `NeuralMemory` module that owns the outer parameters.
+"""Titans neural long-term memory (LMM, arXiv 2501.00663 §3): the streaming module
+`NeuralMemory` with its per-token reference step (`lmm_step`) and chunk-parallel segment write
+(`memory_write`).
 
 Memory: an MLP (`mlp.MemorySpec`, depth >= 1; depth 1 = matrix memory) per head, trained in
 context on l(M; k, v) = 1/2 ||M(k) - v||^2 (Eq. 12) with momentum and forgetting (Eq. 13-14):
@@ -10,7 +11,11 @@ context on l(M; k, v) = 1/2 ||M(k) - v||^2 (Eq. 12) with momentum and forgetting
 
 where t' is the start of t's chunk (DESIGN.md §1: state fixed within a chunk, one update at the
 chunk's end, read before write, last partial chunk flushed). Chunk size 1 is the exact
-per-token Titans recurrence. With `delta_layers` a layer also gets the delta-rule / DGD term
+per-token Titans recurrence. The emitted model owns the clock (`stream`): `forward` computes a
+segment (reads at the visible weights, the segment's writes advance a running copy), `update`
+makes the running copy visible at a chunk boundary, `drop` discards a partial chunk.
+
+With `delta_layers` a layer also gets the delta-rule / DGD term
 -theta_t h_t h_t^T W (see delta.py): for a matrix memory this is M_{t-1}((1-alpha_t) I -
 theta_t k k^T), so Titans with a linear memory, eta = 0 and this rule is the gated delta rule
 (Titans App. C).
@@ -33,7 +38,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .chunking import chunk_spans, is_boundary, split_spans
 from .conv import CausalConv1d
 from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
 from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
@@ -41,18 +45,11 @@ from .norms import RMSNorm, l2norm
 from .state import weights_of
 
 
-def _sl(x: torch.Tensor | None, s: int, e: int) -> torch.Tensor | None:
-    return None if x is None else x[:, :, s:e]
-
-
-def _at(x: torch.Tensor | None, t: int) -> torch.Tensor | None:
-    return None if x is None else x[:, :, t]
-
-
-def memory_update_chunk(
+def memory_write(
     spec: MemorySpec,
     Ws: list[torch.Tensor],
-    Ss: list[torch.Tensor] | None,
+    runW: list[torch.Tensor],
+    runS: list[torch.Tensor] | None,
     k: torch.Tensor,
     v: torch.Tensor,
     lr: torch.Tensor,
@@ -62,128 +59,28 @@ def memory_update_chunk(
     objective: str = "l2",
     normalize: bool = False,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-    """One chunk's update of every layer of a memory MLP (all gradients at the chunk start);
-    `normalize`: each layer's step is `normalised_lr` of its own input."""
-    pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, c, d)
+    """The running copy (runW, runS) advanced over a segment's tokens in closed form, every
+    gradient taken at the visible weights Ws (the chunk start). k, v: (B, H, n, d); gates
+    (B, H, n). `normalize`: each layer's step is `normalised_lr` of its own input.
+
+    Continuing the recurrence from the running copy makes a chunk cut into several segments
+    equal to the chunk in one piece: `delta.chunk_update` starts its recurrence at any W0."""
+    pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, n, d)
     rates = chunk_rates(lr, decay, mom, any(delta_layers), k.dtype)  # shared by the layers
-    newW, newS = [], ([] if Ss is not None else None)
+    newW, newS = [], ([] if runS is not None else None)
     for i, (h, g) in enumerate(pairs):
-        S0 = None if Ss is None else Ss[i]
+        S0 = None if runS is None else runS[i]
         lr_i = normalised_lr(lr, h) if normalize else lr
-        W, S = chunk_update(Ws[i], S0, h, g, lr_i, decay, mom, delta_layers[i], rates)
+        W, S = chunk_update(runW[i], S0, h, g, lr_i, decay, mom, delta_layers[i], rates)
         newW.append(W)
         if newS is not None:
             newS.append(S)
     return newW, newS
 
 
-# Per-chunk bodies called by the chunked path; `compile.compile_chunk_kernels` swaps in
-# compiled versions (the Python loop over chunks stays eager, so compile time does not grow
-# with the sequence length).
-KERNELS = {"update": memory_update_chunk}
-
-
-def _pack(Ws, Ss) -> dict:
-    st = {f"W{i}": W for i, W in enumerate(Ws)}
-    if Ss is not None:
-        st.update({f"S{i}": S for i, S in enumerate(Ss)})
-    return st
-
-
-def _unpack(spec: MemorySpec, state: dict):
-    Ws = weights_of(state, spec.depth, "W")
-    Ss = weights_of(state, spec.depth, "S") if "S0" in state else None
-    return Ws, Ss
-
-
-def lmm_chunked(
-    spec: MemorySpec,
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    lr: torch.Tensor,
-    decay: torch.Tensor | None,
-    mom: torch.Tensor | None,
-    state: dict,
-    *,
-    chunk: int,
-    delta_layers: tuple[bool, ...] | None = None,
-    flush: bool = True,
-    stop_grad: bool = False,
-    objective: str = "l2",
-    normalize: bool = False,
-    clip: float | None = None,
-) -> tuple[torch.Tensor, dict]:
-    """Titans LMM, chunk-parallel. q, k: (B, H, T, d_in); v: (B, H, T, d_out); lr (theta),
-    decay (1 - alpha), mom (eta): (B, H, T) or None (no forgetting / no momentum). state:
-    {"W<l>": (B, H, d_in_l, d_out_l), "S<l>": same (iff momentum)}. objective: "l2"
-    (||M(k) - v||^2 / 2) or "dot" (-<M(k), v>); normalize: normalised-LMS steps
-    (`delta.normalised_lr`); clip: the norm each chunk's change of a weight matrix is clipped to
-    (`delta.clip_change`). Returns (y (B, H, T, d_out), new_state)."""
-    delta_layers = delta_layers or (False,) * spec.depth
-    T = q.shape[2]
-    Ws, Ss = _unpack(spec, state)
-    assert (Ss is None) == (mom is None), "momentum state iff momentum gate"
-    ys = []
-    spans = chunk_spans(T, chunk)
-    parts = [split_spans(t, spans, 2) for t in (q, k, v, lr, decay, mom)]
-    for j, (_s, e) in enumerate(spans):
-        qj, kj, vj, lrj, dj, mj = (p[j] for p in parts)
-        y, _ = mlp_forward(spec, Ws, qj)  # read before write: M_{t'}(q_t)
-        ys.append(y)
-        if is_boundary(e, T, chunk, flush):
-            newW, Ss = KERNELS["update"](
-                spec, Ws, Ss, kj, vj, lrj, dj, mj, delta_layers, objective, normalize
-            )
-            Ws = [clip_change(W0, W, clip) for W0, W in zip(Ws, newW, strict=True)]
-            if stop_grad:
-                Ws = [W.detach() for W in Ws]
-                Ss = None if Ss is None else [S.detach() for S in Ss]
-    return torch.cat(ys, dim=2), _pack(Ws, Ss)
-
-
-def lmm_naive(
-    spec: MemorySpec,
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    lr: torch.Tensor,
-    decay: torch.Tensor | None,
-    mom: torch.Tensor | None,
-    state: dict,
-    *,
-    chunk: int,
-    delta_layers: tuple[bool, ...] | None = None,
-    flush: bool = True,
-    stop_grad: bool = False,
-    objective: str = "l2",
-    normalize: bool = False,
-    clip: float | None = None,
-) -> tuple[torch.Tensor, dict]:
-    """Titans LMM, token by token (the reference): same signature as `lmm_chunked`.
-
-    The visible weights `Ws` stay fixed through a chunk; a running copy takes one step per token
-    (Titans Eq. 13-14 with the gradient at the chunk-start weights) and becomes visible at the
-    chunk's end."""
-    delta_layers = delta_layers or (False,) * spec.depth
-    T = q.shape[2]
-    Ws, Ss = _unpack(spec, state)
-    runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
-    ys = []
-    for t in range(T):
-        y, runW, runS = lmm_step(
-            spec, Ws, runW, runS, q[:, :, t : t + 1], k[:, :, t : t + 1], v[:, :, t : t + 1],
-            lr[:, :, t], _at(decay, t), _at(mom, t), delta_layers, objective, normalize,
-        )  # fmt: skip
-        ys.append(y)
-        if is_boundary(t + 1, T, chunk, flush):
-            Ws = [clip_change(W0, W, clip) for W0, W in zip(Ws, runW, strict=True)]
-            Ss = list(runS) if runS is not None else None
-            if stop_grad:
-                Ws = [W.detach() for W in Ws]
-                Ss = None if Ss is None else [S.detach() for S in Ss]
-            runW, runS = list(Ws), (list(Ss) if Ss is not None else None)
-    return torch.cat(ys, dim=2), _pack(Ws, Ss)
+# The per-segment body of the chunked path; `compile.compile_chunk_kernels` swaps in a
+# compiled version.
+KERNELS = {"write": memory_write}
 
 
 def lmm_step(
@@ -203,8 +100,8 @@ def lmm_step(
 ):
     """One token of the reference: read the visible weights `Ws` (q, k, v: (B, H, 1, d)), and
     advance the running copy (runW, runS) one step with the gradient at `Ws` (gates (B, H)).
-    Returns (y (B, H, 1, d_out), runW, runS); the caller makes the running copy visible at
-    the chunk's end."""
+    Returns (y (B, H, 1, d_out), runW, runS); the running copy becomes visible at the chunk's
+    end (`NeuralMemory.update`)."""
     y, _ = mlp_forward(spec, Ws, q)
     runW, runS = list(runW), (list(runS) if runS is not None else None)
     for i, (h, g) in enumerate(LOSS_PAIRS[objective](spec, Ws, k, v)):
@@ -218,7 +115,8 @@ def lmm_step(
     return y, runW, runS
 
 
-LMM_IMPLS = {"chunked": lmm_chunked, "naive": lmm_naive}
+def _at(x: torch.Tensor | None, t: int) -> torch.Tensor | None:
+    return None if x is None else x[:, :, t]
 
 
 def _scaled(gate: torch.Tensor, top: float) -> torch.Tensor:
@@ -226,7 +124,8 @@ def _scaled(gate: torch.Tensor, top: float) -> torch.Tensor:
 
 
 class NeuralMemory(nn.Module):
-    """Titans LMM layer: x (B, T, C) -> (y (B, T, C), new_state).
+    """Titans LMM layer, streaming (`stream`): forward(x (B, n, C), state) -> (y, state) for one
+    segment; update group "memory" every `chunk` tokens.
 
     depth: memory MLP depth (1 = matrix memory); expansion: hidden width / head_dim.
     momentum / forget: enable eta_t / alpha_t; a data-dependent gate is max * sigmoid(.) with
@@ -239,8 +138,8 @@ class NeuralMemory(nn.Module):
     with depth 1, gd and lr 1, linear attention, NL §2.1). normalize: normalised-LMS inner
     steps (`delta.normalised_lr`). clip: norm bound on each chunk's change of a
     weight matrix. learn_init=False: M_0 = 0 (matrix memories). qk_norm=False: q and k
-    are not L2-normalised. impl:
-    "chunked" | "naive".
+    are not L2-normalised. flush=False: a partial chunk at the end of a sequence is dropped.
+    impl: "chunked" | "naive" (one reference step per token).
     """
 
     def __init__(
@@ -295,6 +194,7 @@ class NeuralMemory(nn.Module):
             delta == "all" or (delta == "first" and i == 0) for i in range(depth)
         )
         self.stop_grad, self.impl = stop_grad, impl
+        self.periods = {"memory": chunk}
         HD = self.H * self.D
         self.to_qkv = nn.Linear(dim, 3 * HD, bias=False)
         self.conv = CausalConv1d(3 * HD, conv_kernel) if conv else None
@@ -328,30 +228,34 @@ class NeuralMemory(nn.Module):
         """The initial state per layer: meta-learned, or zero (`learn_init=False`)."""
         return list(self.init_W) if self.learn_init else [self.init_zero]
 
-    def initial_state(self, batch: int) -> dict:
-        """The initial state expanded over the batch (momentum zero)."""
+    def init_state(self, batch: int) -> dict:
+        """The state at token 0: the initial weights expanded over the batch ("W<l>", visible;
+        "S<l>" the momentum at the chunk start, zero), their running copy ("run"), and the
+        convolution's cache."""
         inits = self.init_weights()
-        st = {
+        vis = {
             f"W{i}": W.unsqueeze(0).expand(batch, *W.shape).contiguous()
             for i, W in enumerate(inits)
         }
         if self.momentum:
-            for i, W in enumerate(inits):
-                st[f"S{i}"] = W.new_zeros(batch, *W.shape)
+            vis.update({f"S{i}": W.new_zeros(batch, *W.shape) for i, W in enumerate(inits)})
+        st = {**vis, "run": dict(vis)}
+        if self.conv is not None:
+            st["conv"] = self.conv.init_state(batch)
         return st
 
-    def project(self, x: torch.Tensor, conv_cache: torch.Tensor | None = None):
-        """x (B, T, C) -> q, k, v (B, H, T, D), gates (B, H, T) each, new conv cache."""
+    def project(self, x: torch.Tensor, conv_state: dict | None = None):
+        """x (B, T, C) -> q, k, v (B, H, T, D), gates (B, H, T) each, new conv state."""
         B, T, _ = x.shape
         qkv = self.to_qkv(x)
         if self.conv is not None:
-            qkv, conv_cache = self.conv(qkv, conv_cache)
+            qkv, conv_state = self.conv(qkv, conv_state)
         qkv = F.silu(qkv).view(B, T, 3, self.H, self.D).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, T, D)
         if self.qk_norm:  # unit keys: the delta rule's (I - b k k^T) stays a contraction
             q, k = l2norm(q), l2norm(k)
         lr, mom, decay = self.gate_values(x)
-        return q, k, v, lr, decay, mom, conv_cache
+        return q, k, v, lr, decay, mom, conv_state
 
     def gate_values(self, x: torch.Tensor):
         """theta (lr), eta (mom), 1 - alpha (decay), each (B, H, T); None when disabled."""
@@ -389,17 +293,60 @@ class NeuralMemory(nn.Module):
             y = y * F.silu(self.to_gate(x))
         return self.proj(y)
 
-    def memory_op(self, q, k, v, lr, decay, mom, state, chunk=None):
-        return LMM_IMPLS[self.impl](
-            self.spec, q, k, v, lr, decay, mom, state,
-            chunk=chunk or self.chunk, delta_layers=self.delta_layers, stop_grad=self.stop_grad,
-            objective=self.objective, normalize=self.normalize, clip=self.clip, flush=self.flush,
-        )  # fmt: skip
-
     def forward(self, x: torch.Tensor, state: dict | None = None):
+        """One segment x (B, n, C) (no boundary inside): y = M(q) with the visible weights (read
+        before write); the segment's keys and values advance the running copy."""
         B = x.shape[0]
-        if state is None:
-            state = self.initial_state(B)
-        q, k, v, lr, decay, mom, _ = self.project(x)
-        y, state = self.memory_op(q, k, v, lr, decay, mom, state)
-        return self.output(y, x), state
+        state = state if state is not None else self.init_state(B)
+        q, k, v, lr, decay, mom, conv = self.project(x, state.get("conv"))
+        d = self.spec.depth
+        Ws = weights_of(state, d)
+        runW = weights_of(state["run"], d)
+        runS = weights_of(state["run"], d, "S") if self.momentum else None
+        if self.impl == "naive":  # the reference: one step per token
+            ys = []
+            for t in range(x.shape[1]):
+                y, runW, runS = lmm_step(
+                    self.spec, Ws, runW, runS, q[:, :, t : t + 1], k[:, :, t : t + 1],
+                    v[:, :, t : t + 1], lr[:, :, t], _at(decay, t), _at(mom, t),
+                    self.delta_layers, self.objective, self.normalize,
+                )  # fmt: skip
+                ys.append(y)
+            y = torch.cat(ys, 2)
+        else:
+            y, _ = mlp_forward(self.spec, Ws, q)
+            runW, runS = KERNELS["write"](
+                self.spec, Ws, runW, runS, k, v, lr, decay, mom, self.delta_layers,
+                self.objective, self.normalize,
+            )  # fmt: skip
+        new = {key: val for key, val in state.items() if key != "conv"}
+        new["run"] = _pack(runW, runS)
+        if conv is not None:
+            new["conv"] = conv
+        return self.output(y, x), new
+
+    def update(self, state: dict, group: str = "memory") -> dict:
+        """The chunk's end: the running copy becomes visible (its change clipped to `clip`;
+        detached with `stop_grad`)."""
+        d = self.spec.depth
+        Ws = [clip_change(W0, W, self.clip) for W0, W in zip(
+            weights_of(state, d), weights_of(state["run"], d), strict=True
+        )]  # fmt: skip
+        Ss = weights_of(state["run"], d, "S") if self.momentum else None
+        vis = _pack(Ws, Ss)
+        if self.stop_grad:
+            vis = {key: val.detach() for key, val in vis.items()}
+        return {**state, **vis, "run": dict(vis)}
+
+    def drop(self, state: dict, group: str = "memory") -> dict:
+        """A partial chunk at the end of a sequence that does not update
+        (`partial_chunk: drop`): the running copy goes back to the chunk start."""
+        vis = {key: val for key, val in state.items() if key not in ("run", "conv")}
+        return {**state, "run": vis}
+
+
+def _pack(Ws, Ss) -> dict:
+    st = {f"W{i}": W for i, W in enumerate(Ws)}
+    if Ss is not None:
+        st.update({f"S{i}": S for i, S in enumerate(Ss)})
+    return st

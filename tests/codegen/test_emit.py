@@ -84,7 +84,10 @@ def test_header_names_spec_and_version_and_only_torch_and_runtime_are_imported()
         "# layers.0.memory (titans_memory): S, M at level 2 (every 32 tokens); W at level 3"
         in model
     )
-    assert "h_attn = self.attn(h_norm1, h_memory)  # (B, T, 128)" in model
+    assert (
+        'h_attn, new_state["attn"] = span(\n            self.attn, state["attn"], t, h_norm1, h_memory'
+        in model
+    )
 
 
 HOSTILE = """\
@@ -129,12 +132,13 @@ def test_hostile_names_and_strings_cannot_inject_code(tmp_path):
 
 
 def test_unsupported_option_is_a_clear_error(tmp_path, capsys):
-    text = (SPECS / "hope.yaml").read_text().replace("signal: local", "signal: lm")
-    path = tmp_path / "hope-lm.yaml"
+    text = (SPECS / "titans-lmm.yaml").read_text().replace("objective: l2", "objective: lm")
+    assert "objective: lm" in text
+    path = tmp_path / "titans-lm.yaml"
     path.write_text(text)
     assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:" in err and "components[1].components[3].signal" in err
+    assert f"{path}:" in err and "components[1].components[1].update.objective" in err
     assert not (tmp_path / "out" / "model.py").exists()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 import yaml
+from nlc_runtime.stream import run
 
 from tests.codegen.helpers import load_emitted, render_text
 
@@ -136,8 +137,8 @@ def test_a_matrix_memory_without_a_learned_init_starts_at_zero(tmp_path):
     mem = module.Model(module.Config()).memory
     assert not any("init" in name for name, _ in mem.named_parameters())
     x = torch.randn(2, 6, 16)
-    assert torch.equal(mem.initial_state(2)["W0"], torch.zeros(2, 2, 8, 8))
-    _, state = mem(x)
+    assert torch.equal(mem.init_state(2)["W0"], torch.zeros(2, 2, 8, 8))
+    _, state = run(mem, x)
     assert state["W0"].abs().max() > 0
 
 
@@ -155,10 +156,10 @@ def test_persisted_cms_levels_carry_over_and_the_others_restart(tmp_path):
     _, state = model(first, None)
     carried = module.persistent_state(model, state)
     assert set(carried["memory"]) == {"L0"}  # only the persisted level
-    assert not torch.equal(carried["memory"]["L0"]["W0"], model.memory.initial_state(2)["L0"]["W0"])
+    assert not torch.equal(carried["memory"]["L0"]["W0"], model.memory.init_state(2)["L0"]["W0"])
     logits, _ = model(second, carried)
     # = level 0 from the first sequence's end, levels 1 and 2 from their initial state
-    explicit = {**model.memory.initial_state(2), "L0": state["memory"]["L0"]}
+    explicit = {**model.memory.init_state(2), "L0": state["memory"]["L0"]}
     expected, _ = model(second, {"memory": explicit})
     assert torch.equal(logits, expected)
     fresh, _ = model(second, None)

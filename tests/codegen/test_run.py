@@ -226,7 +226,9 @@ def test_only_persistent_states_are_carried(tmp_path):
     _, state = model(torch.randint(0, 64, (2, 10)))
     kept = mod.persistent_state(model, state)
     assert [set(s) for s in kept["layers"]] == [{"kept"}, {"kept"}]
-    assert kept["layers"][0]["kept"] is state["layers"][0]["kept"]
+    finished = model.finish(state)  # t = 10: the partial chunk of period 4 is flushed
+    assert torch.equal(kept["layers"][0]["kept"]["W0"], finished["layers"][0]["kept"]["W0"])
+    assert not torch.equal(finished["layers"][0]["kept"]["W0"], state["layers"][0]["kept"]["W0"])
     # carrying the state changes the next sequence's outputs; a fresh start does not
     idx = torch.randint(0, 64, (2, 10))
     fresh, _ = model(idx)

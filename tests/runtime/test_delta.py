@@ -9,7 +9,7 @@ import torch
 from nlc_runtime.delta import chunk_update, step_update
 from nlc_runtime.mlp import MemorySpec
 from nlc_runtime.testing import assert_rel_close
-from nlc_runtime.titans import lmm_chunked, lmm_naive
+from nlc_runtime.titans import memory_write
 
 pytestmark = pytest.mark.usefixtures("f64")
 
@@ -71,9 +71,22 @@ def gated_delta_rule(k, v, beta, a, M0):
     return states
 
 
-@pytest.mark.parametrize("impl", [lmm_naive, lmm_chunked])
+def lmm(spec, q, k, v, lr, decay, state, chunk, delta_layers=(False,)):
+    """The matrix memory through a sequence: reads at the visible weights, the running copy
+    advanced by `memory_write` over each chunk, visible at the chunk's end."""
+    W = state["W0"]
+    ys = []
+    for s in range(0, q.shape[2], chunk):
+        e = min(s + chunk, q.shape[2])
+        ys.append(q[:, :, s:e] @ W)
+        gate = None if decay is None else decay[:, :, s:e]
+        (W,), _ = memory_write(spec, [W], [W], None, k[:, :, s:e], v[:, :, s:e], lr[:, :, s:e],
+                               gate, None, delta_layers)  # fmt: skip
+    return torch.cat(ys, 2), {"W0": W}
+
+
 @pytest.mark.parametrize("gated", [False, True])
-def test_titans_linear_memory_is_gated_delta_rule(impl, gated):
+def test_titans_linear_memory_is_gated_delta_rule(gated):
     """Titans App. C: linear memory, eta = 0, per-token updates => (gated) DeltaNet."""
     torch.manual_seed(0)
     B, H, T, dk, dv = 2, 2, 10, 4, 3
@@ -86,7 +99,7 @@ def test_titans_linear_memory_is_gated_delta_rule(impl, gated):
     M0 = torch.randn(B, H, dv, dk)
     # our row layout stores W = M^T (d_in x d_out)
     state = {"W0": M0.transpose(-1, -2)}
-    y, st = impl(spec, q, k, v, beta, a if gated else None, None, state, chunk=1)
+    y, st = lmm(spec, q, k, v, beta, a if gated else None, state, chunk=1)
     states = gated_delta_rule(k, v, beta, a, M0)
     prev = [M0] + states[:-1]
     y_ref = torch.stack([(prev[t] @ q[:, :, t, :, None])[..., 0] for t in range(T)], 2)
@@ -109,8 +122,7 @@ def test_dgd_matrix_memory_matches_hope_eq93():
     k = torch.nn.functional.normalize(torch.randn(B, H, T, d), dim=-1)
     v, eta, a = torch.randn(B, H, T, d), 0.5 * torch.rand(B, H, T), 0.9 + 0.1 * torch.rand(B, H, T)
     M = torch.randn(B, H, d, d)
-    y, st = lmm_chunked(spec, k, k, v, eta, a, None, {"W0": M.transpose(-1, -2)}, chunk=c,
-                        delta_layers=(True,))  # fmt: skip
+    y, st = lmm(spec, k, k, v, eta, a, {"W0": M.transpose(-1, -2)}, c, delta_layers=(True,))
     eye = torch.eye(d)
     for s in range(0, T, c):
         M0, Mr = M, M

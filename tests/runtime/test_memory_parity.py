@@ -1,12 +1,16 @@
 """Chunk-parallel == per-token reference, in float64, for the Titans LMM, self-modifying Titans
-and CMS: outputs, returned states and the gradients w.r.t. every outer parameter (meta-learned
-initial states included) and the input, to 1e-9 relative. Grid: chunk sizes 1, 4, 16; lengths
-that are and are not multiples of the chunk; batch 2; 2 heads; fresh and persisted state."""
+and CMS, each driven alone through a sequence by `stream.run` (segments cut at its periods,
+updates at its boundaries, the last partial chunk flushed or dropped): outputs, returned
+states and the gradients w.r.t. every outer parameter (meta-learned initial states included)
+and the input, to 1e-9 relative. Grid: chunk sizes 1, 4, 16; lengths that are and are not
+multiples of the chunk; batch 2; 2 heads; fresh and persisted state. And pieces == whole: a
+sequence fed in pieces, the state carried, gives the outputs and state of one call."""
 
 import pytest
 import torch
 from nlc_runtime.cms import CMS
 from nlc_runtime.selfmod import SelfModifyingTitans
+from nlc_runtime.stream import copy_state, finish_state, run, segments
 from nlc_runtime.testing import assert_rel_close, grads, scalar_probe
 from nlc_runtime.titans import NeuralMemory
 
@@ -39,13 +43,14 @@ def check(res):
 
 
 def fresh(m, x):
-    return m(x)
+    return run(m, x)
 
 
 def persisted(m, x):
-    """Two sequences, the second continuing from the first's state (test-time learning)."""
-    y1, s1 = m(x)
-    y2, s2 = m(x.flip(1), s1)
+    """Two sequences, the second continuing from the first's finished state (test-time
+    learning): a new sequence (clock 0) that starts from the carried memories."""
+    y1, s1 = run(m, x)
+    y2, s2 = run(m, x.flip(1), state={k: v for k, v in s1.items() if k != "t"})
     return y1, y2, s2
 
 
@@ -88,11 +93,12 @@ def test_lmm_parity_persisted_drop_stopgrad(chunk):
     check(run_both(NeuralMemory(8, n_heads=2, chunk=chunk), x, persisted))
     check(run_both(NeuralMemory(8, n_heads=2, chunk=chunk, stop_grad=True), x, persisted))
 
-    def drop(m, x):  # last partial chunk dropped: the final state is the last full boundary's
-        return m.memory_op(*m.project(x)[:6], m.initial_state(2), chunk=chunk)
-
-    m = NeuralMemory(8, n_heads=2, chunk=chunk)
-    check(run_both(m, x, drop))
+    # last partial chunk dropped: the final state is the last full boundary's
+    m = NeuralMemory(8, n_heads=2, chunk=chunk, flush=False)
+    check(run_both(m, x, fresh))
+    _, kept = run(m, x[:, :chunk])
+    _, dropped = run(m, x)
+    assert_rel_close(dropped["W0"], kept["W0"], 1e-12)
 
 
 def test_lmm_flush_updates_short_sequence():
@@ -100,8 +106,11 @@ def test_lmm_flush_updates_short_sequence():
     torch.manual_seed(0)
     m = NeuralMemory(8, n_heads=2, chunk=16)
     x = torch.randn(1, 5, 8)
-    _, st = m(x)
+    _, st = run(m, x)
     assert (st["W0"] - m.init_W[0]).abs().max() > 1e-6
+    _, open_chunk = run(m, x, finish=False)  # mid-stream: only the running copy moved
+    assert_rel_close(open_chunk["W0"][0], m.init_W[0].detach(), 0.0)
+    assert (open_chunk["run"]["W0"] - m.init_W[0]).abs().max() > 1e-6
 
 
 SM_CFGS = {
@@ -141,10 +150,30 @@ CMS_CFGS = {
 }
 
 
+def run_cms(m, x, teach=None, state=None, t=0, finish=True):
+    """A CMS alone through x: for signal lm_grad, `teach` (dL/dy, given) is learned segment by
+    segment (`CMS.learn`) before the boundaries fire -- the model's LM pieces in miniature."""
+    st = m.init_state(x.shape[0]) if state is None else copy_state(state)
+    ys = []
+    for s, e in segments(t, x.shape[1], sorted(set(m.periods.values()))):
+        y, st = m(x[:, s:e], st)
+        ys.append(y)
+        if m.lm_signal:
+            xs, _ = st.pop("x"), st.pop("y")
+            if teach is not None:
+                st = m.learn(st, [(xs, teach[:, s:e])])
+        for group, period in m.periods.items():
+            if (t + e) % period == 0:
+                st = m.update(st, group)
+    if finish:
+        st = finish_state(m, st, t + x.shape[1])
+    return torch.cat(ys, 1), st
+
+
 def cms_call(m, x):
     teach = torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
-    y1, s1 = m(x, teach=teach)
-    y2, s2 = m(x, s1, teach=teach)
+    y1, s1 = run_cms(m, x, teach)
+    y2, s2 = run_cms(m, x, teach, state=s1)
     return y1, y2, s2
 
 
@@ -160,14 +189,14 @@ def test_cms_parity(cfg, chunk, T):
 
 @pytest.mark.parametrize("cfg", ["seq-lm", "nested-local"])
 def test_cms_streaming_equals_one_call(cfg):
-    """Feeding a sequence in pieces (pos, flush on the last) equals one call."""
+    """Feeding a sequence in pieces (the state carried, the clock t) equals one call."""
     torch.manual_seed(3)
     m = CMS(8, periods=[2, 4, 8], hidden=2, lrs=0.1, **CMS_CFGS[cfg])
     x, teach = torch.randn(2, 13, 8), torch.randn(2, 13, 8)
-    y, st = m(x, teach=teach)
+    y, st = run_cms(m, x, teach)
     ys, s = [], None
     for a, b in [(0, 3), (3, 8), (8, 13)]:
-        yy, s = m(x[:, a:b], s, teach=teach[:, a:b], pos=a, flush=b == 13)
+        yy, s = run_cms(m, x[:, a:b], teach[:, a:b], state=s, t=a, finish=b == 13)
         ys.append(yy)
     assert_rel_close(torch.cat(ys, 1), y, 1e-12)
     assert_rel_close(s, st, 1e-12)
@@ -176,8 +205,37 @@ def test_cms_streaming_equals_one_call(cfg):
 def test_cms_lm_grad_without_teach_is_read_only():
     m = CMS(8, periods=[2, 4], hidden=2)
     x = torch.randn(1, 9, 8)
-    _, st = m(x)
+    _, st = run_cms(m, x)
     assert_rel_close(st["L0"]["W0"][0, 0], m.W1[0].detach(), 0.0)
+
+
+MODULES = {
+    "lmm-delta-momentum-clip": lambda: NeuralMemory(8, 2, chunk=4, delta="first", clip=0.05),
+    "lmm-drop": lambda: NeuralMemory(8, 2, chunk=4, flush=False),
+    "selfmod-two-chunks": lambda: SelfModifyingTitans(
+        8, 2, chunk_mem=6, chunk_other=4, momentum=0.9, normalize=True
+    ),
+    "selfmod-drop": lambda: SelfModifyingTitans(8, 2, chunk_mem=4, chunk_other=3, flush=False),
+    "cms-nested-momentum": lambda: CMS(
+        8, periods=[2, 4, None], hidden=2, signal="local", variant="nested", momentum=[0.5] * 3
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+@pytest.mark.parametrize("cut", [1, 4, 6, 7])
+def test_pieces_equal_one_call(name, cut):
+    """The state carries its own clock: the running copies of unfinished chunks move with it,
+    so a split anywhere (inside a chunk or on a boundary) changes nothing, before and after
+    the sequence's end (flush or drop)."""
+    torch.manual_seed(0)
+    m = MODULES[name]()
+    x = torch.randn(2, 13, 8)
+    y, st = run(m, x)
+    ya, sa = run(m, x[:, :cut], finish=False)
+    yb, sb = run(m, x[:, cut:], state=sa, t=cut)
+    assert_rel_close(torch.cat([ya, yb], 1), y, 1e-12, "outputs")
+    assert_rel_close(sb, st, 1e-12, "state")
 
 
 @pytest.mark.parametrize("variant", ["sequential", "independent"])
@@ -191,8 +249,8 @@ def test_cms_signal_is_the_true_gradient(variant, signal):
     m = CMS(8, periods=[64] * k, hidden=2, variant=variant, signal=signal)
     x, teach = torch.randn(2, T, 8), torch.randn(2, T, 8)
     st0 = {n: {w: t.clone().requires_grad_(True) for w, t in s.items()}
-           for n, s in m.initial_state(2).items()}  # fmt: skip
-    y, st = m(x, st0, teach=teach, flush=False)  # no boundary: G holds the chunk's gradient
+           for n, s in m.init_state(2).items()}  # fmt: skip
+    y, st = run_cms(m, x, teach, st0, finish=False)  # no boundary: G holds the gradient
     Ws = [st0[f"L{i}"][w] for i in range(k) for w in ("W0", "W1")]
     if signal == "lm_grad":
         obj = (teach * y).sum()
@@ -221,7 +279,7 @@ def test_cms_momentum_level_is_gd_at_zero_and_changes_the_updates():
     for mu in (None, 0.0, 0.9):
         torch.manual_seed(0)
         m = CMS(8, periods=[4, None], hidden=2, lrs=[0.1, 0.1], signal="local", momentum=[mu, None])
-        outs[mu] = m(x)
+        outs[mu] = run(m, x)
     assert torch.equal(outs[None][0], outs[0.0][0])
     assert torch.equal(outs[0.0][1]["L0"]["W0"], outs[None][1]["L0"]["W0"])
     assert (outs[0.9][0] - outs[None][0]).abs().max() > 1e-6

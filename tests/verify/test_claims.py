@@ -77,22 +77,26 @@ def test_matrix_memory_with_gd_computes_deltanets_recurrence():
     forgetting, equals DeltaNet written out: o_t = q_t M_{t-1},
     M_t = (I - b_t k_t^T k_t) M_{t-1} + b_t k_t^T v_t (row-vector convention)."""
     import torch
+    from nlc_runtime.stream import run
     from nlc_runtime.titans import NeuralMemory
 
     torch.manual_seed(0)
     m = NeuralMemory(16, n_heads=2, depth=1, chunk=1, momentum=False, forget=False,
-                     delta="none", conv=False, impl="naive").double()  # fmt: skip
+                     delta="none", conv=False).double()  # fmt: skip
     x = torch.randn(2, 9, 16, dtype=torch.float64)
     q, k, v, lr, decay, mom, _ = m.project(x)
-    state = m.initial_state(2)
-    y, _ = m.memory_op(q, k, v, lr, decay, mom, state)
-    W, outs = state["W0"].clone(), []
+    W, outs = m.init_state(2)["W0"].clone(), []
     for t in range(9):
         qt, kt, vt, b = q[:, :, t], k[:, :, t], v[:, :, t], lr[:, :, t][..., None, None]
         outs.append(torch.einsum("bhd,bhde->bhe", qt, W))
         kW = torch.einsum("bhd,bhde->bhe", kt, W)
         W = W - b * torch.einsum("bhd,bhe->bhde", kt, kW - vt)
-    assert (torch.stack(outs, 2) - y).abs().max().item() < 1e-13
+    expected = m.output(torch.stack(outs, 2), x)
+    for impl in ("chunked", "naive"):
+        m.impl = impl
+        y, state = run(m, x)
+        assert (expected - y).abs().max().item() < 1e-13
+        assert (state["W0"] - W).abs().max().item() < 1e-13
 
 
 HOPE_NO_SELFMOD = [

@@ -43,7 +43,7 @@ def _worker(rank: int, port: int, folder: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=2)
     from nlc_runtime import distributed
 
-    fully_shard = distributed._fully_shard()
+    fully_shard, _ = distributed._fully_shard()
     for kind in KINDS:
         model = _model()
         for layer in (model[1], model[3]):

@@ -67,8 +67,7 @@ WEIGHT_DECAY = 0.1
 BETAS = (0.9, 0.95)
 EPS = 1e-08
 PERSIST = False  # some in-context state is carried across sequences
-# runtime modules whose chunk bodies `--compile-mode chunks` compiles
-CHUNKED = ("nlc_runtime.titans", "nlc_runtime.selfmod", "nlc_runtime.cms")
+TARGETS = Model.uses_targets  # the model learns in context from the LM loss (CMS signal lm)
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, device: str) -> torch.optim.Optimizer:
@@ -94,7 +93,7 @@ def estimate_loss(model, data, args, dist, device, autocast) -> float:
     for _ in range(args.eval_iters):
         x, y = sample_batch(data, args.batch_size, args.context, generator, dist.rank, dist.world)
         with autocast:
-            logits, _ = model(x.to(device))
+            logits, _ = model(x.to(device), **({"targets": y.to(device)} if TARGETS else {}))
         total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten()).item()
     model.train()
     return distributed.mean(total / args.eval_iters, dist, device)
@@ -129,10 +128,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add(
         "--compile-mode",
-        choices=["auto", "model", "chunks"],
+        choices=["auto", "step", "model", "chunks"],
         default="auto",
-        help="model: the whole model; chunks: each memory's chunk body once, so compile time "
-        "does not grow with the number of chunks; auto: chunks when the model has memories",
+        help="step (auto): the model's per-segment step, compiled once and replayed for every "
+        "segment; model: the whole forward (unrolls the segment loop); chunks: only the "
+        "memories' chunk kernels",
     )
     add(
         "--parallel",
@@ -206,12 +206,12 @@ def train(args, dist, device: str) -> list[float]:
         first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
     use_compile = cuda if args.compile is None else args.compile
     step_model = wrapped
-    mode = args.compile_mode
-    if mode == "auto":  # memories: compile their chunk bodies; no memories: the whole model
-        mode = "chunks" if any(type(m).__module__ in CHUNKED for m in model.modules()) else "model"
-    if use_compile and mode == "chunks":
-        # compile each memory's per-chunk body once and keep the chunk loop eager: compile
-        # time no longer grows with context / chunk (whole-model compile unrolls the loop)
+    mode = "step" if args.compile_mode == "auto" else args.compile_mode
+    if use_compile and mode == "step":
+        # the per-segment step compiled once and replayed: the loop nest stays eager, so
+        # compile time does not grow with context / chunk (compiling forward unrolls it)
+        model.step = torch.compile(model.step)
+    elif use_compile and mode == "chunks":
         compile_chunk_kernels()
     elif use_compile:
         step_model = torch.compile(wrapped)
@@ -285,13 +285,18 @@ def train(args, dist, device: str) -> list[float]:
                 last = micro == args.accumulate - 1
                 with distributed.gradient_sync(wrapped, enabled=last):
                     with autocast:
-                        # the in-context levels run inside the model, chunk by chunk
-                        logits, new_state = step_model(x, state if PERSIST else None)
+                        # the in-context levels: the loop nest of Model.forward
+                        logits, new_state = step_model(
+                            x, state if PERSIST else None, **({"targets": y} if TARGETS else {})
+                        )
                         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+                    if PERSIST:  # the states marked `persist: true`, at the sequence's end
+                        # (before backward: a last, partial LM piece still needs its graph)
+                        carry = persistent_state(model, new_state)
                     (loss / args.accumulate).backward()
                 loss_sum += loss.item()
-                if PERSIST:  # carry only the states the spec marks `persist: true`
-                    state = detach_state(persistent_state(model, new_state))
+                if PERSIST:
+                    state = detach_state(carry)
             if args.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()  # optimizer states first, then the weights they move

@@ -12,9 +12,13 @@ Levels of update frequency (1 = fastest):
     level 5 (period outer): embed.W, layers.{0..1}.norm1.W, layers.{0..1}.memory.W,
     layers.{0..1}.cms.W, layers.{0..1}.cms.mlp2, norm_f.W, optimizer.m, optimizer.v
 
-Every in-context state (memory, momentum, CMS level) lives in the `state` dict that `forward`
-takes and returns: pass None to start every sequence from the meta-learned initial states, or
-the returned state to carry memories across sequences (test-time learning).
+`Model.forward` is the loop nest of `nlc plan`: it cuts the tokens at every boundary of every
+in-context period, runs `Model.step` on each segment (every state as of the segment's start:
+read before write), then fires the updates due, faster levels first. The state it takes and
+returns holds every in-context state (memories, momenta, CMS levels, KV and conv caches) and
+the clock `t`: pass None to start a sequence from the meta-learned initial states, or the
+returned state to continue it -- a sequence fed in pieces gives the logits and state of one
+call. `Model.finish` ends a sequence; `persistent_state` is what `persist: true` carries on.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from nlc_runtime.cms import CMS
 from nlc_runtime.norms import RMSNorm
 from nlc_runtime.recompute import call_block
 from nlc_runtime.selfmod import SelfModifyingTitans
+from nlc_runtime.stream import carried, copy_state, resume, segments, span
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Config:
     context: int = 256  # tokens per sequence: the in-context clock
     repeat_layers: int = 2  # repeats of block 'layers'
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
+    schedule: str = "fused"  # 'plain': the reference loop nest (see Model.forward)
     recompute: bool = False  # recompute each block's activations in backward (memory)
 
     @property
@@ -85,12 +91,20 @@ class Layers(nn.Module):
             impl=cfg.impl,
         )
 
-    def forward(self, x: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+    def init_state(self, batch: int) -> dict:
+        """The in-context states of one block at token 0."""
+        return {"memory": self.memory.init_state(batch), "cms": self.cms.init_state(batch)}
+
+    def forward(self, x: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
+        """A span x (B, n, C) of the tokens after t; a component with update groups steps
+        through its own boundaries inside it (`span`)."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, T, 128)
-        h_memory, new_state["memory"] = self.memory(h_norm1, state.get("memory"))  # (B, T, 128)
-        h_res1 = x + h_memory  # (B, T, 128)
-        h_cms, new_state["cms"] = self.cms(h_res1, state.get("cms"))  # (B, T, 128)
+        h_norm1 = self.norm1(x)  # (B, n, 128)
+        h_memory, new_state["memory"] = span(
+            self.memory, state["memory"], t, h_norm1
+        )  # (B, n, 128)
+        h_res1 = x + h_memory  # (B, n, 128)
+        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res1)  # (B, n, 128)
         return h_cms, new_state
 
 
@@ -99,6 +113,7 @@ class Model(nn.Module):
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {"layers": "layers"}  # state key -> repeated block
+    uses_targets = False  # forward(idx, state, targets): the LM signal learns
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -111,35 +126,92 @@ class Model(nn.Module):
         self.norm_f = RMSNorm(128, eps=1e-06)
         self.apply(_init_weights)
 
-    def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
-        """idx: (B, T) token ids -> logits (B, T, vocab_size) and the new in-context state."""
-        state = state or {}
+    def init_state(self, batch: int) -> dict:
+        """The state of a new sequence: clock 0, memories at their meta-learned initial values."""
+        return {"t": 0, "layers": [block.init_state(batch) for block in self.layers]}
+
+    def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
+        """The model on one segment idx (B, n), every state as of the segment's start: logits
+        (B, n, vocab_size) and the states after it; the clock is the caller's.
+        t: the position of idx[:, 0] in the sequence.
+        train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, T, 128)
+        h_embed = self.embed(idx)  # (B, n, 128)
         # layers: 2 x Layers
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
-            s = state["layers"][i] if "layers" in state else {}
-            h_layers, s = call_block(block, h_layers, s, self.cfg.recompute)
+            h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
             layers_state.append(s)
         new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, T, 128)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, T, 256)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, 128)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 256)
         return h_head, new_state
 
+    def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """idx: (B, T) token ids -> logits (B, T, vocab_size) and the state after the last token.
 
-def persistent_state(module: nn.Module, state: dict) -> dict:
-    """The part of a returned state that the spec carries to the next sequence (`persist`)."""
-    out: dict = {}
-    for key, value in state.items():
-        if key in module.persist:  # a component may carry part of its state (CMS levels)
-            part = getattr(getattr(module, key), "carried_state", None)
-            out[key] = value if part is None else part(value)
-        elif key in module.state_blocks:
-            blocks = getattr(module, module.state_blocks[key])
-            out[key] = [persistent_state(b, s) for b, s in zip(blocks, value, strict=True)]
-    return out
+        The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
+        every period (4, 16, 32, 128): each segment is computed with every state as of its start,
+        then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
+        makes the whole call one span: each component steps through its own boundaries inside
+        it (`span`), and the updates at the span's end fire here.
+        """
+        state = resume(state, lambda: self.init_state(idx.shape[0]))
+        t = state["t"]
+        logits = []
+        cuts = (4, 16, 32, 128) if self.cfg.schedule == "plain" else ()
+        for s, e in segments(t, idx.shape[1], cuts):
+            y, new = self.step(idx[:, s:e], state, t)
+            state.update(new)
+            logits.append(y)
+            t = state["t"] = t + e - s
+            # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
+            if t % 4 == 0:
+                for block, bs in zip(self.layers, state["layers"], strict=True):
+                    bs["memory"] = block.memory.update(bs["memory"], "projections")
+            # level 2 (every 16 tokens): layers.{0..1}.memory [M_memory]
+            if t % 16 == 0:
+                for block, bs in zip(self.layers, state["layers"], strict=True):
+                    bs["memory"] = block.memory.update(bs["memory"], "memory")
+            # level 3 (every 32 tokens): layers.{0..1}.cms [mlp0]
+            if t % 32 == 0:
+                for block, bs in zip(self.layers, state["layers"], strict=True):
+                    bs["cms"] = block.cms.update(bs["cms"], "L0")
+            # level 4 (every 128 tokens): layers.{0..1}.cms [mlp1]
+            if t % 128 == 0:
+                for block, bs in zip(self.layers, state["layers"], strict=True):
+                    bs["cms"] = block.cms.update(bs["cms"], "L1")
+        return torch.cat(logits, 1), state
+
+    def finish(self, state: dict) -> dict:
+        """The end of a sequence: the partial chunk of every period is flushed (updated) or,
+        where the spec says `partial_chunk: drop`, dropped; faster levels first."""
+        state = copy_state(state)
+        t = state["t"]
+        # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
+        if t % 4:
+            for block, bs in zip(self.layers, state["layers"], strict=True):
+                bs["memory"] = block.memory.update(bs["memory"], "projections")
+        # level 2 (every 16 tokens): layers.{0..1}.memory [M_memory]
+        if t % 16:
+            for block, bs in zip(self.layers, state["layers"], strict=True):
+                bs["memory"] = block.memory.update(bs["memory"], "memory")
+        # level 3 (every 32 tokens): layers.{0..1}.cms [mlp0]
+        if t % 32:
+            for block, bs in zip(self.layers, state["layers"], strict=True):
+                bs["cms"] = block.cms.update(bs["cms"], "L0")
+        # level 4 (every 128 tokens): layers.{0..1}.cms [mlp1]
+        if t % 128:
+            for block, bs in zip(self.layers, state["layers"], strict=True):
+                bs["cms"] = block.cms.update(bs["cms"], "L1")
+        return state
+
+
+def persistent_state(model: Model, state: dict) -> dict:
+    """What the spec carries to the next sequence (`persist`): the finished sequence's persisted
+    states, without the clock (the next call starts a new sequence)."""
+    return carried(model, model.finish(state))
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -8,9 +8,13 @@ Levels of update frequency (1 = fastest):
     level 2 (period outer): embed.W, layers.{0..3}.norm1.W, layers.{0..3}.attn.W,
     layers.{0..3}.norm2.W, layers.{0..3}.mlp.W, norm_f.W, optimizer.m, optimizer.v
 
-Every in-context state (memory, momentum, CMS level) lives in the `state` dict that `forward`
-takes and returns: pass None to start every sequence from the meta-learned initial states, or
-the returned state to carry memories across sequences (test-time learning).
+`Model.forward` is the loop nest of `nlc plan`: it cuts the tokens at every boundary of every
+in-context period, runs `Model.step` on each segment (every state as of the segment's start:
+read before write), then fires the updates due, faster levels first. The state it takes and
+returns holds every in-context state (memories, momenta, CMS levels, KV and conv caches) and
+the clock `t`: pass None to start a sequence from the meta-learned initial states, or the
+returned state to continue it -- a sequence fed in pieces gives the logits and state of one
+call. `Model.finish` ends a sequence; `persistent_state` is what `persist: true` carries on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch.nn.functional as F
 from nlc_runtime.attention import Attention
 from nlc_runtime.norms import RMSNorm
 from nlc_runtime.recompute import call_block
+from nlc_runtime.stream import carried, copy_state, resume, segments
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Config:
     context: int = 128  # tokens per sequence: the in-context clock
     repeat_layers: int = 4  # repeats of block 'layers'
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
+    schedule: str = "fused"  # 'plain': the reference loop nest (see Model.forward)
     recompute: bool = False  # recompute each block's activations in backward (memory)
 
     @property
@@ -52,20 +58,34 @@ class Layers(nn.Module):
         # layers.0.norm1 (norm): W at level 2 (outer)
         self.norm1 = RMSNorm(128, eps=1e-06)
         # layers.0.attn (attention): kv at level 1 (every token); W at level 2 (outer)
-        self.attn = Attention(128, 4, window=None, n_persistent=0, rope=True, impl=cfg.attn_impl)
+        self.attn = Attention(
+            128,
+            4,
+            window=None,
+            n_persistent=0,
+            rope=True,
+            cache=cfg.context,
+            impl=cfg.attn_impl,
+        )
         # layers.0.norm2 (norm): W at level 2 (outer)
         self.norm2 = RMSNorm(128, eps=1e-06)
         # layers.0.mlp (mlp): W at level 2 (outer)
         self.mlp = rt.MLP(128, 512, activation="gelu")
 
-    def forward(self, x: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+    def init_state(self, batch: int) -> dict:
+        """The in-context states of one block at token 0."""
+        return {"attn": self.attn.init_state(batch)}
+
+    def forward(self, x: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
+        """A span x (B, n, C) of the tokens after t; a component with update groups steps
+        through its own boundaries inside it (`span`)."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, T, 128)
-        h_attn = self.attn(h_norm1)  # (B, T, 128)
-        h_res1 = x + h_attn  # (B, T, 128)
-        h_norm2 = self.norm2(h_res1)  # (B, T, 128)
-        h_mlp = self.mlp(h_norm2)  # (B, T, 128)
-        h_res2 = h_res1 + h_mlp  # (B, T, 128)
+        h_norm1 = self.norm1(x)  # (B, n, 128)
+        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"], t)  # (B, n, 128)
+        h_res1 = x + h_attn  # (B, n, 128)
+        h_norm2 = self.norm2(h_res1)  # (B, n, 128)
+        h_mlp = self.mlp(h_norm2)  # (B, n, 128)
+        h_res2 = h_res1 + h_mlp  # (B, n, 128)
         return h_res2, new_state
 
 
@@ -74,6 +94,7 @@ class Model(nn.Module):
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {"layers": "layers"}  # state key -> repeated block
+    uses_targets = False  # forward(idx, state, targets): the LM signal learns
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -86,35 +107,51 @@ class Model(nn.Module):
         self.norm_f = RMSNorm(128, eps=1e-06)
         self.apply(_init_weights)
 
-    def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
-        """idx: (B, T) token ids -> logits (B, T, vocab_size) and the new in-context state."""
-        state = state or {}
+    def init_state(self, batch: int) -> dict:
+        """The state of a new sequence: clock 0, memories at their meta-learned initial values."""
+        return {"t": 0, "layers": [block.init_state(batch) for block in self.layers]}
+
+    def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
+        """The model on one segment idx (B, n), every state as of the segment's start: logits
+        (B, n, vocab_size) and the states after it; the clock is the caller's.
+        t: the position of idx[:, 0] in the sequence.
+        train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, T, 128)
+        h_embed = self.embed(idx)  # (B, n, 128)
         # layers: 4 x Layers
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
-            s = state["layers"][i] if "layers" in state else {}
-            h_layers, s = call_block(block, h_layers, s, self.cfg.recompute)
+            h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
             layers_state.append(s)
         new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, T, 128)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, T, 256)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, 128)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 256)
         return h_head, new_state
 
+    def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """idx: (B, T) token ids -> logits (B, T, vocab_size) and the state after the last token."""
+        state = resume(state, lambda: self.init_state(idx.shape[0]))
+        t = state["t"]
+        logits = []
+        for s, e in segments(t, idx.shape[1], ()):  # no update cuts the tokens: one segment
+            y, new = self.step(idx[:, s:e], state, t)
+            state.update(new)
+            logits.append(y)
+            t = state["t"] = t + e - s
+        return torch.cat(logits, 1), state
 
-def persistent_state(module: nn.Module, state: dict) -> dict:
-    """The part of a returned state that the spec carries to the next sequence (`persist`)."""
-    out: dict = {}
-    for key, value in state.items():
-        if key in module.persist:  # a component may carry part of its state (CMS levels)
-            part = getattr(getattr(module, key), "carried_state", None)
-            out[key] = value if part is None else part(value)
-        elif key in module.state_blocks:
-            blocks = getattr(module, module.state_blocks[key])
-            out[key] = [persistent_state(b, s) for b, s in zip(blocks, value, strict=True)]
-    return out
+    def finish(self, state: dict) -> dict:
+        """The end of a sequence: the partial chunk of every period is flushed (updated) or,
+        where the spec says `partial_chunk: drop`, dropped; faster levels first."""
+        state = copy_state(state)
+        return state
+
+
+def persistent_state(model: Model, state: dict) -> dict:
+    """What the spec carries to the next sequence (`persist`): the finished sequence's persisted
+    states, without the clock (the next call starts a new sequence)."""
+    return carried(model, model.finish(state))
 
 
 def _init_weights(module: nn.Module) -> None:

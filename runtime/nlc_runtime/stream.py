@@ -1,0 +1,149 @@
+"""The in-context clock: segments of a call, state structures, and a one-module driver.
+
+Emitted `Model.forward` owns the loop nest of `nlc plan` (DESIGN.md §2.1). It cuts the tokens
+of a call at every boundary of every in-context period, counted on the absolute clock
+`state["t"]` (tokens of the sequence seen before this call), runs the model on each segment
+with every state as it was at the segment's start, then fires the updates due after the
+segment's last token, faster levels first. So a sequence fed in pieces gives the logits and
+state of one call: the clock, the running copies of unfinished chunks and the caches all
+travel in the state.
+
+A runtime module with in-context state (a *streaming module*) therefore offers:
+
+    periods: dict[str, int]                 its update groups and their periods (tokens)
+    flush: bool                             a partial chunk at the end of a sequence updates
+                                            (True) or is dropped (False, `partial_chunk: drop`)
+    init_state(batch) -> dict               its state at token 0
+    forward(*xs, state[, pos]) -> (y, st)   one segment, no boundary of its periods strictly
+                                            inside: outputs read the visible state; the
+                                            segment's writes advance running copies
+    update(state, group) -> state           the boundary of `group`: what becomes visible
+    drop(state, group) -> state             the end of a sequence whose partial chunk is
+                                            dropped: the running copy goes back
+
+States are plain nested dicts (and lists, one entry per repeated block) of batch-leading
+tensors, so torch.compile traces them and checkpoints store them (`state.flatten_state`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def segments(t: int, n: int, periods) -> list[tuple[int, int]]:
+    """Spans [s, e) of a call of `n` tokens that starts after token `t` of its sequence, cut at
+    every absolute boundary (a multiple of any of `periods`). Within a span no state of those
+    periods changes, so it is computed as one batch of tokens."""
+    cuts = {n}
+    for period in periods:
+        first = (t // period + 1) * period - t  # the first boundary inside this call
+        cuts.update(range(first, n, period))
+    spans, s = [], 0
+    for e in sorted(cuts):
+        if e > s:
+            spans.append((s, e))
+            s = e
+    return spans
+
+
+def copy_state(state):
+    """Fresh dicts and lists over the same tensors: the caller's state stays as it was."""
+    if isinstance(state, dict):
+        return {k: copy_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [copy_state(v) for v in state]
+    return state
+
+
+def merge_state(initial, given):
+    """`initial` with every entry that `given` holds replaced by it (a persisted state carries
+    some components, or some levels of a CMS; the rest starts afresh)."""
+    if isinstance(initial, dict) and isinstance(given, dict):
+        return {k: merge_state(v, given[k]) if k in given else v for k, v in initial.items()}
+    if isinstance(initial, list) and isinstance(given, list):
+        return [merge_state(a, b) for a, b in zip(initial, given, strict=True)]
+    return given
+
+
+def resume(state: dict | None, start) -> dict:
+    """The state a call starts from: `start()` for a new sequence (None); a copy of a state
+    that continues one (it has the clock "t"); a persisted state (no clock: a new sequence
+    that carries some memories) merged into `start()`."""
+    if state is None:
+        return start()
+    if "t" in state:
+        return copy_state(state)
+    return merge_state(start(), state)
+
+
+def carried(module: torch.nn.Module, state: dict) -> dict:
+    """The part of a finished sequence's state that the spec carries to the next sequence
+    (`persist`): emitted modules list their persisted components in `persist` and their
+    repeated blocks in `state_blocks`; a component may carry only part of its state
+    (`carried_state`, e.g. some CMS levels). The clock is not carried: a new sequence."""
+    out: dict = {}
+    for key, value in state.items():
+        if key in module.persist:
+            part = getattr(getattr(module, key), "carried_state", None)
+            out[key] = value if part is None else part(value)
+        elif key in module.state_blocks:
+            blocks = getattr(module, module.state_blocks[key])
+            out[key] = [carried(b, s) for b, s in zip(blocks, value, strict=True)]
+    return out
+
+
+def span(module: torch.nn.Module, state: dict, t: int, *xs):
+    """A component over a span of tokens xs (B, n, ...) that starts after token t of its
+    sequence: one call per stretch between its own boundaries inside the span, each followed by
+    the updates due there (faster first). The boundary at the span's end is the loop nest's
+    (`Model.forward` fires it). Under the model's plain schedule a span never holds a boundary
+    of any period, and this is one call; under the fused schedule a span runs to the next LM
+    piece, and each component steps through its own boundaries -- legal because a component's
+    state is read by nobody else, so its updates need no other component to wait."""
+    n = xs[0].shape[1]
+    periods = module.periods
+    cuts = segments(t, n, sorted(set(periods.values())))
+    if len(cuts) == 1:
+        return module(*xs, state)
+    ys = []
+    for s, e in cuts:
+        y, state = module(*(x[:, s:e] for x in xs), state)
+        ys.append(y)
+        if e < n:
+            for group, period in periods.items():  # faster groups first (dict order)
+                if (t + e) % period == 0:
+                    state = module.update(state, group)
+    return torch.cat(ys, 1), state
+
+
+def run(module: torch.nn.Module, *xs, state: dict | None = None, finish: bool = True, t: int = 0):
+    """One streaming module alone through a whole sequence xs (B, T, ...): the loop nest of a
+    model with this single component (tests, scripts). `state` continues a stream (with `t`
+    tokens already seen); `finish` flushes or drops the partial chunks at the end. Returns
+    (y, state) with the clock under "t"."""
+    batch, n = xs[0].shape[0], xs[0].shape[1]
+    st = module.init_state(batch) if state is None else copy_state(state)
+    st.pop("t", None)
+    periods = module.periods
+    positional = getattr(module, "positional", False)
+    ys = []
+    for s, e in segments(t, n, sorted(set(periods.values()))):
+        args = [x[:, s:e] for x in xs]
+        y, st = module(*args, st, t + s) if positional else module(*args, st)
+        ys.append(y)
+        for group, period in periods.items():  # faster groups first (dict order)
+            if (t + e) % period == 0:
+                st = module.update(st, group)
+    t += n
+    if finish:
+        st = finish_state(module, st, t)
+    return torch.cat(ys, 1), {**st, "t": t}
+
+
+def finish_state(module: torch.nn.Module, state: dict, t: int) -> dict:
+    """The end of a sequence of `t` tokens for one module: every group with a partial chunk
+    updates (flush) or goes back to its chunk start (drop)."""
+    for group, period in module.periods.items():
+        if t % period:
+            state = module.update(state, group) if module.flush else module.drop(state, group)
+    return state
