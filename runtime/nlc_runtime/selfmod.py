@@ -18,13 +18,14 @@ the five others (§8.2: "two different value of chunk sizes"). Every update read
 chunk-start state and the chunk's k, v, eta, alpha, so at a shared boundary the order of the
 updates (DESIGN §1: faster first) cannot change the result.
 
-The six memories share their inputs and rates (k, eta, alpha), so they are stacked on a
-leading memory dim and run as one batched op instead of six. State: per update group,
-"projections" (k, v, (q), eta, alpha stacked) and "memory" (the main memory, a stack of one),
-the visible weights "W0", "W1" and the momenta at the chunk start "S0", "S1"; "run" holds both
-groups' running copies, which the tokens of the unfinished chunks advance; "conv" the
-convolution's cache. The emitted model owns the clock (`stream`): update group "projections"
-every `chunk_other` tokens, "memory" every `chunk_mem`.
+The memories of a group share their inputs and rates (k, eta, alpha), so they are stacked on a
+leading memory dim and run as one batched op. State: per update group, "projections" (k, v,
+(q), eta, alpha stacked) and "memory" (the main memory, a stack of one), the visible weights
+"W0", "W1" and the momenta "S0", "S1"; "pending": per group, the k, v, eta, alpha of the tokens
+of its unfinished chunk (what its update learns from); "conv": the convolution's cache. The
+emitted model owns the clock (`stream`): a segment reads and records its tokens; the update
+of group "projections" (every `chunk_other` tokens) or "memory" (every `chunk_mem`) learns the
+chunk in closed form (or, impl "naive", one reference step per token) and makes it visible.
 
 Choices the paper leaves open (runtime/README.md):
 - Each memory is the 2-layer residual MLP M(x) = x + W_1 act(W_2 x) (Eq. 89) of width D -> E -> D.
@@ -89,38 +90,22 @@ def generate_read(spec, proj, mem, outer, x, q_static):
     return y, k, v, eta, alpha
 
 
-def _joined(a: list[torch.Tensor] | None, b: list[torch.Tensor] | None):
-    """Both groups' weights as one stack (one batched update for all six memories)."""
-    return None if a is None else [torch.cat([x, y]) for x, y in zip(a, b, strict=True)]
-
-
-def _split(Ws: list[torch.Tensor] | None, m: int):
-    """Back into (projections, memory): split, whose backward concatenates (no zero fill)."""
-    if Ws is None:
-        return None, None
-    parts = [torch.split(W, [m, W.shape[0] - m]) for W in Ws]
-    return [p[0] for p in parts], [p[1] for p in parts]
-
-
-def write_chunked(spec, groups, runs, k, v, eta, alpha, mu, dgd, normalize=False):
-    """The running copies of each group's memories advanced over a segment in closed form:
-    each learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and every gradient
-    at its visible (chunk-start) weights. groups: [Ws] per group (stacked); runs: [(runW,
-    runS)] per group. The decay products are computed once for all. Returns [(runW, runS)]."""
+def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False):
+    """The memories Ws (stacked) learn a chunk's tokens in closed form, starting from
+    (runW, runS): each learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and
+    every gradient at its chunk-start weights Ws. k, v: (B, H, c, D); eta, alpha, mu:
+    (B, H, c). Returns (W, S)."""
+    vhat = mlp_forward(spec, Ws, v)[0]  # (M, B, H, c, D)
     rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)  # shared by memories and layers
-    out = []
-    for Ws, (runW, runS) in zip(groups, runs, strict=True):
-        vhat = mlp_forward(spec, Ws, v)[0]  # (M, B, H, n, D)
-        newW, newS = [], ([] if runS is not None else None)
-        for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
-            lr = normalised_lr(eta, h) if normalize else eta
-            S0 = None if runS is None else runS[i]
-            W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
-            newW.append(W)
-            if newS is not None:
-                newS.append(S)
-        out.append((newW, newS))
-    return out
+    newW, newS = [], ([] if runS is not None else None)
+    for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
+        lr = normalised_lr(eta, h) if normalize else eta
+        S0 = None if runS is None else runS[i]
+        W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
+        newW.append(W)
+        if newS is not None:
+            newS.append(S)
+    return newW, newS
 
 
 def write_step(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False):
@@ -138,7 +123,20 @@ def write_step(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False)
     return newW, newS
 
 
-# Per-segment bodies of the chunked path (see compile.compile_chunk_kernels).
+def write_naive(spec, Ws, Ss, k, v, eta, alpha, mu, dgd, normalize=False):
+    """`write_chunked` token by token (the reference): one `write_step` per token of the
+    chunk, every gradient at the chunk-start weights Ws."""
+    runW, runS = list(Ws), Ss
+    for t in range(k.shape[2]):
+        tok = slice(t, t + 1)
+        runW, runS = write_step(
+            spec, Ws, runW, runS, k[:, :, tok], v[:, :, tok], eta[:, :, t], alpha[:, :, t],
+            None if mu is None else mu[:, :, t], dgd, normalize,
+        )  # fmt: skip
+    return runW, runS
+
+
+# The bodies of the chunked path (see compile.compile_chunk_kernels).
 KERNELS = {"generate": generate_read, "write": write_chunked}
 
 
@@ -212,8 +210,8 @@ class SelfModifyingTitans(nn.Module):
 
     def init_state(self, batch: int) -> dict:
         """The state at token 0: each group's initial weights (projections k, v, (q), eta,
-        alpha stacked; memory a stack of one) expanded over the batch, zero momentum, their
-        running copies, and the conv cache."""
+        alpha stacked; memory a stack of one) expanded over the batch, zero momentum, no
+        pending tokens, and the conv cache."""
         groups = {"projections": self.names[:-1], "memory": self.names[-1:]}
         st: dict = {}
         for group, names in groups.items():
@@ -224,7 +222,10 @@ class SelfModifyingTitans(nn.Module):
                 if self.momentum is not None:
                     vis[f"S{i}"] = torch.zeros_like(vis[f"W{i}"])
             st[group] = vis
-        st["run"] = {group: dict(st[group]) for group in groups}
+        w = self.eta_w
+        tokens = w.new_zeros(batch, self.H, 0, self.D)
+        empty = {"k": tokens, "v": tokens, "eta": tokens[..., 0], "alpha": tokens[..., 0]}
+        st["pending"] = {group: dict(empty) for group in groups}
         st["conv"] = self.conv.init_state(batch)
         return st
 
@@ -234,62 +235,71 @@ class SelfModifyingTitans(nn.Module):
             "alpha_b": self.alpha_b, "lr_max": self.lr_max,
         }  # fmt: skip
 
-    def forward(self, x: torch.Tensor, state: dict | None = None):
-        """One segment x (B, n, C) (no boundary inside): every memory reads and takes its
-        gradients at its visible state; the segment's tokens advance the running copies."""
+    span_dim = 2  # `segment` returns (B, H, n, D): a span's outputs join on dim 2
+
+    def prepare(self, x: torch.Tensor, state: dict, lengths: list[int]):
+        """The per-token part of a span x (B, n, C): the projected and convolved input u and
+        the static q (adaptive_q=False) of all its tokens, split into segments of `lengths`."""
         B, T, _ = x.shape
-        state = state if state is not None else self.init_state(B)
         u, conv = self.conv(self.in_proj(x), state["conv"])
         u = u.view(B, T, self.H, self.D).transpose(1, 2)  # (B, H, T, D)
-        q = None
+        us = torch.split(u, lengths, dim=2)
+        qs = [None] * len(lengths)
         if self.q_proj is not None:
             q = l2norm(self.q_proj(x).view(B, T, self.H, self.D).transpose(1, 2))
+            qs = torch.split(q, lengths, dim=2)
+        return list(zip(us, qs, strict=True)), {**state, "conv": conv}
+
+    def segment(self, u: torch.Tensor, q: torch.Tensor | None, state: dict):
+        """One segment (no boundary inside; u (B, H, n, D)): k, v, q, eta, alpha generated and
+        the main memory read at the visible states; the tokens join their groups' pending
+        chunks. Returns (y (B, H, n, D), state)."""
         proj, mem = _weights(state["projections"]), _weights(state["memory"])
-        run = state["run"]
-        outer = self.outer()
-        if self.impl == "naive":  # the reference: one step per token
-            Ws = _joined(proj, mem)
-            runW = _joined(_weights(run["projections"]), _weights(run["memory"]))
-            runS = _joined(_weights(run["projections"], "S"), _weights(run["memory"], "S"))
-            ys = []
-            for t in range(T):
-                qt = None if q is None else q[:, :, t : t + 1]
-                y, k, v, eta, alpha = generate_read(
-                    self.spec, proj, mem, outer, u[:, :, t : t + 1], qt
-                )
-                mu = None if self.momentum is None else torch.full_like(eta[..., 0], self.momentum)
-                runW, runS = write_step(
-                    self.spec, Ws, runW, runS, k, v, eta[..., 0], alpha[..., 0], mu, self.dgd,
-                    self.normalize,
-                )  # fmt: skip
-                ys.append(y)
-            y = torch.cat(ys, 2)
-            m = proj[0].shape[0]
-            (pW, mW), (pS, mS) = _split(runW, m), _split(runS, m)
-            run = {"projections": _pack(pW, pS), "memory": _pack(mW, mS)}
-        else:
-            y, k, v, eta, alpha = KERNELS["generate"](self.spec, proj, mem, outer, u, q)
-            mu = None if self.momentum is None else torch.full_like(eta, self.momentum)
-            names = ("projections", "memory")
-            written = KERNELS["write"](
-                self.spec, [proj, mem], [(_weights(run[n]), _weights(run[n], "S")) for n in names],
-                k, v, eta, alpha, mu, self.dgd, self.normalize,
-            )  # fmt: skip
-            run = {n: _pack(W, S) for n, (W, S) in zip(names, written, strict=True)}
-        y = self.out_norm(y.transpose(1, 2).reshape(B, T, self.H * self.D))
-        return self.proj(y), {**state, "run": run, "conv": conv}
+        y, k, v, eta, alpha = KERNELS["generate"](self.spec, proj, mem, self.outer(), u, q)
+        new = {"k": k, "v": v, "eta": eta, "alpha": alpha}
+        pending = {
+            group: {key: torch.cat([p[key], new[key]], 2) for key in p}
+            for group, p in state["pending"].items()
+        }
+        return y, {**state, "pending": pending}
+
+    def output(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """y (B, H, n, D) -> (B, n, C): norm and output projection."""
+        B, H, T, D = y.shape
+        return self.proj(self.out_norm(y.transpose(1, 2).reshape(B, T, H * D)))
+
+    def forward(self, x: torch.Tensor, state: dict | None = None):
+        """One segment x (B, n, C) (no boundary inside): prepare, segment, output."""
+        state = state if state is not None else self.init_state(x.shape[0])
+        (parts,), state = self.prepare(x, state, [x.shape[1]])
+        y, state = self.segment(*parts, state)
+        return self.output(y, x), state
 
     def update(self, state: dict, group: str) -> dict:
-        """The boundary of `group` ("projections" or "memory"): its memories' running copies
-        become visible (change clipped to `clip`, detached with `stop_grad`)."""
-        vis = {}
-        for key, new in state["run"][group].items():
-            if key.startswith("W"):
-                new = clip_change(state[group][key], new, self.clip)
-            vis[key] = new.detach() if self.stop_grad else new
-        return {**state, group: vis, "run": {**state["run"], group: dict(vis)}}
+        """The boundary of `group` ("projections" or "memory"): its memories learn the tokens
+        of their chunk, every gradient at the chunk-start weights (closed form; impl "naive":
+        one reference step per token), and the result becomes visible (change clipped to
+        `clip`, detached with `stop_grad`)."""
+        p = state["pending"][group]
+        Ws, Ss = _weights(state[group]), _weights(state[group], "S")
+        mu = None if self.momentum is None else torch.full_like(p["eta"], self.momentum)
+        write = write_naive if self.impl == "naive" else KERNELS["write"]
+        args = (p["k"], p["v"], p["eta"], p["alpha"], mu, self.dgd, self.normalize)
+        if write is write_naive:
+            newW, newS = write_naive(self.spec, Ws, Ss, *args)
+        else:
+            newW, newS = write(self.spec, Ws, Ws, Ss, *args)
+        newW = [clip_change(W0, W, self.clip) for W0, W in zip(Ws, newW, strict=True)]
+        vis = _pack(newW, newS)
+        if self.stop_grad:
+            vis = {key: val.detach() for key, val in vis.items()}
+        return {**state, group: vis, "pending": {**state["pending"], group: _emptied(p)}}
 
     def drop(self, state: dict, group: str) -> dict:
-        """A partial chunk of `group` that does not update (`partial_chunk: drop`): its running
-        copies go back to the chunk start."""
-        return {**state, "run": {**state["run"], group: dict(state[group])}}
+        """A partial chunk of `group` that does not update (`partial_chunk: drop`): its
+        pending tokens are forgotten."""
+        return {**state, "pending": {**state["pending"], group: _emptied(state["pending"][group])}}
+
+
+def _emptied(pending: dict) -> dict:
+    return {key: val[:, :, :0] for key, val in pending.items()}

@@ -105,15 +105,24 @@ def span(module: torch.nn.Module, state: dict, t: int, *xs):
     cuts = segments(t, n, sorted(set(periods.values())))
     if len(cuts) == 1:
         return module(*xs, state)
+    lengths = [e - s for s, e in cuts]
+    prepared = hasattr(module, "prepare")
+    if prepared:  # the per-token work of the whole span at once (projections, convolutions)
+        pieces, state = module.prepare(*xs, state, lengths)
+        step, dim = module.segment, module.span_dim
+    else:  # split, not slices: a slice's backward zero-fills the whole span, once per segment
+        pieces = list(zip(*(torch.split(x, lengths, 1) for x in xs), strict=True))
+        step, dim = module, 1
     ys = []
-    for s, e in cuts:
-        y, state = module(*(x[:, s:e] for x in xs), state)
+    for (_, e), piece in zip(cuts, pieces, strict=True):
+        y, state = step(*piece, state)
         ys.append(y)
         if e < n:
             for group, period in periods.items():  # faster groups first (dict order)
                 if (t + e) % period == 0:
                     state = module.update(state, group)
-    return torch.cat(ys, 1), state
+    y = torch.cat(ys, dim)
+    return (module.output(y, *xs) if prepared else y), state
 
 
 def run(module: torch.nn.Module, *xs, state: dict | None = None, finish: bool = True, t: int = 0):

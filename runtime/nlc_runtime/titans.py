@@ -293,19 +293,29 @@ class NeuralMemory(nn.Module):
             y = y * F.silu(self.to_gate(x))
         return self.proj(y)
 
-    def forward(self, x: torch.Tensor, state: dict | None = None):
-        """One segment x (B, n, C) (no boundary inside): y = M(q) with the visible weights (read
-        before write); the segment's keys and values advance the running copy."""
-        B = x.shape[0]
-        state = state if state is not None else self.init_state(B)
+    span_dim = 2  # `segment` returns (B, H, n, D): a span's outputs join on dim 2
+
+    def prepare(self, x: torch.Tensor, state: dict, lengths: list[int]):
+        """The per-token part of a span x (B, n, C): q, k, v and the gates of all its tokens
+        (one projection and convolution), split into segments of `lengths` tokens."""
         q, k, v, lr, decay, mom, conv = self.project(x, state.get("conv"))
+        parts = [_split(z, lengths) for z in (q, k, v, lr, decay, mom)]
+        new = dict(state)
+        if conv is not None:
+            new["conv"] = conv
+        return list(zip(*parts, strict=True)), new
+
+    def segment(self, q, k, v, lr, decay, mom, state: dict):
+        """One segment (no boundary inside; q, k, v (B, H, n, D), gates (B, H, n)): y = M(q)
+        with the visible weights (read before write); the segment's keys and values advance
+        the running copy. Returns (y (B, H, n, D), state)."""
         d = self.spec.depth
         Ws = weights_of(state, d)
         runW = weights_of(state["run"], d)
         runS = weights_of(state["run"], d, "S") if self.momentum else None
         if self.impl == "naive":  # the reference: one step per token
             ys = []
-            for t in range(x.shape[1]):
+            for t in range(q.shape[2]):
                 y, runW, runS = lmm_step(
                     self.spec, Ws, runW, runS, q[:, :, t : t + 1], k[:, :, t : t + 1],
                     v[:, :, t : t + 1], lr[:, :, t], _at(decay, t), _at(mom, t),
@@ -319,11 +329,14 @@ class NeuralMemory(nn.Module):
                 self.spec, Ws, runW, runS, k, v, lr, decay, mom, self.delta_layers,
                 self.objective, self.normalize,
             )  # fmt: skip
-        new = {key: val for key, val in state.items() if key != "conv"}
-        new["run"] = _pack(runW, runS)
-        if conv is not None:
-            new["conv"] = conv
-        return self.output(y, x), new
+        return y, {**state, "run": _pack(runW, runS)}
+
+    def forward(self, x: torch.Tensor, state: dict | None = None):
+        """One segment x (B, n, C) (no boundary inside): prepare, segment, output."""
+        state = state if state is not None else self.init_state(x.shape[0])
+        (parts,), state = self.prepare(x, state, [x.shape[1]])
+        y, state = self.segment(*parts, state)
+        return self.output(y, x), state
 
     def update(self, state: dict, group: str = "memory") -> dict:
         """The chunk's end: the running copy becomes visible (its change clipped to `clip`;
@@ -343,6 +356,14 @@ class NeuralMemory(nn.Module):
         (`partial_chunk: drop`): the running copy goes back to the chunk start."""
         vis = {key: val for key, val in state.items() if key not in ("run", "conv")}
         return {**state, "run": vis}
+
+
+def _split(x: torch.Tensor | None, lengths: list[int]) -> list:
+    """x (B, H, n, ...) cut along its tokens (dim 2); None stays None. One `split`, whose
+    backward is a concatenation (a slice per segment would zero-fill the whole span each)."""
+    if x is None:
+        return [None] * len(lengths)
+    return list(torch.split(x, lengths, dim=2))
 
 
 def _pack(Ws, Ss) -> dict:
