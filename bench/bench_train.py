@@ -9,9 +9,11 @@ text. Nothing here is a test.
     python bench/bench_train.py --specs specs/hope-760m.yaml --device cuda --shape 2x4096 \
         --modes compiled,graphs --recompute --flops-per-token 12.51e9
 
-Modes: eager; compiled (what train.py does: the memories' chunk bodies compiled once, or the
-whole model when it has none); graphs (the chunk bodies compiled with mode="reduce-overhead",
-i.e. replayed as CUDA graphs: the chunk loop of a large HOPE is launch-bound on a GPU).
+Modes: eager (the fused schedule, the default); plain (the reference loop nest, eager);
+compiled (what train.py does with --compile: the plain nest's per-segment step compiled once and
+replayed); chunks (the fused schedule with the memories' chunk kernels compiled); graphs (the
+step compiled with mode="reduce-overhead", i.e. replayed as CUDA graphs: the segment loop of a
+large HOPE is launch-bound on a GPU).
 
 Columns: tokens/s over the timed steps (after two untimed steps that include compilation);
 first-step seconds (compile time for `compiled`); peak memory (CPU: the process's peak
@@ -39,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 # Dense bf16 peak of the chips this project meets (datasheet, without sparsity), TFLOP/s.
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
-CHUNKED = ("nlc_runtime.titans", "nlc_runtime.selfmod", "nlc_runtime.cms")
 
 
 def run_one(
@@ -69,18 +70,18 @@ def run_one(
     n_embed = sum(p.numel() for n, p in model.named_parameters() if "embed" in n)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=cuda)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
-    step_model = model
-    if mode in ("compiled", "graphs"):
+    if mode in ("plain", "compiled", "graphs"):
+        model.cfg.schedule = "plain"
+    if mode in ("compiled", "graphs"):  # what train.py's --compile-mode auto (step) does
         kw = {"mode": "reduce-overhead"} if mode == "graphs" else {}
-        if any(type(m).__module__ in CHUNKED for m in model.modules()):
-            compile_chunk_kernels(**kw)  # what train.py's --compile-mode auto does with memories
-        else:
-            step_model = torch.compile(model, **kw)
+        model.step = torch.compile(model.step, **kw)
+    elif mode == "chunks":
+        compile_chunk_kernels()
     x = torch.randint(0, cfg.vocab_size, (batch, context + 1), device=device)
 
     def step() -> None:
         with autocast:
-            logits, _ = step_model(x[:, :-1])
+            logits, _ = model(x[:, :-1])
             loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
         loss.backward()
         opt.step()

@@ -391,7 +391,8 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         "blocks": list(reversed(blocks)),  # inner classes first
         "model": model_scope,
         "nest": nest,
-        "step_pos": ", t" if model_scope.clocked else "",
+        # plain: a segment holds no boundary and the step needs no clock (nor specialises on it)
+        "step_clock": ", None if plain else t" if model_scope.clocked else "",
         "train": {
             "batch_size": spec.train.batch_size,
             "steps": spec.train.steps,

@@ -40,12 +40,11 @@ class Emission:
     ctor: str | None  # expression building the module, None for inline ops
     call: str  # format string: {mod} the module, {in0}, {in1}, ... inputs, {sum}, {state}
     stateful: bool = False  # the call takes a state and returns (y, new_state): streaming
-    positional: bool = False  # the call takes `t`, the position of its first token
 
     @property
     def clocked(self) -> bool:
-        """The call needs `t` (its position, or its span's boundaries)."""
-        return self.positional or self.call.startswith("span(")
+        """The call needs `t`, where its span starts (to find its boundaries inside)."""
+        return self.call.startswith("span(")
 
     groups: tuple[Group, ...] = ()  # its in-context updates, as the loop nest fires them
     flush: bool = True  # a partial chunk at the end of a sequence updates (False: dropped)
@@ -247,9 +246,7 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
             d, heads, window=c.window, n_persistent=c.persistent_tokens, rope=c.rope, **qk,
             **span, impl=ATTN_IMPL,
         )  # fmt: skip
-        return Emission(
-            f"Attention({args})", "{mod}({in0}, {state}, t)", stateful=True, positional=True
-        )
+        return Emission(f"Attention({args})", "{mod}({in0}, {state})", stateful=True)
     if isinstance(c, k.DeltaMemory):
         return _titans_memory(c, d, heads, depth=1, expansion=1.0)
     if isinstance(c, k.LinearAttention):

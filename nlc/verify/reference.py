@@ -105,7 +105,7 @@ def interpret(front: FrontResult, model, idx, targets=None):
                 if targets is not None:
                     taps[n].append((x, y))
             if lm and targets is not None:
-                tok = F.cross_entropy(outs[-1][:, 0].float(), targets[:, t], ignore_index=-1,
+                tok = F.cross_entropy(outs[-1][:, 0], targets[:, t], ignore_index=-1,
                                       reduction="sum")  # fmt: skip
                 loss = tok if loss is None else loss + tok
             if lm and ((t + 1) % piece == 0 or t + 1 == T) and loss is not None:

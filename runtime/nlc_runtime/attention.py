@@ -5,8 +5,9 @@ A KV cache is period 1 (DESIGN.md §1): token t's key is appended before t's que
 attention sees tokens <= t. `Attention` streams: its state holds the keys and values (after
 RoPE, at their absolute positions) of the tokens a later query may still see -- the last
 window - 1 of a sliding window, and for full causal attention up to `cache` tokens (the model's
-context; beyond it the window slides). A segment's tokens append and read in one causal op, so
-a KV cache never cuts the loop nest's segments.
+context; beyond it the window slides) -- and the position of the next token ("pos", a 0-dim
+tensor, so a compiled step is not specialised on it). A segment's tokens append and read in
+one causal op, so a KV cache never cuts the loop nest's segments.
 
 Masks are boolean (True = may attend). `attention_naive` is the explicit-softmax reference the
 SDPA path is tested against.
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 from .norms import RMSNorm
 from .rope import apply_rope, rope_cos_sin
+from .state import zeros
 
 
 def stream_mask(n: int, m: int, n_prefix: int, span: int | None, device=None) -> torch.Tensor:
@@ -63,8 +65,8 @@ def attention(q, k, v, mask: torch.Tensor | None = None, is_causal: bool = False
 
 
 class Attention(nn.Module):
-    """Multi-head softmax attention, streaming: forward(x (B, n, C), state, pos) -> (y, state)
-    for the tokens at positions pos..pos+n-1 of the sequence.
+    """Multi-head softmax attention, streaming: forward(x (B, n, C), state) -> (y, state) for
+    the next n tokens of the sequence.
 
     window: sliding window size (None = full causal, keeping at most `cache` tokens);
     n_persistent: learned prefix tokens that every query sees (positions 0..P-1, before the
@@ -72,7 +74,6 @@ class Attention(nn.Module):
     before the rotation; impl: "sdpa" | "naive".
     """
 
-    positional = True  # forward takes the position of its first token
     periods: dict[str, int] = {}  # the cache moves with every token: no update group
     flush = True
 
@@ -107,7 +108,7 @@ class Attention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         return q, k, v
 
-    def heads_at(self, x, pos: int):
+    def heads_at(self, x, pos):
         """q, k, v (B, H, n, D) of tokens x (B, n, C) at positions pos..pos+n-1."""
         q, k, v = self.qkv_heads(x)
         if self.rope:
@@ -125,15 +126,15 @@ class Attention(nn.Module):
 
     def init_state(self, batch: int) -> dict:
         w = self.qkv.weight
-        empty = w.new_zeros(batch, self.H, 0, self.D)
-        return {"k": empty, "v": empty}
+        empty = zeros(w, batch, self.H, 0, self.D)
+        return {"k": empty, "v": empty, "pos": torch.zeros((), dtype=torch.long, device=w.device)}
 
-    def forward(self, x: torch.Tensor, state: dict | None = None, pos: int = 0):
+    def forward(self, x: torch.Tensor, state: dict | None = None):
         B, n, C = x.shape
         state = state if state is not None else self.init_state(B)
         prefix = self.prefix(B)
         P = 0 if prefix is None else prefix[0].shape[2]
-        q, k, v = self.heads_at(x, P + pos)
+        q, k, v = self.heads_at(x, state["pos"] + P)
         keys, values = torch.cat([state["k"], k], 2), torch.cat([state["v"], v], 2)
         m = state["k"].shape[2]
         causal_only = P == 0 and m == 0 and (self.span is None or n <= self.span)
@@ -150,4 +151,4 @@ class Attention(nn.Module):
             start = max(0, keys.shape[2] - (self.span - 1))
             keys, values = keys[:, :, start:], values[:, :, start:]
         y = y.transpose(1, 2).reshape(B, n, C)
-        return self.proj(y), {"k": keys, "v": values}
+        return self.proj(y), {"k": keys, "v": values, "pos": state["pos"] + n}

@@ -39,6 +39,7 @@ import torch.nn as nn
 
 from .mlp import MemorySpec, mlp_backward, mlp_forward
 from .norms import RMSNorm, rms_norm, rms_norm_input_grad
+from .state import zeros
 
 
 def _bnd(pos: int, e: int, T: int, C: int | None, flush: bool) -> bool:
@@ -197,9 +198,9 @@ class CMS(nn.Module):
             W.unsqueeze(0).unsqueeze(0).expand(batch, 1, *W.shape).contiguous()
             for W in (self.W1[i], self.W2[i])
         )
-        level = {"W0": W0, "W1": W1, "G0": torch.zeros_like(W0), "G1": torch.zeros_like(W1)}
+        level = {"W0": W0, "W1": W1, "G0": zeros(W0), "G1": zeros(W1)}
         if self.cfg["momentum"][i] is not None:
-            level.update(S0=torch.zeros_like(W0), S1=torch.zeros_like(W1))
+            level.update(S0=zeros(W0), S1=zeros(W1))
         if self._restarts(i):  # the values it restarts from, kept so `update` reads no weight
             level.update(I0=W0, I1=W1)
         return level
@@ -275,7 +276,7 @@ class CMS(nn.Module):
         level = state[f"L{i}"]
         lr, mu = self.cfg["lrs"][i], self.cfg["momentum"][i]
         step = [level["G0"], level["G1"]]
-        new = {**level, "G0": torch.zeros_like(level["G0"]), "G1": torch.zeros_like(level["G1"])}
+        new = {**level, "G0": zeros(level["G0"]), "G1": zeros(level["G1"])}
         if mu is not None:
             step = [mu * level["S0"] + step[0], mu * level["S1"] + step[1]]
             new.update(S0=step[0], S1=step[1])
@@ -283,6 +284,6 @@ class CMS(nn.Module):
         out = {**state, f"L{i}": new}
         if i > 0 and self._restarts(i - 1):
             low = state[f"L{i - 1}"]
-            zero = {key: torch.zeros_like(val) for key, val in low.items() if key[0] in "GS"}
+            zero = {key: zeros(val) for key, val in low.items() if key[0] in "GS"}
             out[f"L{i - 1}"] = {**low, **zero, "W0": low["I0"], "W1": low["I1"]}
         return out

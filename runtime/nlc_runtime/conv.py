@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .state import zeros
+
 
 def causal_conv1d(
     x: torch.Tensor, weight: torch.Tensor, cache: torch.Tensor | None = None
@@ -27,7 +29,8 @@ def causal_conv1d(
     y = xp[:, :T] * weight[:, 0]
     for k in range(1, K):
         y = y + xp[:, k : k + T] * weight[:, k]
-    return y, xp[:, xp.shape[1] - (K - 1) :]
+    # the cache contiguous, as a fresh one is: a compiled step then sees one layout
+    return y, xp[:, xp.shape[1] - (K - 1) :].contiguous()
 
 
 class CausalConv1d(nn.Module):
@@ -45,7 +48,7 @@ class CausalConv1d(nn.Module):
 
     def init_state(self, batch: int) -> dict:
         w = self.weight
-        return {"x": w.new_zeros(batch, w.shape[1] - 1, w.shape[0])}
+        return {"x": zeros(w, batch, w.shape[1] - 1, w.shape[0])}
 
     def forward(self, x: torch.Tensor, state: dict | None = None):
         y, cache = causal_conv1d(x, self.weight, None if state is None else state["x"])

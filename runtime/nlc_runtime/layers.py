@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .attention import Attention, attention, attention_naive, mac_mask
 from .norms import RMSNorm
+from .state import zeros
 
 _ACTIVATIONS = {"gelu": F.gelu, "silu": F.silu, "relu": F.relu, "sigmoid": torch.sigmoid}
 
@@ -118,6 +119,7 @@ class SegmentAttention(nn.Module):
         return a.proj(y.transpose(1, 2).reshape(B, n, C)), new
 
     def update(self, state: dict, group: str) -> dict:
-        """A new segment starts: its cache starts empty."""
-        empty = state["ks"][:, :, :0]
+        """A new segment starts: its cache starts empty (fresh, as at the first segment)."""
+        ks = state["ks"]
+        empty = zeros(ks, *ks.shape[:2], 0, ks.shape[3])
         return {"km": empty, "vm": empty, "ks": empty, "vs": empty}

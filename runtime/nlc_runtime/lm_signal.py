@@ -57,8 +57,10 @@ def record(current: dict, logits: torch.Tensor, targets, state: dict) -> dict:
             taps[i].append((x, y))
     loss = current["loss"]
     if targets is not None:
+        if logits.dtype not in (torch.float32, torch.float64):  # bf16 autocast: sum in float32
+            logits = logits.float()
         seg = F.cross_entropy(
-            logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1, reduction="sum"
+            logits.flatten(0, 1), targets.flatten(), ignore_index=-1, reduction="sum"
         )
         loss = seg if loss is None else loss + seg
     return {"loss": loss, "taps": taps}

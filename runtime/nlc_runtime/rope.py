@@ -6,11 +6,17 @@ import torch
 
 
 def rope_cos_sin(
-    T: int, dim: int, base: float = 10000.0, offset: int = 0, device=None, dtype=torch.float32
+    T: int,
+    dim: int,
+    base: float = 10000.0,
+    offset: int | torch.Tensor = 0,
+    device=None,
+    dtype=torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (T, dim) for positions offset..offset+T-1."""
+    """cos, sin of shape (T, dim) for positions offset..offset+T-1 (offset: a number or a
+    0-dim tensor, e.g. the position a streaming attention keeps in its state)."""
     inv = 1.0 / (base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float64) / dim))
-    pos = torch.arange(offset, offset + T, device=device, dtype=torch.float64)
+    pos = torch.arange(T, device=device, dtype=torch.float64) + offset
     f = torch.outer(pos, inv)  # (T, dim/2)
     emb = torch.cat([f, f], -1)
     return emb.cos().to(dtype), emb.sin().to(dtype)

@@ -52,12 +52,15 @@ def generate(
         logits, _ = model(last, state)
     else:
         logits, state = model(prompt, state)
-    for _ in range(steps):
+    for i in range(steps):
         nxt = next_token(logits[:, -1], temperature, top_k, generator)
         ids.append(nxt)
-        if learns:  # the newest token's target is known now: it teaches, then the next reads
+        if learns:  # the newest token's target is known now: it teaches
             _, state = model(last, state, targets=nxt)
             last = nxt
+        if i == steps - 1:  # the last sampled token is not fed
+            break
+        if learns:
             logits, _ = model(last, state)
         else:
             logits, state = model(nxt, state)

@@ -58,6 +58,7 @@ from .conv import CausalConv1d
 from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
 from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
 from .norms import RMSNorm, l2norm
+from .state import zeros
 
 OTHERS = ("k", "v", "q", "eta", "alpha")
 
@@ -220,11 +221,11 @@ class SelfModifyingTitans(nn.Module):
                 W = torch.stack([self.init[f"{n}_W{i}"] for n in names])  # (M, H, a, b)
                 vis[f"W{i}"] = W.unsqueeze(1).expand(W.shape[0], batch, *W.shape[1:]).contiguous()
                 if self.momentum is not None:
-                    vis[f"S{i}"] = torch.zeros_like(vis[f"W{i}"])
+                    vis[f"S{i}"] = zeros(vis[f"W{i}"])
             st[group] = vis
         w = self.eta_w
-        tokens = w.new_zeros(batch, self.H, 0, self.D)
-        empty = {"k": tokens, "v": tokens, "eta": tokens[..., 0], "alpha": tokens[..., 0]}
+        tokens, rates = zeros(w, batch, self.H, 0, self.D), zeros(w, batch, self.H, 0)
+        empty = {"k": tokens, "v": tokens, "eta": rates, "alpha": rates}
         st["pending"] = {group: dict(empty) for group in groups}
         st["conv"] = self.conv.init_state(batch)
         return st
@@ -302,4 +303,6 @@ class SelfModifyingTitans(nn.Module):
 
 
 def _emptied(pending: dict) -> dict:
-    return {key: val[:, :, :0] for key, val in pending.items()}
+    """No pending tokens: fresh empty tensors (a view's strides would differ from a fresh
+    start's, and a compiled step would compile again for it)."""
+    return {key: zeros(val, *val.shape[:2], 0, *val.shape[3:]) for key, val in pending.items()}

@@ -13,6 +13,18 @@ import torch
 State = dict  # dict[str, torch.Tensor | State]
 
 
+def zeros(like: torch.Tensor, *shape: int) -> torch.Tensor:
+    """A zero state entry (a fresh cache, momentum, gradient sum), on `like`'s device and dtype
+    (`shape`, or like's shape), requiring grad where `like` does: after one segment the entry
+    it stands for is computed from the weights and requires grad, and a compiled step that met
+    the other kind at the first segment would compile again. Zero times a number of `like`,
+    not `requires_grad_()`, which a compiled forward cannot do."""
+    z = like.new_zeros(shape) if shape else torch.zeros_like(like)
+    if like.requires_grad and torch.is_grad_enabled():
+        z = z + like.reshape(-1)[:1].sum() * 0
+    return z
+
+
 def weights_of(state: dict, depth: int, prefix: str = "W") -> list[torch.Tensor]:
     return [state[f"{prefix}{i}"] for i in range(depth)]
 

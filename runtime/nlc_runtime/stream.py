@@ -92,14 +92,17 @@ def carried(module: torch.nn.Module, state: dict) -> dict:
     return out
 
 
-def span(module: torch.nn.Module, state: dict, t: int, *xs):
+def span(module: torch.nn.Module, state: dict, t: int | None, *xs):
     """A component over a span of tokens xs (B, n, ...) that starts after token t of its
     sequence: one call per stretch between its own boundaries inside the span, each followed by
     the updates due there (faster first). The boundary at the span's end is the loop nest's
     (`Model.forward` fires it). Under the model's plain schedule a span never holds a boundary
     of any period, and this is one call; under the fused schedule a span runs to the next LM
     piece, and each component steps through its own boundaries -- legal because a component's
-    state is read by nobody else, so its updates need no other component to wait."""
+    state is read by nobody else, so its updates need no other component to wait. t is None:
+    the caller knows the span holds no boundary (the plain schedule)."""
+    if t is None:  # the plain schedule: no boundary inside, and no clock in a compiled step
+        return module(*xs, state)
     n = xs[0].shape[1]
     periods = module.periods
     cuts = segments(t, n, sorted(set(periods.values())))
@@ -134,11 +137,9 @@ def run(module: torch.nn.Module, *xs, state: dict | None = None, finish: bool = 
     st = module.init_state(batch) if state is None else copy_state(state)
     st.pop("t", None)
     periods = module.periods
-    positional = getattr(module, "positional", False)
     ys = []
     for s, e in segments(t, n, sorted(set(periods.values()))):
-        args = [x[:, s:e] for x in xs]
-        y, st = module(*args, st, t + s) if positional else module(*args, st)
+        y, st = module(*(x[:, s:e] for x in xs), st)
         ys.append(y)
         for group, period in periods.items():  # faster groups first (dict order)
             if (t + e) % period == 0:

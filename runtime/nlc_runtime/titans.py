@@ -42,7 +42,7 @@ from .conv import CausalConv1d
 from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
 from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
-from .state import weights_of
+from .state import weights_of, zeros
 
 
 def memory_write(
@@ -238,7 +238,7 @@ class NeuralMemory(nn.Module):
             for i, W in enumerate(inits)
         }
         if self.momentum:
-            vis.update({f"S{i}": W.new_zeros(batch, *W.shape) for i, W in enumerate(inits)})
+            vis.update({f"S{i}": zeros(W, batch, *W.shape) for i, W in enumerate(inits)})
         st = {**vis, "run": dict(vis)}
         if self.conv is not None:
             st["conv"] = self.conv.init_state(batch)

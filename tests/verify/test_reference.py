@@ -14,7 +14,7 @@ from tests.codegen.helpers import tiny_spec
 from tests.conftest import SPECS
 
 CPU_SPECS = ["transformer", "titans-lmm", "titans-mac", "titans-mag", "titans-mal", "hope",
-             "hope-attention"]  # fmt: skip
+             "hope-attention", "hope-lm"]  # fmt: skip
 TOL = 1e-10
 
 
@@ -104,7 +104,8 @@ def _layer(draw) -> list[dict]:
             levels[0].update(optimizer="momentum", momentum=0.5)
         levels.append({"period": "outer", "hidden": 16})
         block.append({"name": "cms", "kind": "cms", "levels": levels,
-                      "variant": draw(st.sampled_from(["sequential", "independent"]))})  # fmt: skip
+                      "variant": draw(st.sampled_from(["sequential", "independent", "nested"])),
+                      "signal": draw(st.sampled_from(["local", "lm"]))})  # fmt: skip
     else:
         block += [{"name": "n2", "kind": "norm"}, {"name": "mlp", "kind": "mlp", "hidden": 16},
                   {"name": "r2", "kind": "add", "inputs": ["r1", "mlp"]}]  # fmt: skip

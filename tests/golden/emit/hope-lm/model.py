@@ -146,7 +146,8 @@ class Model(nn.Module):
     def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
         """The model on one segment idx (B, n), every state as of the segment's start: logits
         (B, n, vocab_size) and the states after it; the clock is the caller's.
-        t: the position of idx[:, 0] in the sequence.
+        t: the position of idx[:, 0] in the sequence, where components with update groups
+        find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
         h_embed = self.embed(idx)  # (B, n, 128)
@@ -176,11 +177,12 @@ class Model(nn.Module):
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
-        cuts = (4, 16, 32, 128) if self.cfg.schedule == "plain" else (32,)
+        plain = self.cfg.schedule == "plain"
+        cuts = (4, 16, 32, 128) if plain else (32,)
         keep_graph = torch.is_grad_enabled()  # False: cut the graph after each LM piece
         with torch.set_grad_enabled(keep_graph or targets is not None):
             for s, e in segments(t, idx.shape[1], cuts):
-                y, new = self.step(idx[:, s:e], state, t)
+                y, new = self.step(idx[:, s:e], state, None if plain else t)
                 state.update(new)
                 logits.append(y)
                 part = None if targets is None else targets[:, s:e]
@@ -218,11 +220,12 @@ class Model(nn.Module):
         state["lm"] = lm_signal.piece()
 
     def finish(self, state: dict) -> dict:
-        """The end of a sequence: the partial chunk of every period is flushed (updated) or,
-        where the spec says `partial_chunk: drop`, dropped; faster levels first."""
+        """The end of a sequence: the last, partial LM piece teaches, then the partial chunk of
+        every period is flushed (updated) or, where the spec says `partial_chunk: drop`,
+        dropped; faster levels first. Call it before `backward`: the piece needs its graph."""
         state = copy_state(state)
         t = state["t"]
-        self.learn(state)  # the last, partial LM piece
+        self.learn(state)
         # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
         if t % 4:
             for block, bs in zip(self.layers, state["layers"], strict=True):

@@ -126,9 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compile-mode",
         choices=["auto", "step", "model", "chunks"],
         default="auto",
-        help="step (auto): the model's per-segment step, compiled once and replayed for every "
-        "segment; model: the whole forward (unrolls the segment loop); chunks: only the "
-        "memories' chunk kernels",
+        help="step (auto): the plain loop nest with its per-segment step compiled once and "
+        "replayed for every segment; model: the whole forward; chunks: only the memories' "
+        "chunk kernels, under the fused schedule",
     )
     add(
         "--parallel",
@@ -204,8 +204,10 @@ def train(args, dist, device: str) -> list[float]:
     step_model = wrapped
     mode = "step" if args.compile_mode == "auto" else args.compile_mode
     if use_compile and mode == "step":
-        # the per-segment step compiled once and replayed: the loop nest stays eager, so
-        # compile time does not grow with context / chunk (compiling forward unrolls it)
+        # the plain nest's per-segment step compiled once and replayed: the loop nest stays
+        # eager, so compile time does not grow with context / chunk (compiling the fused
+        # forward would unroll every component's loop over its boundaries)
+        model.cfg.schedule = "plain"
         model.step = torch.compile(model.step)
     elif use_compile and mode == "chunks":
         compile_chunk_kernels()

@@ -127,7 +127,8 @@ class Model(nn.Module):
     def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
         """The model on one segment idx (B, n), every state as of the segment's start: logits
         (B, n, vocab_size) and the states after it; the clock is the caller's.
-        t: the position of idx[:, 0] in the sequence.
+        t: the position of idx[:, 0] in the sequence, where components with update groups
+        find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
         h_embed = self.embed(idx)  # (B, n, 128)
@@ -154,9 +155,10 @@ class Model(nn.Module):
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
-        cuts = (16,) if self.cfg.schedule == "plain" else ()
+        plain = self.cfg.schedule == "plain"
+        cuts = (16,) if plain else ()
         for s, e in segments(t, idx.shape[1], cuts):
-            y, new = self.step(idx[:, s:e], state, t)
+            y, new = self.step(idx[:, s:e], state, None if plain else t)
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s

@@ -99,7 +99,7 @@ class Layers(nn.Module):
         through its own boundaries inside it (`span`)."""
         new_state: dict = {}
         h_norm1 = self.norm1(x)  # (B, n, 128)
-        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"], t)  # (B, n, 128)
+        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, 128)
         h_memory, new_state["memory"] = span(
             self.memory, state["memory"], t, h_norm1
         )  # (B, n, 128)
@@ -136,7 +136,8 @@ class Model(nn.Module):
     def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
         """The model on one segment idx (B, n), every state as of the segment's start: logits
         (B, n, vocab_size) and the states after it; the clock is the caller's.
-        t: the position of idx[:, 0] in the sequence.
+        t: the position of idx[:, 0] in the sequence, where components with update groups
+        find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
         h_embed = self.embed(idx)  # (B, n, 128)
@@ -163,9 +164,10 @@ class Model(nn.Module):
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
-        cuts = (16,) if self.cfg.schedule == "plain" else ()
+        plain = self.cfg.schedule == "plain"
+        cuts = (16,) if plain else ()
         for s, e in segments(t, idx.shape[1], cuts):
-            y, new = self.step(idx[:, s:e], state, t)
+            y, new = self.step(idx[:, s:e], state, None if plain else t)
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s

@@ -76,12 +76,11 @@ class Layers(nn.Module):
         """The in-context states of one block at token 0."""
         return {"attn": self.attn.init_state(batch)}
 
-    def forward(self, x: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
-        """A span x (B, n, C) of the tokens after t; a component with update groups steps
-        through its own boundaries inside it (`span`)."""
+    def forward(self, x: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """A span x (B, n, C) of tokens: every state as of its start."""
         new_state: dict = {}
         h_norm1 = self.norm1(x)  # (B, n, 128)
-        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"], t)  # (B, n, 128)
+        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, 128)
         h_res1 = x + h_attn  # (B, n, 128)
         h_norm2 = self.norm2(h_res1)  # (B, n, 128)
         h_mlp = self.mlp(h_norm2)  # (B, n, 128)
@@ -111,10 +110,9 @@ class Model(nn.Module):
         """The state of a new sequence: clock 0, memories at their meta-learned initial values."""
         return {"t": 0, "layers": [block.init_state(batch) for block in self.layers]}
 
-    def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
+    def step(self, idx: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """The model on one segment idx (B, n), every state as of the segment's start: logits
         (B, n, vocab_size) and the states after it; the clock is the caller's.
-        t: the position of idx[:, 0] in the sequence.
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
         h_embed = self.embed(idx)  # (B, n, 128)
@@ -122,7 +120,7 @@ class Model(nn.Module):
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
-            h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
+            h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute)
             layers_state.append(s)
         new_state["layers"] = layers_state
         h_norm_f = self.norm_f(h_layers)  # (B, n, 128)
@@ -135,7 +133,7 @@ class Model(nn.Module):
         t = state["t"]
         logits = []
         for s, e in segments(t, idx.shape[1], ()):  # no update cuts the tokens: one segment
-            y, new = self.step(idx[:, s:e], state, t)
+            y, new = self.step(idx[:, s:e], state)
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s

@@ -1,0 +1,238 @@
+"""The emitted loop nest: the state carries its own clock (a sequence fed in pieces gives the
+logits and state of one call), the plain and fused schedules agree, generation through the
+carried state equals a forward over the whole prefix, and the per-segment step compiles once.
+Float64 on CPU, on every shipped spec (shrunk) and on the interpreter's random specs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nlc_runtime.testing import tensors_of
+
+from tests.codegen.conftest import CPU_SPECS, GPU_PRESETS
+from tests.codegen.helpers import load_emitted, render_text
+from tests.verify.test_reference import random_specs
+
+TOL = 1e-10
+T = 45  # crosses boundaries of every shrunk preset's fast periods and ends in a partial chunk
+# (a, b): the first piece ends inside a chunk, on a boundary (4, 8, 16, 32: every fast period
+# of the presets divides one of them), one token in, one token before the end
+SPLITS = [(1, 2), (3, 4), (4, 8), (7, 16), (16, 33), (31, 44), (5, 32)]
+
+
+def _model(module, schedule="fused", seed=0):
+    torch.manual_seed(seed)
+    return module.Model(module.Config(schedule=schedule)).double()
+
+
+def _canonical(state):
+    """A state with its LM piece in progress as one tensor per CMS (its segments, which depend
+    on where the calls were cut, joined)."""
+    if not isinstance(state, dict) or "lm" not in state:
+        return state
+    piece = state["lm"]
+    joined = [
+        [torch.cat([tap[i] for tap in taps], 1) for i in (0, 1)] for taps in piece["taps"] if taps
+    ]
+    return {**state, "lm": {"loss": piece["loss"], "taps": [j for j in joined if j]}}
+
+
+def _max_diff(a, b) -> float:
+    """Largest difference between two states (or outputs): same structure, every tensor."""
+    ta, tb = tensors_of(_canonical(a)), tensors_of(_canonical(b))
+    assert len(ta) == len(tb)
+    assert all(x.shape == y.shape for x, y in zip(ta, tb, strict=True))
+    pairs = [(x, y) for x, y in zip(ta, tb, strict=True) if x.numel()]
+    return max([0.0] + [(x - y).abs().max().item() for x, y in pairs])
+
+
+def _in_pieces(model, idx, cuts, targets=None):
+    """Feed idx in the pieces cut at `cuts`, the state carried; logits and final state."""
+    state, ys = None, []
+    bounds = [0, *cuts, idx.shape[1]]
+    for s, e in zip(bounds, bounds[1:], strict=False):
+        kw = {"targets": targets[:, s:e]} if targets is not None else {}
+        y, state = model(idx[:, s:e], state, **kw)
+        ys.append(y)
+    return torch.cat(ys, 1), state
+
+
+def _assert_pieces_equal_whole(model, idx, splits, targets=None):
+    kw = {"targets": targets} if targets is not None else {}
+    whole, state = model(idx, **kw)
+    finished = model.finish(state)
+    worst = 0.0
+    for cuts in splits:
+        y, st = _in_pieces(model, idx, cuts, targets)
+        worst = max(worst, (y - whole).abs().max().item(), _max_diff(st, state))
+        worst = max(worst, _max_diff(model.finish(st), finished))
+    assert worst < TOL, worst
+    return worst
+
+
+@pytest.mark.parametrize("schedule", ["fused", "plain"])
+@pytest.mark.parametrize("name", CPU_SPECS)
+def test_pieces_equal_one_call(emitted, name, schedule):
+    """logits, state = model(idx[:, :a]); ... with the returned state: the same logits and
+    final state (before and after `finish`) as one call on idx, for splits inside chunks and on
+    boundaries; the LM-signal spec gets its targets cut the same way."""
+    model = _model(emitted[name], schedule)
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 256, (2, T), generator=gen)
+    targets = torch.randint(0, 256, (2, T), generator=gen) if model.uses_targets else None
+    _assert_pieces_equal_whole(model, idx, SPLITS, targets)
+
+
+@pytest.mark.parametrize("name", GPU_PRESETS)
+def test_pieces_equal_one_call_gpu_presets(emitted, name):
+    model = _model(emitted[name])
+    idx = torch.randint(0, 256, (1, T), generator=torch.Generator().manual_seed(2))
+    _assert_pieces_equal_whole(model, idx, [(7, 30)])
+
+
+def _emit(text: str):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in render_text(text, "random.yaml").items():
+            (Path(tmp) / name).write_text(content)
+        return load_emitted(Path(tmp))
+
+
+@settings(
+    max_examples=14, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(random_specs(), st.integers(1, 12), st.integers(1, 12))
+def test_random_specs_pieces_equal_one_call(text, a, length):
+    """Random periods (1..12, not dividing the pieces), MAC segments, windows, drop/flush,
+    both CMS signals: the same invariance, on 23 tokens cut at a and a + length."""
+    module = _emit(text)
+    model = _model(module)
+    gen = torch.Generator().manual_seed(a)
+    idx = torch.randint(0, 32, (2, 23), generator=gen)
+    targets = torch.randint(0, 32, (2, 23), generator=gen) if model.uses_targets else None
+    b = min(a + length, 22)
+    _assert_pieces_equal_whole(model, idx, [(a, b), (a,)], targets)
+
+
+@pytest.mark.parametrize("name", CPU_SPECS)
+def test_plain_and_fused_schedules_agree(emitted, name):
+    """The fused schedule (each component through its own boundaries) is a reordering of the
+    plain nest: equal logits, states and gradients of every parameter."""
+    module = emitted[name]
+    idx = torch.randint(0, 256, (2, T), generator=torch.Generator().manual_seed(3))
+    results = []
+    for schedule in ("plain", "fused"):
+        model = _model(module, schedule)
+        kw = {"targets": idx.roll(-1, 1)} if model.uses_targets else {}
+        logits, state = model(idx, **kw)
+        finished = model.finish(state)  # before backward: a last LM piece needs its graph
+        F.cross_entropy(logits.flatten(0, 1), idx.roll(-1, 1).flatten()).backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        results.append((logits, finished, grads))
+    (y1, s1, g1), (y2, s2, g2) = results
+    assert (y1 - y2).abs().max().item() < TOL
+    assert _max_diff(s1, s2) < TOL
+    assert g1.keys() == g2.keys() and g1
+    assert max((g1[n] - g2[n]).abs().max().item() for n in g1) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["transformer", "hope", "titans-mac", "hope-lm"])
+def test_generation_with_the_carried_state_equals_a_full_forward(emitted, name, monkeypatch):
+    """`sampling.generate` feeds the prompt once, then one token at a time through the state;
+    the logits each new token is drawn from equal those of a forward over the whole prefix
+    (with its targets, for the LM signal), for prefixes up to the context (48)."""
+    from nlc_runtime import sampling
+
+    model = _model(emitted[name])
+    seen = []
+    original = sampling.next_token
+    monkeypatch.setattr(
+        sampling, "next_token", lambda logits, *a: seen.append(logits) or original(logits, *a)
+    )
+    prompt = torch.randint(0, 256, (1, 5), generator=torch.Generator().manual_seed(4))
+    ids, _ = sampling.generate(model, prompt, 40, temperature=0.0)
+    assert ids.shape == (1, 45) and len(seen) == 40
+    for i, logits in enumerate(seen):
+        prefix = ids[:, : 5 + i]
+        kw = {}
+        if model.uses_targets:  # the next token of each but the last: its target is not drawn yet
+            kw = {"targets": torch.cat([prefix[:, 1:], torch.full_like(prefix[:, :1], -1)], 1)}
+        with torch.no_grad():
+            full, _ = model(prefix, **kw)
+        assert (full[:, -1] - logits).abs().max().item() < TOL, i
+
+
+def test_generation_runs_past_the_context(emitted):
+    """A memory model keeps generating past its context (48 here) from what it carries; the
+    attention-only model slides its window (its cache keeps the last `context` tokens)."""
+    from nlc_runtime import sampling
+
+    for name in ("hope", "transformer"):
+        model = _model(emitted[name])
+        prompt = torch.randint(0, 256, (1, 4), generator=torch.Generator().manual_seed(5))
+        ids, state = sampling.generate(model, prompt, 60, temperature=1.0, top_k=0)
+        assert ids.shape == (1, 64) and state["t"] == 63
+        if name == "transformer":
+            assert state["layers"][0]["attn"]["k"].shape[2] == 47  # the context less one
+
+
+@pytest.mark.parametrize("name", CPU_SPECS)
+def test_the_emitted_model_is_causal(emitted, name):
+    """DESIGN.md §1, also through in-context updates and the LM signal: perturbing token t
+    leaves every output before t unchanged and changes the output at t."""
+    model = _model(emitted[name])
+    idx = torch.randint(0, 256, (1, T), generator=torch.Generator().manual_seed(6))
+    for t in (3, 20, 40):
+        other = idx.clone()
+        other[0, t] = (idx[0, t] + 1) % 256
+        outs = []
+        for x in (idx, other):
+            kw = {"targets": x.roll(-1, 1)} if model.uses_targets else {}
+            with torch.no_grad():
+                outs.append(model(x, **kw)[0])
+        assert (outs[0][:, :t] - outs[1][:, :t]).abs().max().item() == 0.0
+        assert (outs[0][:, t] - outs[1][:, t]).abs().max().item() > 0.0
+
+
+def test_the_lm_signal_learns_from_the_targets(emitted):
+    """hope-lm: without targets the CMS only reads; with them its fast level (period 32) has
+    moved after the first LM piece, and only the tokens after it see the change."""
+    model = _model(emitted["hope-lm"])
+    idx = torch.randint(0, 256, (2, T), generator=torch.Generator().manual_seed(7))
+    read, s0 = model(idx)
+    learned, s1 = model(idx, targets=idx.roll(-1, 1))
+    assert (read[:, :32] - learned[:, :32]).abs().max().item() == 0.0
+    assert (read[:, 32:] - learned[:, 32:]).abs().max().item() > 1e-6
+    w0, w1 = (s["layers"][0]["cms"]["L0"]["W0"] for s in (s0, s1))
+    assert (w0 - w1).abs().max().item() > 0
+
+
+@pytest.mark.parametrize("name", ["hope", "titans-mac", "transformer"])
+def test_the_segment_step_compiles_once_per_shape(emitted, name):
+    """torch.compile of the plain nest's per-segment step: the number of graphs it compiles
+    does not grow with the number of segments (no recompile per segment, no unrolling of the
+    sequence), and the compiled step gives the eager logits. (A chunk's pending tokens grow
+    within it, so HOPE's step meets a few shapes: none, one segment's, any, none again after
+    an update; a KV cache grows too.)"""
+    module = emitted[name]
+    counts = {}
+    for length in (32, 96):
+        torch._dynamo.reset()
+        graphs = []
+
+        def backend(gm, example_inputs, graphs=graphs):
+            graphs.append(gm)
+            return gm.forward
+
+        model = _model(module, "plain")
+        eager, _ = model(torch.arange(length).remainder(256)[None])
+        model.step = torch.compile(model.step, backend=backend)
+        compiled, _ = model(torch.arange(length).remainder(256)[None])
+        assert (compiled - eager).abs().max().item() < 1e-12
+        counts[length] = len(graphs)
+    assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
