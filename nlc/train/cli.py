@@ -1,4 +1,4 @@
-"""Subcommands of `nlc` for training and sampling (`train`, `generate`).
+"""Subcommands of `nlc` for training, sampling and evaluation (`train`, `generate`, `eval`).
 
 `add_commands(sub)` registers them on the main parser; torch is imported only inside the
 command functions, so `nlc --help` and `nlc check` stay fast.
@@ -45,6 +45,12 @@ def _cmd_generate(args) -> int:
     return generate_command(args)
 
 
+def _cmd_eval(args) -> int:
+    from nlc.train.evaluate import eval_command
+
+    return eval_command(args)
+
+
 def add_commands(sub) -> None:
     """Register the training subcommands on an argparse subparsers object."""
     p = sub.add_parser(
@@ -82,3 +88,58 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(fn=_cmd_generate)
+
+    p = sub.add_parser(
+        "eval",
+        help="the loss of a trained run over every token of a text (no sampling)",
+        description="Score every token of a text with the latest checkpoint of RUN: loss, "
+        "perplexity, bits per token and per byte. Windows of the model's context by default; "
+        "--stream feeds the text as one sequence and reports the loss by position.",
+    )
+    p.add_argument("run", help="a run folder written by `nlc train`")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="text file, folder, glob, .jsonl or uint16 .bin, read whole "
+        "(default: the bundled corpus, see --split)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("val", "all"),
+        default=None,
+        help="without --data: val = the held-out tail `nlc train` used (default), all = all",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="one sequence, state carried between pieces; loss by position and a plot",
+    )
+    p.add_argument(
+        "--piece",
+        type=int,
+        metavar="N",
+        default=None,
+        help="stream: tokens per call (default: context)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        default=None,
+        help="windows: windows per call (default 8)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        default=None,
+        help="score only the first N predicted tokens",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    p.add_argument(
+        "--png", metavar="PATH", default=None, help="stream: the plot (default: RUN/stream.png)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.set_defaults(fn=_cmd_eval)

@@ -86,8 +86,8 @@ def _cmd_run_reference(args) -> int:
     T = min(args.tokens, model.context)
     gen = torch.Generator().manual_seed(args.seed)
     idx = torch.randint(0, model.vocab_size, (args.batch, T + 1), generator=gen)
-    with torch.no_grad():
-        logits = run_reference(front, idx[:, :-1], args.seed)
+    with torch.no_grad():  # the targets: what an LM-signal CMS learns from
+        logits = run_reference(front, idx[:, :-1], args.seed, targets=idx[:, 1:])
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1)).item()
     out: dict = {"spec": front.full.name, "tokens": T, "batch": args.batch, "loss": loss}
     rc = 0

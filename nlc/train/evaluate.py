@@ -1,0 +1,354 @@
+"""`nlc eval RUN`: the loss of a trained run over every token of a text, without sampling.
+
+Two ways to read the text:
+
+- windows (default): the text is cut into consecutive windows of context + 1 tokens that
+  overlap by one token, each window a new sequence (state None). This is the number the
+  training loop's validation loss estimates from random windows, but over every token once, so
+  two runs compare on exactly the same predictions.
+- stream (`--stream`): the whole text is ONE sequence fed in pieces, the state each call
+  returns passed to the next, so memories keep learning and attention slides its window past
+  the training context. The loss by position (0-256, 256-1K, 1K-4K, ... tokens into the
+  stream) shows whether the memory still helps beyond the training window; RUN/stream.png
+  draws it.
+
+Both report the mean cross-entropy per predicted token (nats), perplexity, bits per token and
+bits per byte (of the UTF-8 text the predicted tokens decode to). Bad input -- a missing run,
+a bad checkpoint or data, a non-positive number -- prints one line and returns 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PROG = "nlc eval"
+VAL_FRACTION = 0.1  # `nlc train`'s default held-out tail
+FIRST_BUCKET = 256  # stream buckets: [0, 256), then each 4 times longer than the one before
+
+
+class EvalError(Exception):
+    """Bad input to `nlc eval`: one line for the user, exit code 2."""
+
+
+@dataclass
+class Loaded:
+    """A run ready to evaluate: the model (weights loaded, eval mode) and its tokenizer."""
+
+    run: Path
+    model: object  # torch.nn.Module; typed loosely so this module imports without torch
+    context: int
+    vocab_size: int
+    tokenizer: object
+    uses_targets: bool
+
+
+@dataclass
+class Result:
+    """Summed losses of the predicted tokens (and, in stream mode, each token's loss)."""
+
+    tokens: int
+    nats: float
+    bytes: int = 0  # UTF-8 bytes of the predicted text, counted once the losses are in
+    per_token: object = None  # float64 tensor of the losses in stream order, stream mode only
+
+    @property
+    def loss(self) -> float:
+        return self.nats / self.tokens
+
+    @property
+    def perplexity(self) -> float:
+        # exp overflows a float above ~709 nats: a diverged model, say so with inf
+        return math.exp(self.loss) if self.loss < 700 else math.inf
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.loss / math.log(2)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return self.nats / math.log(2) / self.bytes
+
+
+def eval_command(args) -> int:
+    try:
+        check_flags(args)
+        loaded = load_run(Path(args.run), args.device, args.dtype)
+        tokens, data = eval_tokens(loaded, args)
+        if args.stream:
+            result = stream_losses(loaded, tokens, args.piece or loaded.context)
+        else:
+            result = window_losses(loaded, tokens, args.batch_size or 8)
+        result.bytes = count_bytes(loaded.tokenizer, tokens[1:])
+        report = make_report(loaded, args, data, result)
+        if args.stream:
+            png = Path(args.png or loaded.run / "stream.png")
+            report["png"] = str(write_stream_plot(report, png))
+    except EvalError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else render_table(report))
+    return 0
+
+
+def check_flags(args) -> None:
+    """Numbers must be positive, and flags that mean nothing in the chosen mode are refused
+    rather than ignored (a user who passes --piece without --stream expects it to matter)."""
+    for flag in ("piece", "batch_size", "max_tokens"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            name = "--" + flag.replace("_", "-")
+            raise EvalError(f"{name} must be a positive integer (got {value})")
+    if not args.stream:
+        for flag in ("piece", "png"):
+            if getattr(args, flag) is not None:
+                raise EvalError(f"--{flag} applies to --stream only")
+    elif args.batch_size is not None:
+        raise EvalError("--batch-size applies to window mode only (--stream feeds one sequence)")
+    if args.data is not None and args.split is not None:
+        raise EvalError("--split applies to the bundled corpus only (--data is read whole)")
+
+
+def load_run(run: Path, device: str, dtype: str) -> Loaded:
+    """The model of RUN/code/model.py with the weights of RUN/ckpt, as `nlc generate` loads it
+    (safetensors: nothing from the checkpoint is executed)."""
+    import torch
+    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint
+    from nlc_runtime.data import DataError, make_tokenizer
+
+    from nlc.train.emitted import load_module
+
+    if not run.is_dir():
+        raise EvalError(f"{run}: no such run folder")
+    if not (run / "code" / "model.py").exists():
+        raise EvalError(f"{run}: not a run folder (no code/model.py)")
+    module = load_module(run / "code", "model")
+    cfg = module.Config()
+    model = module.Model(cfg)
+    try:
+        load_checkpoint(run / "ckpt", model)
+    except CheckpointError as err:
+        raise EvalError(str(err)) from None
+    try:
+        model.to(device=torch.device(device), dtype=getattr(torch, dtype)).eval()
+    except (RuntimeError, AssertionError) as err:  # unknown device, or no CUDA in this torch
+        raise EvalError(f"--device {device}: {str(err).splitlines()[0]}") from None
+    kind = "bpe" if (run / "tokenizer.json").exists() else "byte"
+    try:
+        tokenizer = make_tokenizer(kind, run, cfg.vocab_size)
+    except DataError as err:
+        raise EvalError(str(err)) from None
+    learns = bool(getattr(model, "uses_targets", False))
+    return Loaded(run, model, cfg.context, cfg.vocab_size, tokenizer, learns)
+
+
+def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
+    """The tokens to evaluate (1-D) and a description of where they come from. Without --data:
+    the bundled corpus, whole or its held-out tail split exactly as `nlc train` split it."""
+    from nlc_runtime.data import DataError, load_tokens, split_tokens
+
+    try:
+        tokens = load_tokens(args.data, loaded.tokenizer, loaded.vocab_size)
+        if args.data is not None:
+            data = args.data
+        elif (args.split or "val") == "all":
+            data = "bundled corpus (all)"
+        else:
+            fraction = recorded_val_fraction(loaded.run)
+            tokens = split_tokens(tokens, loaded.context, fraction, "bundled corpus")[1]
+            data = "bundled corpus (val split)"
+    except DataError as err:
+        raise EvalError(str(err)) from None
+    if args.max_tokens is not None:  # N predictions need N + 1 tokens (the first has no target)
+        tokens = tokens[: args.max_tokens + 1]
+    if len(tokens) < 2:
+        raise EvalError(f"{data}: {len(tokens)} token(s): nothing to predict (need 2)")
+    return tokens, data
+
+
+def recorded_val_fraction(run: Path) -> float:
+    """The --val-fraction the run was trained with (RUN/options.json keeps the options given to
+    `nlc train`), so the default split never scores text the model trained on."""
+    try:
+        options = json.loads((run / "options.json").read_text())
+        return float(options.get("--val-fraction") or VAL_FRACTION)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return VAL_FRACTION
+
+
+def window_losses(loaded: Loaded, tokens, batch_size: int) -> Result:
+    """Every target once: windows of context + 1 tokens overlapping by one, each a new
+    sequence; the full windows `batch_size` at a time, then the shorter last one."""
+    import torch
+
+    ctx, n = loaded.context, len(tokens) - 1  # n predictions
+    full = n // ctx
+    # full windows are plain reshapes: inputs tokens[i*ctx : (i+1)*ctx], targets one later
+    x_all = tokens[: full * ctx].long().view(full, ctx)
+    y_all = tokens[1 : full * ctx + 1].long().view(full, ctx)
+    batches = [
+        (x_all[i : i + batch_size], y_all[i : i + batch_size]) for i in range(0, full, batch_size)
+    ]
+    if n % ctx:
+        batches.append(
+            (tokens[full * ctx : -1].long()[None], tokens[full * ctx + 1 :].long()[None])
+        )
+    nats, done = 0.0, 0
+    with torch.no_grad():
+        for x, y in batches:
+            nats += float(forward_losses(loaded, x, y, None)[0].sum())
+            done += y.numel()
+            progress(done, n)
+    return Result(tokens=n, nats=nats)
+
+
+def stream_losses(loaded: Loaded, tokens, piece: int) -> Result:
+    """The whole text as one sequence (batch 1) in pieces of `piece` tokens, each call
+    continuing the state the previous one returned. Inputs are tokens[:-1] and targets
+    tokens[1:], so every target is known: a learning (LM-signal) model is never handed -1."""
+    import torch
+
+    n = len(tokens) - 1
+    losses = torch.empty(n, dtype=torch.float64)
+    state = None
+    with torch.no_grad():
+        for start in range(0, n, piece):
+            end = min(start + piece, n)
+            x = tokens[start:end].long()[None]
+            y = tokens[start + 1 : end + 1].long()[None]
+            row, state = forward_losses(loaded, x, y, state)
+            losses[start:end] = row[0]
+            progress(end, n)
+    return Result(tokens=n, nats=float(losses.sum()), per_token=losses)
+
+
+def forward_losses(loaded: Loaded, x, y, state):
+    """Per-token cross-entropy (B, T) in float64 and the state after the call. The targets go
+    in only for a model that learns from them in context (`uses_targets`)."""
+    import torch.nn.functional as F
+
+    device = next(loaded.model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    extra = {"targets": y} if loaded.uses_targets else {}
+    logits, state = loaded.model(x, state, **extra)
+    # per token in the model's dtype (a float64 copy of (B*T, vocab) logits would be large for
+    # BPE vocabularies); the sums are float64
+    losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+    return losses.view(y.shape).double().cpu(), state
+
+
+def progress(done: int, total: int) -> None:
+    """`eval: N/M tokens` on a terminal's stderr, rewritten in place; silent when redirected."""
+    if not sys.stderr.isatty():
+        return
+    end = "\n" if done >= total else ""
+    print(f"\reval: {done:,}/{total:,} tokens", end=end, file=sys.stderr, flush=True)
+
+
+def count_bytes(tokenizer, targets) -> int:
+    """UTF-8 bytes of the predicted text. Byte tokens are bytes; BPE tokens are decoded (once,
+    all together, so merges that split a character decode as they were written)."""
+    from nlc_runtime.data import ByteTokenizer
+
+    if isinstance(tokenizer, ByteTokenizer):
+        return len(targets)
+    return max(1, len(tokenizer.decode(targets.tolist()).encode("utf-8")))
+
+
+def buckets(per_token) -> list[dict]:
+    """Mean loss by position in the stream: [0, 256), [256, 1K), [1K, 4K), ... (only the
+    buckets that hold tokens; `end` is the bucket's nominal end)."""
+    out, start, end, n = [], 0, FIRST_BUCKET, len(per_token)
+    while start < n:
+        part = per_token[start:end]
+        out.append(
+            {"start": start, "end": end, "tokens": len(part), "loss": float(part.sum()) / len(part)}
+        )
+        start, end = end, end * 4
+    return out
+
+
+def make_report(loaded: Loaded, args, data: str, result: Result) -> dict:
+    """Everything printed, as one JSON-ready dict (the table is rendered from it)."""
+    report = {
+        "run": str(loaded.run),
+        "data": data,
+        "mode": "stream" if args.stream else "windows",
+        "tokens": result.tokens,
+        "loss": result.loss,
+        "perplexity": result.perplexity,
+        "bits_per_token": result.bits_per_token,
+        "bits_per_byte": result.bits_per_byte,
+        "context": loaded.context,
+    }
+    if args.stream:
+        report["piece"] = args.piece or loaded.context
+        report["buckets"] = buckets(result.per_token)
+    else:
+        report["batch_size"] = args.batch_size or 8
+    return report
+
+
+def short(n: int) -> str:
+    """256, 1K, 4K, ..., 1M: bucket edges are powers of two."""
+    for unit, size in (("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+def render_table(report: dict) -> str:
+    if report["mode"] == "stream":
+        mode = f"stream in pieces of {report['piece']}"
+    else:
+        mode = f"windows of {report['context']} (batch {report['batch_size']})"
+    lines = [
+        f"run: {report['run']}  data: {report['data']}  tokens: {report['tokens']:,}  mode: {mode}",
+        f"loss {report['loss']:.4f} nats/token  perplexity {report['perplexity']:.2f}  "
+        f"bits/token {report['bits_per_token']:.3f}  bits/byte {report['bits_per_byte']:.3f}",
+    ]
+    if report["mode"] == "stream":
+        lines.append(f"{'position':<12}{'tokens':>10}{'loss':>10}{'perplexity':>12}")
+        for b in report["buckets"]:
+            span = f"{short(b['start'])}-{short(b['end'])}"
+            ppl = math.exp(b["loss"]) if b["loss"] < 700 else math.inf
+            lines.append(f"{span:<12}{b['tokens']:>10,}{b['loss']:>10.4f}{ppl:>12.2f}")
+        lines.append(f"plot: {report['png']}")
+    return "\n".join(lines)
+
+
+def write_stream_plot(report: dict, out: Path) -> Path:
+    """Mean loss per position bucket on a log position axis, the training context marked: a
+    curve that keeps falling right of the line is memory that helps past the window."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    spans = [(max(b["start"], 1), min(b["end"], report["tokens"])) for b in report["buckets"]]
+    losses = [b["loss"] for b in report["buckets"]]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    # each bucket as a flat segment over the positions it covers, its point at the geometric
+    # middle (the middle on a log axis); position 0 is drawn from 1 (log 0 is undefined)
+    ax.hlines(losses, [a for a, _ in spans], [b for _, b in spans], color="#c33", lw=2, alpha=0.4)
+    mids = [math.sqrt(a * b) for a, b in spans]
+    ax.plot(mids, losses, "o-", color="#c33", lw=1, ms=4, label="mean loss of the bucket")
+    ax.axvline(report["context"], color="#333", ls=":", lw=1.5, label="context")
+    ax.set_xscale("log")
+    ax.set_xlabel("position in the stream (tokens)")
+    ax.set_ylabel("cross-entropy (nats / token)")
+    ax.set_title(f"{Path(report['run']).name}: streamed through {report['tokens']:,} tokens")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    except OSError as err:
+        raise EvalError(f"{out}: cannot write the plot: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    return out
