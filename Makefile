@@ -22,12 +22,16 @@ demo: $(STAMP)
 	@echo
 	$(VENV)/bin/nlc levels specs/hope.yaml
 	@echo
-	# train the small HOPE preset on the bundled Shakespeare corpus (HOPE: ~2,400 tokens/s, ~2 min on 2 cores)
+	# train the small HOPE preset on the bundled Shakespeare corpus (about 3 min on 2 CPU cores)
 	rm -rf runs/demo
 	$(VENV)/bin/nlc train specs/hope.yaml --out runs/demo \
 	  --steps 300 --batch-size 8 --context 128 --lr 3.0e-3 --warmup 10 --eval-every 50 --eval-iters 2
 	@echo
-	$(VENV)/bin/nlc generate runs/demo --prompt "ROMEO:" --tokens 200
+	# 400 new tokens: past the 256-token context, the memories carrying on
+	$(VENV)/bin/nlc generate runs/demo --prompt "ROMEO:" --tokens 400
+	@echo
+	# 16K tokens of the held-out text as one stream: the loss by position (runs/demo/stream.png)
+	$(VENV)/bin/nlc eval runs/demo --stream --max-tokens 16384
 
 test: $(STAMP)
 	$(PY) -m pytest -q

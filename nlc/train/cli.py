@@ -27,7 +27,7 @@ PASSTHROUGH = [
     ("--ckpt-every", int, "steps between checkpoints (default: every evaluation)"),
     ("--device", str, "cpu, cuda, cuda:1 ... (default: cuda when available)"),
     ("--dtype", str, "float32 (default) or float64"),
-    ("--compile-mode", str, "auto = step (the per-segment step, compiled once), model, or chunks"),
+    ("--compile-mode", str, "auto (step on CUDA, chunks on CPU), step, chunks or model"),
     ("--parallel", str, "with --nproc > 1: ddp (default) or fsdp (FSDP2, sharded weights)"),
     ("--seed", int, "random seed"),
 ]

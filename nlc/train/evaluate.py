@@ -142,7 +142,9 @@ def load_run(run: Path, device: str, dtype: str) -> Loaded:
     except DataError as err:
         raise EvalError(str(err)) from None
     learns = bool(getattr(model, "uses_targets", False))
-    return Loaded(run, model, cfg.context, cfg.vocab_size, tokenizer, learns)
+    # the context the run trained at (`nlc train --context`), else the spec's
+    context = int(recorded_option(run, "--context", cfg.context))
+    return Loaded(run, model, context, cfg.vocab_size, tokenizer, learns)
 
 
 def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
@@ -157,7 +159,7 @@ def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
         elif (args.split or "val") == "all":
             data = "bundled corpus (all)"
         else:
-            fraction = recorded_val_fraction(loaded.run)
+            fraction = float(recorded_option(loaded.run, "--val-fraction", VAL_FRACTION))
             tokens = split_tokens(tokens, loaded.context, fraction, "bundled corpus")[1]
             data = "bundled corpus (val split)"
     except DataError as err:
@@ -169,14 +171,15 @@ def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
     return tokens, data
 
 
-def recorded_val_fraction(run: Path) -> float:
-    """The --val-fraction the run was trained with (RUN/options.json keeps the options given to
-    `nlc train`), so the default split never scores text the model trained on."""
+def recorded_option(run: Path, flag: str, default):
+    """An option the run was trained with (RUN/options.json keeps the options given to `nlc
+    train`): the validation split and context it used, so the default evaluation never scores
+    text the model trained on and reads windows of the length it learned."""
     try:
-        options = json.loads((run / "options.json").read_text())
-        return float(options.get("--val-fraction") or VAL_FRACTION)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return VAL_FRACTION
+        value = json.loads((run / "options.json").read_text()).get(flag)
+    except (OSError, ValueError, AttributeError):
+        return default
+    return default if value is None else value
 
 
 def window_losses(loaded: Loaded, tokens, batch_size: int) -> Result:
@@ -336,7 +339,7 @@ def write_stream_plot(report: dict, out: Path) -> Path:
     ax.hlines(losses, [a for a, _ in spans], [b for _, b in spans], color="#c33", lw=2, alpha=0.4)
     mids = [math.sqrt(a * b) for a, b in spans]
     ax.plot(mids, losses, "o-", color="#c33", lw=1, ms=4, label="mean loss of the bucket")
-    ax.axvline(report["context"], color="#333", ls=":", lw=1.5, label="context")
+    ax.axvline(report["context"], color="#333", ls=":", lw=1.5, label="training context")
     ax.set_xscale("log")
     ax.set_xlabel("position in the stream (tokens)")
     ax.set_ylabel("cross-entropy (nats / token)")

@@ -20,9 +20,10 @@ updates (DESIGN §1: faster first) cannot change the result.
 
 The memories of a group share their inputs and rates (k, eta, alpha), so they are stacked on a
 leading memory dim and run as one batched op. State: per update group, "projections" (k, v,
-(q), eta, alpha stacked) and "memory" (the main memory, a stack of one), the visible weights
+(q), eta, alpha stacked) and "memory" (the main memory), the visible weights
 "W0", "W1" and the momenta "S0", "S1"; "pending": per group, the k, v, eta, alpha of the tokens
-of its unfinished chunk (what its update learns from); "conv": the convolution's cache. The
+of its unfinished chunk (what its update learns from), packed as (B, H, n, 2D + 2) so a segment
+joins them with one copy; "conv": the convolution's cache. The
 emitted model owns the clock (`stream`): a segment reads and records its tokens; the update
 of group "projections" (every `chunk_other` tokens) or "memory" (every `chunk_mem`) learns the
 chunk in closed form (or, impl "naive", one reference step per token) and makes it visible.
@@ -81,13 +82,13 @@ def _pack(Ws: list[torch.Tensor], Ss: list[torch.Tensor] | None) -> dict:
 def generate_read(spec, proj, mem, outer, x, q_static):
     """k, v, q, eta, alpha for tokens x (B, H, n, D) from the stacked projection memories
     `proj` ([W0, W1], each (M, B, H, ...): k, v, (q), eta, alpha), and the read y = M_mem(q) of
-    the main memory `mem` (a stack of one; read before write). Returns (y, k, v, eta, alpha)."""
-    out = mlp_forward(spec, proj, x)[0]  # (M, B, H, n, D)
+    the main memory `mem` (read before write). Returns (y, k, v, eta, alpha)."""
+    out = mlp_forward(spec, proj, x)[0].unbind(0)  # M x (B, H, n, D); backward: a stack
     k, v, e, a = l2norm(out[0]), out[1], out[-2], out[-1]
     q = l2norm(out[2]) if q_static is None else q_static
     eta = outer["lr_max"] * torch.sigmoid((e * outer["eta_w"][:, None]).sum(-1) + outer["eta_b"])
     alpha = torch.sigmoid((a * outer["alpha_w"][:, None]).sum(-1) + outer["alpha_b"][:, None])
-    y = mlp_forward(spec, mem, q)[0][0]
+    y = mlp_forward(spec, mem, q)[0]
     return y, k, v, eta, alpha
 
 
@@ -211,22 +212,22 @@ class SelfModifyingTitans(nn.Module):
 
     def init_state(self, batch: int) -> dict:
         """The state at token 0: each group's initial weights (projections k, v, (q), eta,
-        alpha stacked; memory a stack of one) expanded over the batch, zero momentum, no
-        pending tokens, and the conv cache."""
+        alpha stacked on a leading dim; the main memory alone) expanded over the batch, zero
+        momentum, no pending tokens, and the conv cache."""
         groups = {"projections": self.names[:-1], "memory": self.names[-1:]}
         st: dict = {}
         for group, names in groups.items():
             vis = {}
             for i in range(2):
                 W = torch.stack([self.init[f"{n}_W{i}"] for n in names])  # (M, H, a, b)
-                vis[f"W{i}"] = W.unsqueeze(1).expand(W.shape[0], batch, *W.shape[1:]).contiguous()
+                W = W.unsqueeze(1).expand(W.shape[0], batch, *W.shape[1:])
+                # contiguous: the state is a tensor of its own (B, ...), not a view
+                vis[f"W{i}"] = (W if group == "projections" else W[0]).contiguous()
                 if self.momentum is not None:
                     vis[f"S{i}"] = zeros(vis[f"W{i}"])
             st[group] = vis
-        w = self.eta_w
-        tokens, rates = zeros(w, batch, self.H, 0, self.D), zeros(w, batch, self.H, 0)
-        empty = {"k": tokens, "v": tokens, "eta": rates, "alpha": rates}
-        st["pending"] = {group: dict(empty) for group in groups}
+        empty = zeros(self.eta_w, batch, self.H, 0, 2 * self.D + 2)
+        st["pending"] = {group: empty for group in groups}
         st["conv"] = self.conv.init_state(batch)
         return st
 
@@ -257,9 +258,10 @@ class SelfModifyingTitans(nn.Module):
         chunks. Returns (y (B, H, n, D), state)."""
         proj, mem = _weights(state["projections"]), _weights(state["memory"])
         y, k, v, eta, alpha = KERNELS["generate"](self.spec, proj, mem, self.outer(), u, q)
-        new = {"k": k, "v": v, "eta": eta, "alpha": alpha}
+        new = torch.cat([k, v, eta.unsqueeze(-1), alpha.unsqueeze(-1)], -1)  # (B, H, n, 2D + 2)
+        # a group whose chunk starts here takes the segment as it is (no copy)
         pending = {
-            group: {key: torch.cat([p[key], new[key]], 2) for key in p}
+            group: new if p.shape[2] == 0 else torch.cat([p, new], 2)
             for group, p in state["pending"].items()
         }
         return y, {**state, "pending": pending}
@@ -282,10 +284,12 @@ class SelfModifyingTitans(nn.Module):
         one reference step per token), and the result becomes visible (change clipped to
         `clip`, detached with `stop_grad`)."""
         p = state["pending"][group]
+        k, v, eta, alpha = p.split([self.D, self.D, 1, 1], -1)
+        eta, alpha = eta.squeeze(-1), alpha.squeeze(-1)
         Ws, Ss = _weights(state[group]), _weights(state[group], "S")
-        mu = None if self.momentum is None else torch.full_like(p["eta"], self.momentum)
+        mu = None if self.momentum is None else torch.full_like(eta, self.momentum)
         write = write_naive if self.impl == "naive" else KERNELS["write"]
-        args = (p["k"], p["v"], p["eta"], p["alpha"], mu, self.dgd, self.normalize)
+        args = (k, v, eta, alpha, mu, self.dgd, self.normalize)
         if write is write_naive:
             newW, newS = write_naive(self.spec, Ws, Ss, *args)
         else:
@@ -302,7 +306,8 @@ class SelfModifyingTitans(nn.Module):
         return {**state, "pending": {**state["pending"], group: _emptied(state["pending"][group])}}
 
 
-def _emptied(pending: dict) -> dict:
-    """No pending tokens: fresh empty tensors (a view's strides would differ from a fresh
+def _emptied(pending: torch.Tensor) -> torch.Tensor:
+    """No pending tokens: a fresh empty tensor (a view's strides would differ from a fresh
     start's, and a compiled step would compile again for it)."""
-    return {key: zeros(val, *val.shape[:2], 0, *val.shape[3:]) for key, val in pending.items()}
+    B, H, _, width = pending.shape
+    return zeros(pending, B, H, 0, width)

@@ -17,12 +17,14 @@ def zeros(like: torch.Tensor, *shape: int) -> torch.Tensor:
     """A zero state entry (a fresh cache, momentum, gradient sum), on `like`'s device and dtype
     (`shape`, or like's shape), requiring grad where `like` does: after one segment the entry
     it stands for is computed from the weights and requires grad, and a compiled step that met
-    the other kind at the first segment would compile again. Zero times a number of `like`,
-    not `requires_grad_()`, which a compiled forward cannot do."""
+    the other kind at the first segment would compile again. Eagerly a leaf (no op); inside a
+    compiled forward, which cannot make one, zero times a number of `like`."""
     z = like.new_zeros(shape) if shape else torch.zeros_like(like)
-    if like.requires_grad and torch.is_grad_enabled():
-        z = z + like.reshape(-1)[:1].sum() * 0
-    return z
+    if not (like.requires_grad and torch.is_grad_enabled()):
+        return z
+    if torch.compiler.is_compiling():
+        return z + like.reshape(-1)[:1].sum() * 0
+    return z.requires_grad_()
 
 
 def weights_of(state: dict, depth: int, prefix: str = "W") -> list[torch.Tensor]:

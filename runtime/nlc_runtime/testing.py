@@ -28,6 +28,9 @@ def assert_rel_close(a, b, tol: float = 1e-9, what: str = "") -> None:
         assert a == b, f"{what}: {a} != {b}"
         return
     assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
+    if not b.is_floating_point():  # positions, counters: exactly
+        assert torch.equal(a, b), f"{what}: {a} != {b}"
+        return
     if b.norm() == 0:
         assert a.norm() == 0, f"{what}: expected zeros, got norm {float(a.norm())}"
         return

@@ -19,16 +19,17 @@ from nlc.train.emitted import load_module
 from tests.conftest import SPECS
 
 
-@pytest.mark.parametrize("spec", ["hope", "hope-attention", "titans-lmm"])
+@pytest.mark.parametrize("spec", ["hope", "hope-attention", "titans-lmm", "hope-lm"])
 def test_emitted_preset_is_finite_on_the_bundled_corpus(tmp_path, spec):
     compile_spec(SPECS / f"{spec}.yaml", tmp_path)
     module = load_module(tmp_path, "model")
     torch.manual_seed(1337)
     model = module.Model(module.Config())
     tokens = load_tokens(None)
-    x = torch.stack([tokens[i : i + 128] for i in range(0, 400_000, 50_000)])
-    with torch.no_grad():
-        logits, _ = model(x)
+    x = torch.stack([tokens[i : i + 129] for i in range(0, 400_000, 50_000)]).long()
+    with torch.no_grad():  # hope-lm learns from its targets (its CMS steps every 32 tokens)
+        targets = {"targets": x[:, 1:]} if model.uses_targets else {}
+        logits, _ = model(x[:, :-1], **targets)
     assert torch.isfinite(logits).all()
 
 

@@ -86,7 +86,7 @@ class Layers(nn.Module):
             128,
             periods=[32, 128, None],
             hidden=[256, 256, 256],
-            lrs=[0.0001, 2.5e-05, 0.01],
+            lrs=[0.01, 0.0025, 0.01],
             variant="sequential",
             signal="lm_grad",
             act="gelu",
