@@ -76,7 +76,7 @@ class Result:
 def eval_command(args) -> int:
     try:
         check_flags(args)
-        loaded = load_run(Path(args.run), args.device, args.dtype)
+        loaded = load(Path(args.run), args.device, args.dtype)
         tokens, data = eval_tokens(loaded, args)
         if args.stream:
             result = stream_losses(loaded, tokens, args.piece or loaded.context)
@@ -112,39 +112,17 @@ def check_flags(args) -> None:
         raise EvalError("--split applies to the bundled corpus only (--data is read whole)")
 
 
-def load_run(run: Path, device: str, dtype: str) -> Loaded:
-    """The model of RUN/code/model.py with the weights of RUN/ckpt, as `nlc generate` loads it
-    (safetensors: nothing from the checkpoint is executed)."""
-    import torch
-    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint
-    from nlc_runtime.data import DataError, make_tokenizer
+def load(run: Path, device: str, dtype: str) -> Loaded:
+    """The run (`runfolder.load_run`), with the context it trained at (`nlc train --context`,
+    else the spec's): the length of its windows."""
+    from nlc.train.runfolder import RunError, load_run
 
-    from nlc.train.emitted import load_module
-
-    if not run.is_dir():
-        raise EvalError(f"{run}: no such run folder")
-    if not (run / "code" / "model.py").exists():
-        raise EvalError(f"{run}: not a run folder (no code/model.py)")
-    module = load_module(run / "code", "model")
-    cfg = module.Config()
-    model = module.Model(cfg)
     try:
-        load_checkpoint(run / "ckpt", model)
-    except CheckpointError as err:
+        r = load_run(run, device, dtype)
+    except RunError as err:
         raise EvalError(str(err)) from None
-    try:
-        model.to(device=torch.device(device), dtype=getattr(torch, dtype)).eval()
-    except (RuntimeError, AssertionError) as err:  # unknown device, or no CUDA in this torch
-        raise EvalError(f"--device {device}: {str(err).splitlines()[0]}") from None
-    kind = "bpe" if (run / "tokenizer.json").exists() else "byte"
-    try:
-        tokenizer = make_tokenizer(kind, run, cfg.vocab_size)
-    except DataError as err:
-        raise EvalError(str(err)) from None
-    learns = bool(getattr(model, "uses_targets", False))
-    # the context the run trained at (`nlc train --context`), else the spec's
-    context = int(recorded_option(run, "--context", cfg.context))
-    return Loaded(run, model, context, cfg.vocab_size, tokenizer, learns)
+    context = int(recorded_option(run, "--context", r.config.context))
+    return Loaded(run, r.model, context, r.config.vocab_size, r.tokenizer, r.uses_targets)
 
 
 def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:

@@ -15,39 +15,23 @@ from pathlib import Path
 
 def generate_command(args) -> int:
     import torch
-    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint
-    from nlc_runtime.data import DataError, make_tokenizer
-
-    from nlc.train.emitted import load_module
-
-    run = Path(args.run)
-    if not (run / "code" / "model.py").exists():
-        print(f"nlc generate: error: {run}: not a run folder (no code/model.py)", file=sys.stderr)
-        return 2
-    torch.manual_seed(args.seed)
-    module = load_module(run / "code", "model")
-    cfg = module.Config()
-    model = module.Model(cfg)
-    try:
-        saved = load_checkpoint(run / "ckpt", model)
-    except CheckpointError as err:
-        print(f"nlc generate: error: {err}", file=sys.stderr)
-        return 2
-    model.to(args.device).eval()
-    state = saved.get("memory") or None
-    if state is not None:  # persisted memories are per sequence of a batch: keep the first
-        state = _first_row(state, args.device)
-    kind = "bpe" if (run / "tokenizer.json").exists() else "byte"
-    try:
-        tok = make_tokenizer(kind, run, cfg.vocab_size)
-    except DataError as err:
-        print(f"nlc generate: error: {err}", file=sys.stderr)
-        return 2
     from nlc_runtime.sampling import generate
 
+    from nlc.train.runfolder import RunError, load_run
+
+    torch.manual_seed(args.seed)
+    try:
+        run = load_run(Path(args.run), args.device)
+    except RunError as err:
+        print(f"nlc generate: error: {err}", file=sys.stderr)
+        return 2
+    state = run.carried
+    if state is not None:  # persisted memories are per sequence of a batch: keep the first
+        state = _first_row(state, args.device)
+    tok = run.tokenizer
     prompt = tok.encode(args.prompt) or tok.encode("\n")
     ids = torch.tensor([prompt], dtype=torch.long, device=args.device)
-    out, _ = generate(model, ids, args.tokens, args.temperature, args.top_k, state)
+    out, _ = generate(run.model, ids, args.tokens, args.temperature, args.top_k, state)
     print(tok.decode(out[0].tolist()))
     return 0
 

@@ -1,0 +1,56 @@
+"""A trained run, loaded for use (`nlc generate`, `nlc eval`): the model of RUN/code/model.py
+with the weights of RUN/ckpt (safetensors: nothing from the checkpoint is executed), its
+tokenizer, and the in-context state the spec persists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class RunError(Exception):
+    """A run folder that cannot be used: one line for the user, exit code 2."""
+
+
+@dataclass
+class Run:
+    folder: Path
+    model: object  # torch.nn.Module, in eval mode on the requested device and dtype
+    config: object  # the emitted Config
+    tokenizer: object
+    carried: dict | None  # the memories the spec persists (`persist: true`), as saved
+
+    @property
+    def uses_targets(self) -> bool:
+        """The model learns in context from the LM loss (CMS signal lm): pass it targets."""
+        return bool(getattr(self.model, "uses_targets", False))
+
+
+def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
+    import torch
+    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint
+    from nlc_runtime.data import DataError, make_tokenizer
+
+    from nlc.train.emitted import load_module
+
+    if not folder.is_dir():
+        raise RunError(f"{folder}: no such run folder")
+    if not (folder / "code" / "model.py").exists():
+        raise RunError(f"{folder}: not a run folder (no code/model.py)")
+    module = load_module(folder / "code", "model")
+    cfg = module.Config()
+    model = module.Model(cfg)
+    try:
+        saved = load_checkpoint(folder / "ckpt", model)
+    except CheckpointError as err:
+        raise RunError(str(err)) from None
+    try:
+        model.to(device=torch.device(device), dtype=getattr(torch, dtype)).eval()
+    except (RuntimeError, AssertionError) as err:  # unknown device, or no CUDA in this torch
+        raise RunError(f"--device {device}: {str(err).splitlines()[0]}") from None
+    kind = "bpe" if (folder / "tokenizer.json").exists() else "byte"
+    try:
+        tokenizer = make_tokenizer(kind, folder, cfg.vocab_size)
+    except DataError as err:
+        raise RunError(str(err)) from None
+    return Run(folder, model, cfg, tokenizer, saved.get("memory") or None)
