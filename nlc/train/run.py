@@ -71,12 +71,15 @@ def prepare(args) -> tuple[Path, Path] | str:
 
 def check_data(args, run: Path) -> None:
     """Read and split the data as the workers will (a BPE tokenizer is trained and saved here,
-    once, for them to load); raises DataError."""
-    from nlc_runtime.data import load_tokens, make_tokenizer, split_tokens
+    once, for them to load), and refuse what no worker could run; raises DataError."""
+    from nlc_runtime.data import DataError, load_tokens, make_tokenizer, split_tokens
 
     from nlc.train.emitted import load_module
 
-    cfg = load_module(run / "code", "model").Config()
+    module = load_module(run / "code", "model")
+    if module.Model.uses_targets and args.parallel == "fsdp":  # train.py refuses it too
+        raise DataError("--parallel fsdp does not support the CMS signal lm yet (use ddp)")
+    cfg = module.Config()
     tokenizer = make_tokenizer(args.tokenizer or "byte", run, cfg.vocab_size)
     tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
     fraction = 0.1 if args.val_fraction is None else args.val_fraction

@@ -34,8 +34,13 @@ def assert_same_trajectory(one, two):
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tmp_path):
-    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+@pytest.mark.parametrize("kind", ["transformer", "lm-signal"])
+def test_two_gloo_processes_equal_one_process_with_twice_the_batch(tmp_path, kind):
+    """Also with the LM signal, whose teach is an autograd.grad inside the forward: DDP's
+    gradient hooks see only the training loss's backward."""
+    from tests.train.test_eval import TINY_LM_SIGNAL
+
+    spec = write_spec(tmp_path, TINY_TRANSFORMER if kind == "transformer" else TINY_LM_SIGNAL)
     common = ["--steps", "4", "--eval-every", "2", *FAST]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", str(spec), "--out", str(one), "--batch-size", "4", *common]) == 0
@@ -86,6 +91,19 @@ def test_bad_data_under_torchrun_is_one_clear_line(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "too short" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fsdp2_refuses_the_lm_signal_in_one_line(tmp_path):
+    """The LM signal's teach is a backward pass inside the forward; FSDP2's backward hooks
+    would reshard weights the forward still needs: refused before any worker starts."""
+    from tests.train.test_eval import TINY_LM_SIGNAL
+
+    spec = write_spec(tmp_path, TINY_LM_SIGNAL)
+    cmd = [sys.executable, "-m", "nlc", "train", str(spec), "--out", str(tmp_path / "r")]
+    cmd += ["--nproc", "2", "--parallel", "fsdp"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "signal lm" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -148,7 +148,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="activation checkpointing: recompute each block in backward (less memory)",
     )
     add("--seed", type=int, default=SEED)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if TARGETS and args.parallel == "fsdp":
+        # the LM signal's teach is a backward pass inside the forward, and FSDP2's backward
+        # hooks reshard the weights the rest of the forward still needs
+        parser.error("--parallel fsdp does not support the CMS signal lm yet (use ddp)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> list[float]:
