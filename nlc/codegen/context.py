@@ -121,7 +121,7 @@ class Scope:
     @property
     def signature(self) -> str:
         """The arguments of the segment forward after `self`."""
-        pos = ", t: int" if self.clocked else ""
+        pos = ", t: int | None" if self.clocked else ""
         return f"{self.input_name}: torch.Tensor, state: dict{pos}"
 
     def init_lines(self, indent: int) -> list[str]:

@@ -95,7 +95,7 @@ class Layers(nn.Module):
         """The in-context states of one block at token 0."""
         return {"memory": self.memory.init_state(batch), "cms": self.cms.init_state(batch)}
 
-    def forward(self, x: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
+    def forward(self, x: torch.Tensor, state: dict, t: int | None) -> tuple[torch.Tensor, dict]:
         """A span x (B, n, C) of the tokens after t; a component with update groups steps
         through its own boundaries inside it (`span`)."""
         new_state: dict = {}
@@ -130,9 +130,10 @@ class Model(nn.Module):
         """The state of a new sequence: clock 0, memories at their meta-learned initial values."""
         return {"t": 0, "layers": [block.init_state(batch) for block in self.layers]}
 
-    def step(self, idx: torch.Tensor, state: dict, t: int) -> tuple[torch.Tensor, dict]:
-        """The model on one segment idx (B, n), every state as of the segment's start: logits
-        (B, n, vocab_size) and the states after it; the clock is the caller's.
+    def step(self, idx: torch.Tensor, state: dict, t: int | None) -> tuple[torch.Tensor, dict]:
+        """The model on one segment idx (B, n) (or, in the fused schedule, a span), every state
+        as of its start: logits (B, n, vocab_size) and the states after it; the clock is the
+        caller's.
         t: the position of idx[:, 0] in the sequence, where components with update groups
         find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""

@@ -111,8 +111,9 @@ class Model(nn.Module):
         return {"t": 0, "layers": [block.init_state(batch) for block in self.layers]}
 
     def step(self, idx: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
-        """The model on one segment idx (B, n), every state as of the segment's start: logits
-        (B, n, vocab_size) and the states after it; the clock is the caller's.
+        """The model on one segment idx (B, n) (or, in the fused schedule, a span), every state
+        as of its start: logits (B, n, vocab_size) and the states after it; the clock is the
+        caller's.
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
         h_embed = self.embed(idx)  # (B, n, 128)
