@@ -1,12 +1,13 @@
 """Benchmark of the runtime's in-context memories on CPU: forward + backward of the Titans LMM,
-self-modifying Titans and CMS at batch 4, sequence 1024, width 256 (defaults).
+self-modifying Titans and CMS (local signal) at batch 4, sequence 1024, width 256 (defaults),
+each driven alone through the sequence by `stream.run` (segments at its own periods, updates
+at its boundaries: what the fused schedule does with one component).
 
 Prints, side by side in one run: chunked vs naive (per-token reference) time and their ratio,
 eager vs torch.compile time of the chunked path, tokens/s, and the number of graphs / graph
-breaks (torch._dynamo.explain on the whole chunked forward at T=128; the graph is the same per
-chunk). "compiled" is `compile.compile_chunk_kernels()`: the per-chunk bodies compiled once, the
-loop over chunks eager. `--whole-graph` also times torch.compile of the whole forward, which
-unrolls the chunk loop (on 2 CPU cores at T=1024: ~7 min to compile, slower than eager).
+breaks of one segment step (torch._dynamo.explain). "compiled" is
+`compile.compile_chunk_kernels()`: the chunk bodies compiled once, the loop over segments
+eager. `--whole-graph` also times torch.compile of the whole sequence, which unrolls the loop.
 Timings are not asserted anywhere.
 
     python bench/bench_runtime.py            # full run (a few minutes on 2 cores)
@@ -26,20 +27,20 @@ import torch._dynamo as dynamo
 from nlc_runtime.cms import CMS
 from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
 from nlc_runtime.selfmod import SelfModifyingTitans
+from nlc_runtime.stream import run
 from nlc_runtime.titans import NeuralMemory
 
 
 def make(name: str, C: int, H: int, chunk: int):
     if name == "lmm":
         m = NeuralMemory(C, H, depth=2, expansion=2.0, chunk=chunk)
-        return m, lambda m, x, teach: m(x)
-    if name == "selfmod":
+    elif name == "selfmod":
         m = SelfModifyingTitans(C, H, chunk_mem=chunk, chunk_other=chunk, momentum=0.9)
-        return m, lambda m, x, teach: m(x)
-    if name == "cms":
-        m = CMS(C, periods=[chunk, 4 * chunk, 16 * chunk], hidden=4, signal="lm_grad")
-        return m, lambda m, x, teach: m(x, teach=teach)
-    raise ValueError(name)
+    elif name == "cms":
+        m = CMS(C, periods=[chunk, 4 * chunk, 16 * chunk], hidden=4, signal="local")
+    else:
+        raise ValueError(name)
+    return m, lambda m, x: run(m, x)
 
 
 def set_impl(m, impl):
@@ -48,20 +49,20 @@ def set_impl(m, impl):
             mod.impl = impl
 
 
-def fwd_loss(m, call, x, teach):
-    y, st = call(m, x, teach)
-    return y.square().mean() + sum(v.square().mean() for v in _tensors(st))
+def fwd_loss(m, call, x):
+    y, st = call(m, x)
+    return y.square().mean() + sum(v.square().mean() for v in _tensors(st) if v.numel())
 
 
-def fwd_bwd(m, call, x, teach, fwd=fwd_loss):
-    fwd(m, call, x, teach).backward()
+def fwd_bwd(m, call, x, fwd=fwd_loss):
+    fwd(m, call, x).backward()
 
 
 def _tensors(st):
     if isinstance(st, dict):
         for v in st.values():
             yield from _tensors(v)
-    elif isinstance(st, torch.Tensor):
+    elif isinstance(st, torch.Tensor) and st.is_floating_point():
         yield st
 
 
@@ -76,13 +77,15 @@ def timeit(fn, reps: int, warmup: int = 1) -> float:
     return statistics.median(ts)
 
 
-def graph_breaks(m, call, x, teach) -> tuple[int, int]:
+def graph_breaks(m, x) -> tuple[int, int]:
+    """Graphs and breaks of one segment step of the module (what the nest replays)."""
     set_impl(m, "chunked")
+    state = m.init_state(x.shape[0])
 
-    def f(x, teach):
-        return call(m, x, teach)[0]
+    def f(x):
+        return m(x, state)[0]
 
-    ex = dynamo.explain(f)(x, teach)
+    ex = dynamo.explain(f)(x)
     return ex.graph_count, ex.graph_break_count
 
 
@@ -123,28 +126,26 @@ def bench_one(name: str, args) -> None:
     B, T, C = args.batch, args.seq, args.width
     m, call = make(name, C, args.heads, args.chunk)
     x = torch.randn(B, T, C)
-    teach = torch.randn(B, T, C) / (B * T)
     set_impl(m, "naive")
-    fwd_bwd(m, call, x[:, : 2 * args.chunk], teach[:, : 2 * args.chunk])  # warm-up, short
-    t_naive = timeit(lambda: fwd_bwd(m, call, x, teach), 1, warmup=0)
+    fwd_bwd(m, call, x[:, : 2 * args.chunk])  # warm-up, short
+    t_naive = timeit(lambda: fwd_bwd(m, call, x), 1, warmup=0)
     set_impl(m, "chunked")
-    t_fast = timeit(lambda: fwd_bwd(m, call, x, teach), args.reps)
-    xs = torch.randn(B, min(T, 128), C)
-    graphs, breaks = graph_breaks(m, call, xs, torch.zeros_like(xs))
+    t_fast = timeit(lambda: fwd_bwd(m, call, x), args.reps)
+    graphs, breaks = graph_breaks(m, torch.randn(B, args.chunk, C))
     t_cmp = t_compile = t_whole = float("nan")
     if not args.no_compile:
         dynamo.reset()
         compile_chunk_kernels(dynamic=False)
         t0 = time.perf_counter()
-        fwd_bwd(m, call, x, teach)  # compiles (one graph per chunk shape) and runs once
+        fwd_bwd(m, call, x)  # compiles (one graph per chunk shape) and runs once
         t_compile = time.perf_counter() - t0
-        t_cmp = timeit(lambda: fwd_bwd(m, call, x, teach), args.reps, warmup=0)
+        t_cmp = timeit(lambda: fwd_bwd(m, call, x), args.reps, warmup=0)
         reset_chunk_kernels()
     if args.whole_graph:
         dynamo.reset()
         cf = torch.compile(fwd_loss)  # the backward is compiled by AOTAutograd with it
-        fwd_bwd(m, call, x, teach, cf)
-        t_whole = timeit(lambda: fwd_bwd(m, call, x, teach, cf), args.reps, warmup=0)
+        fwd_bwd(m, call, x, cf)
+        t_whole = timeit(lambda: fwd_bwd(m, call, x, cf), args.reps, warmup=0)
     line = f"{name:8} {t_naive:9.3f} {t_fast:9.3f} {t_naive / t_fast:7.1f}x {t_cmp:10.3f} "
     line += f"{t_fast / t_cmp:8.2f}x {B * T / t_fast:11.0f} {B * T / t_cmp:10.0f} "
     line += f"{graphs:6d} {breaks:6d} {t_compile:9.1f}"
