@@ -1,0 +1,120 @@
+"""Emitted models against a hand-written nanoGPT-style Transformer of the same size, side by side
+in one run on this machine (issue 14's yardstick): training tokens/s and their ratio, and the
+top-level aten ops and autograd nodes of one training step (torch.profiler).
+
+    python bench/bench_yardstick.py                          # the five specs, CPU, eager
+    python bench/bench_yardstick.py --specs hope --schedule plain
+
+Shape: vocab 256, width 128, 2 layers, 4 heads, sequence 256, batch 4, AdamW, float32 (each
+spec is the shipped preset with n_layers 2 and context 256; the yardstick has the same width,
+heads, layers and tied head). Each model is timed in its own repetitions, interleaved with the
+yardstick's, best of `--reps`. Nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_codegen import HandWritten  # noqa: E402
+
+from nlc.codegen.emit import compile_spec  # noqa: E402
+from nlc.train.emitted import load_module  # noqa: E402
+
+SPECS = ["transformer", "titans-lmm", "titans-mac", "hope-attention", "hope"]
+BATCH, CONTEXT, LAYERS = 4, 256, 2
+
+
+def emitted(name: str, schedule: str, tmp: Path):
+    doc = yaml.safe_load((ROOT / "specs" / f"{name}.yaml").read_text())
+    doc["model"].update(n_layers=LAYERS, context=CONTEXT)
+    spec = tmp / f"{name}.yaml"
+    spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+    compile_spec(spec, tmp / name)
+    module = load_module(tmp / name, "model")
+    torch.manual_seed(0)
+    return module.Model(module.Config(schedule=schedule)), doc["model"]
+
+
+def trainer(model):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randint(0, 256, (BATCH, CONTEXT + 1))
+
+    def step():
+        logits, _ = model(x[:, :-1])
+        F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def seconds(step, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def op_counts(step) -> tuple[int, int]:
+    """Top-level aten ops of one step (forward, backward and optimizer: each aten op not called
+    by another aten op) and its autograd nodes."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        step()
+    events = prof.events()
+
+    def top(e) -> bool:
+        parent = e.cpu_parent
+        return parent is None or not parent.name.startswith("aten::")
+
+    aten = sum(1 for e in events if e.name.startswith("aten::") and top(e))
+    nodes = sum(1 for e in events if e.name.startswith("autograd::engine::evaluate_function"))
+    return aten, nodes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", default=",".join(SPECS))
+    parser.add_argument("--schedule", default="fused", choices=["fused", "plain"])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
+    args = parser.parse_args()
+    print(
+        f"CPU ({torch.get_num_threads()} threads), eager float32, batch {BATCH} x {CONTEXT}, "
+        f"{LAYERS} layers, schedule {args.schedule}; ratio = tokens/s over the yardstick's"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.specs.split(","):
+            model, m = emitted(name, args.schedule, Path(tmp))
+            torch.manual_seed(0)
+            hand = HandWritten(m["vocab_size"], m["d_model"], m["n_heads"], LAYERS)
+            ours, theirs = trainer(model), trainer(hand)
+            ours(), theirs()  # warm-up
+            t_ours, t_theirs = float("inf"), float("inf")
+            for _ in range(args.reps):  # interleaved: both see the same machine load
+                t_ours = min(t_ours, seconds(ours, args.steps))
+                t_theirs = min(t_theirs, seconds(theirs, args.steps))
+            aten, nodes = op_counts(ours)
+            hand_aten, _ = op_counts(theirs)
+            tps = BATCH * CONTEXT / t_ours
+            print(
+                f"{name:16s} {tps:9,.0f} tok/s  {t_theirs / t_ours:6.3f}x yardstick  "
+                f"{aten:7,} aten ops ({hand_aten:,} yardstick)  {nodes:7,} autograd nodes"
+            )
+
+
+if __name__ == "__main__":
+    main()
