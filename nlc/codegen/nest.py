@@ -136,7 +136,6 @@ def build_nest(graph: Graph, streaming: list[Streaming]) -> dict:
                 )
             ]
     return {
-        "periods": tuple(periods),
         "cuts": tuple(sorted(set(periods) | ({lm_piece} if lm_piece else set()))),
         "sync": (lm_piece,) if lm_piece else (),  # what the fused schedule must still cut at
         "forward": forward,
