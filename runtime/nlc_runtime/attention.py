@@ -135,8 +135,10 @@ class Attention(nn.Module):
         prefix = self.prefix(B)
         P = 0 if prefix is None else prefix[0].shape[2]
         q, k, v = self.heads_at(x, state["pos"] + P)
-        keys, values = torch.cat([state["k"], k], 2), torch.cat([state["v"], v], 2)
         m = state["k"].shape[2]
+        keys, values = (
+            (k, v) if m == 0 else (torch.cat([state["k"], k], 2), torch.cat([state["v"], v], 2))
+        )
         causal_only = P == 0 and m == 0 and (self.span is None or n <= self.span)
         if prefix is not None:
             k_all, v_all = torch.cat([prefix[0], keys], 2), torch.cat([prefix[1], values], 2)

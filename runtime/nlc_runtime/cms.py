@@ -62,6 +62,7 @@ def _forward_levels(cfg, params, Ws, x, teach):
     Returns y and, per level, the (h, g) pairs of its update signal (None if no signal)."""
     spec, variant, signal = cfg["spec"], cfg["variant"], cfg["signal"]
     k = len(Ws)
+    learns = [p is not None for p in cfg["periods"]]  # an outer level needs no signal
     norms_w, Wv, agg = params["norm_w"], params["W_v"], params["agg"]
     sig = [None] * k
     if variant == "independent":
@@ -73,6 +74,8 @@ def _forward_levels(cfg, params, Ws, x, teach):
         y = x + sum(agg[i] * outs[i][0] for i in range(k))
         for i in range(k):
             f, cache = outs[i]
+            if not learns[i]:
+                continue
             if signal == "local":
                 g = f - n @ Wv[i]
             elif teach is not None:
@@ -89,7 +92,7 @@ def _forward_levels(cfg, params, Ws, x, teach):
         ns.append(n), caches.append(cache)
         h = h + f
         hs.append(h)
-        if signal == "local":
+        if signal == "local" and learns[i]:
             sig[i] = mlp_backward(spec[i], Ws[i], cache, f - n @ Wv[i])[0]
     if signal == "lm_grad" and teach is not None:
         d = teach  # dL/dh_k
@@ -206,17 +209,28 @@ class CMS(nn.Module):
         return level
 
     def init_state(self, batch: int) -> dict:
-        """The state at token 0: per level its weights (B, 1, ...) at their meta-learned initial
-        values, the chunk's summed gradient G (zero), with momentum S (zero), and for a level
-        that restarts (`nested`) its initial values I."""
-        return {f"L{i}": self._init_level(i, batch) for i in range(self.k)}
+        """The state at token 0: per in-context level its weights (B, 1, ...) at their
+        meta-learned initial values, the chunk's summed gradient G (zero), with momentum S
+        (zero), and for a level that restarts (`nested`) its initial values I. A level that
+        never updates in context (`outer`) has no state: it reads its parameters, shared by
+        the batch (one matmul, no per-sequence copy)."""
+        return {
+            f"L{i}": self._init_level(i, batch)
+            for i, period in enumerate(self.cfg["periods"])
+            if period is not None
+        }
 
     def carried_state(self, state: dict) -> dict:
         """The levels of a returned state that carry over to the next sequence."""
         return {f"L{i}": state[f"L{i}"] for i in self.persist}
 
     def _weights(self, state: dict) -> list[list[torch.Tensor]]:
-        return [[state[f"L{i}"]["W0"], state[f"L{i}"]["W1"]] for i in range(self.k)]
+        return [
+            [self.W1[i], self.W2[i]]
+            if period is None
+            else [state[f"L{i}"]["W0"], state[f"L{i}"]["W1"]]
+            for i, period in enumerate(self.cfg["periods"])
+        ]
 
     def forward(self, x: torch.Tensor, state: dict | None = None):
         """One segment x (B, n, C) with every level's weights as of the segment's start. Signal

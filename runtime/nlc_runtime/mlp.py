@@ -120,6 +120,19 @@ def l2_loss_pairs(
     return pairs
 
 
+def self_target_pairs(
+    spec: MemorySpec, Ws: list[torch.Tensor], k: torch.Tensor, v: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`l2_loss_pairs` with the memory's own values as targets: the per-token loss
+    1/2||M(k_t) - M(v_t)||^2 with M(v_t) fixed (self-modifying Titans' self-generated values).
+    Both reads share the weights, so they run as one forward over the 2n tokens [k; v]."""
+    n = k.shape[-2]
+    out, cache = mlp_forward(spec, Ws, torch.cat([k, v], -2))
+    first = [z.narrow(-2, 0, n) for z in cache]  # the k half of every cached activation
+    pairs, _ = mlp_backward(spec, Ws, first, out.narrow(-2, 0, n) - out.narrow(-2, n, n))
+    return pairs
+
+
 def dot_loss_pairs(
     spec: MemorySpec, Ws: list[torch.Tensor], k: torch.Tensor, v: torch.Tensor
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:

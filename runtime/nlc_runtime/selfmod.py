@@ -56,10 +56,18 @@ import torch
 import torch.nn as nn
 
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
-from .mlp import MemorySpec, l2_loss_pairs, mlp_forward
+from .delta import (
+    chunk_rates,
+    chunk_update,
+    clip_change,
+    normalised_lr,
+    step_update,
+    unbind_rates,
+)
+from .mlp import MemorySpec, mlp_forward, self_target_pairs
 from .norms import RMSNorm, l2norm
 from .state import zeros
+from .stream import segments
 
 OTHERS = ("k", "v", "q", "eta", "alpha")
 
@@ -79,28 +87,54 @@ def _pack(Ws: list[torch.Tensor], Ss: list[torch.Tensor] | None) -> dict:
     return out
 
 
-def generate_read(spec, proj, mem, outer, x, q_static):
+def generate(spec, proj, outer, x, q_static):
     """k, v, q, eta, alpha for tokens x (B, H, n, D) from the stacked projection memories
-    `proj` ([W0, W1], each (M, B, H, ...): k, v, (q), eta, alpha), and the read y = M_mem(q) of
-    the main memory `mem` (read before write). Returns (y, k, v, eta, alpha)."""
+    `proj` ([W0, W1], each (M, B, H, ...): k, v, (q), eta, alpha)."""
     out = mlp_forward(spec, proj, x)[0].unbind(0)  # M x (B, H, n, D); backward: a stack
     k, v, e, a = l2norm(out[0]), out[1], out[-2], out[-1]
     q = l2norm(out[2]) if q_static is None else q_static
     eta = outer["lr_max"] * torch.sigmoid((e * outer["eta_w"][:, None]).sum(-1) + outer["eta_b"])
     alpha = torch.sigmoid((a * outer["alpha_w"][:, None]).sum(-1) + outer["alpha_b"][:, None])
+    return k, v, q, eta, alpha
+
+
+def generate_read(spec, proj, mem, outer, x, q_static):
+    """`generate`, and the read y = M_mem(q) of the main memory `mem` (read before write).
+    Returns (y, k, v, eta, alpha)."""
+    k, v, q, eta, alpha = generate(spec, proj, outer, x, q_static)
     y = mlp_forward(spec, mem, q)[0]
     return y, k, v, eta, alpha
 
 
-def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False):
+def projection_chunk(spec, proj, projS, outer, x, q_static, mu, dgd, normalize):
+    """A whole chunk of the projection memories (the scan's step, `SelfModifyingTitans.scan`):
+    its tokens' k, v, q, eta, alpha generated at the chunk-start weights `proj`, then learned
+    in closed form. Returns (k, v, q, eta, alpha, W, S)."""
+    k, v, q, eta, alpha = generate(spec, proj, outer, x, q_static)
+    m = None if mu is None else torch.full_like(eta, mu)
+    W, S = write_chunked(spec, proj, proj, projS, k, v, eta, alpha, m, dgd, normalize)
+    return k, v, q, eta, alpha, W, S
+
+
+def memory_chunk(spec, mem, memS, q, k, v, eta, alpha, mu, dgd, normalize, rates):
+    """A whole chunk of the main memory (the scan's step): the read y = M_mem(q) at the
+    chunk-start weights, then the chunk learned in closed form with its precomputed `rates`.
+    Returns (y, W, S)."""
+    y = mlp_forward(spec, mem, q)[0]
+    m = None if mu is None else torch.full_like(eta, mu)
+    W, S = write_chunked(spec, mem, mem, memS, k, v, eta, alpha, m, dgd, normalize, rates)
+    return y, W, S
+
+
+def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False, rates=None):
     """The memories Ws (stacked) learn a chunk's tokens in closed form, starting from
     (runW, runS): each learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and
     every gradient at its chunk-start weights Ws. k, v: (B, H, c, D); eta, alpha, mu:
-    (B, H, c). Returns (W, S)."""
-    vhat = mlp_forward(spec, Ws, v)[0]  # (M, B, H, c, D)
-    rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)  # shared by memories and layers
+    (B, H, c); `rates`: their `chunk_rates`, when the caller has them. Returns (W, S)."""
+    if rates is None:  # shared by memories and layers
+        rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)
     newW, newS = [], ([] if runS is not None else None)
-    for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
+    for i, (h, g) in enumerate(self_target_pairs(spec, Ws, k, v)):
         lr = normalised_lr(eta, h) if normalize else eta
         S0 = None if runS is None else runS[i]
         W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
@@ -113,9 +147,8 @@ def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=Fal
 def write_step(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False):
     """One token of the reference (k, v: (B, H, 1, D); eta, alpha, mu: (B, H)): every running
     copy takes one DGD step with the gradient at the visible weights Ws."""
-    vhat = mlp_forward(spec, Ws, v)[0]
     newW, newS = [], ([] if runS is not None else None)
-    for i, (h, g) in enumerate(l2_loss_pairs(spec, Ws, k, vhat)):
+    for i, (h, g) in enumerate(self_target_pairs(spec, Ws, k, v)):
         h, g = h[..., 0, :], g[..., 0, :]
         lr = normalised_lr(eta, h) if normalize else eta
         W, S = step_update(runW[i], None if runS is None else runS[i], h, g, lr, alpha, mu, dgd[i])
@@ -138,8 +171,14 @@ def write_naive(spec, Ws, Ss, k, v, eta, alpha, mu, dgd, normalize=False):
     return runW, runS
 
 
-# The bodies of the chunked path (see compile.compile_chunk_kernels).
-KERNELS = {"generate": generate_read, "write": write_chunked}
+# The bodies of the chunked path (see compile.compile_chunk_kernels): a segment of the plain
+# schedule ("generate", "write"), a whole chunk of the fused scan ("projection", "memory").
+KERNELS = {
+    "generate": generate_read,
+    "write": write_chunked,
+    "projection": projection_chunk,
+    "memory": memory_chunk,
+}
 
 
 def _logit(p: float) -> float:
@@ -258,11 +297,8 @@ class SelfModifyingTitans(nn.Module):
         chunks. Returns (y (B, H, n, D), state)."""
         proj, mem = _weights(state["projections"]), _weights(state["memory"])
         y, k, v, eta, alpha = KERNELS["generate"](self.spec, proj, mem, self.outer(), u, q)
-        new = torch.cat([k, v, eta.unsqueeze(-1), alpha.unsqueeze(-1)], -1)  # (B, H, n, 2D + 2)
-        # a group whose chunk starts here takes the segment as it is (no copy)
         pending = {
-            group: new if p.shape[2] == 0 else torch.cat([p, new], 2)
-            for group, p in state["pending"].items()
+            group: _join(p, k, v, eta, alpha) for group, p in state["pending"].items()
         }
         return y, {**state, "pending": pending}
 
@@ -284,26 +320,121 @@ class SelfModifyingTitans(nn.Module):
         one reference step per token), and the result becomes visible (change clipped to
         `clip`, detached with `stop_grad`)."""
         p = state["pending"][group]
+        vis = self._learn(state[group], p)
+        return {**state, group: vis, "pending": {**state["pending"], group: _emptied(p)}}
+
+    def _learn(self, vis: dict, p: torch.Tensor) -> dict:
+        """A group's visible state `vis` after learning its pending tokens p."""
         k, v, eta, alpha = p.split([self.D, self.D, 1, 1], -1)
         eta, alpha = eta.squeeze(-1), alpha.squeeze(-1)
-        Ws, Ss = _weights(state[group]), _weights(state[group], "S")
+        Ws, Ss = _weights(vis), _weights(vis, "S")
         mu = None if self.momentum is None else torch.full_like(eta, self.momentum)
-        write = write_naive if self.impl == "naive" else KERNELS["write"]
         args = (k, v, eta, alpha, mu, self.dgd, self.normalize)
-        if write is write_naive:
+        if self.impl == "naive":
             newW, newS = write_naive(self.spec, Ws, Ss, *args)
         else:
-            newW, newS = write(self.spec, Ws, Ws, Ss, *args)
+            newW, newS = KERNELS["write"](self.spec, Ws, Ws, Ss, *args)
+        return self._visible(Ws, newW, newS)
+
+    def _visible(self, Ws: list, newW: list, newS: list | None) -> dict:
+        """What a group's update makes visible: the new weights (change clipped to `clip`) and
+        momenta, detached with `stop_grad`."""
         newW = [clip_change(W0, W, self.clip) for W0, W in zip(Ws, newW, strict=True)]
         vis = _pack(newW, newS)
         if self.stop_grad:
             vis = {key: val.detach() for key, val in vis.items()}
-        return {**state, group: vis, "pending": {**state["pending"], group: _emptied(p)}}
+        return vis
+
+    def scan(self, state: dict, t: int, x: torch.Tensor):
+        """A span x (B, n, C) that starts after token t of its sequence, through every
+        boundary of both groups inside it (the fused schedule, `stream.span`; the boundary at
+        the span's end is the loop nest's). Loop fission: the projection memories never read
+        the main memory, so their scan runs first, chunk by chunk, and yields every token's
+        k, v, q, eta, alpha; then the main memory's scan reads and learns its chunks, their
+        decay products computed for all of them at once (the rates are known by then). A
+        whole chunk inside the span skips the pending buffer. Same numbers as the literal
+        nest (tests: fused == plain)."""
+        if self.impl == "naive":  # the reference keeps the literal per-segment loop
+            return None
+        n = x.shape[1]
+        P, Pm = self.chunk_other, self.chunk_mem
+        cuts = segments(t, n, [P])
+        pieces, state = self.prepare(x, state, [e - s for s, e in cuts])
+        mu, outer = self.momentum, self.outer()
+        vis, pend = state["projections"], state["pending"]["projections"]
+        gen = []
+        for (s, e), (u, q_static) in zip(cuts, pieces, strict=True):
+            Ws, Ss = _weights(vis), _weights(vis, "S")
+            if e < n and e - s == P and pend.shape[2] == 0:  # a whole chunk
+                *out, W, S = KERNELS["projection"](
+                    self.spec, Ws, Ss, outer, u, q_static, mu, self.dgd, self.normalize
+                )
+                vis = self._visible(Ws, W, S)
+            else:
+                out = generate(self.spec, Ws, outer, u, q_static)
+                pend = _join(pend, out[0], out[1], out[3], out[4])
+                if e < n and (t + e) % P == 0:
+                    vis, pend = self._learn(vis, pend), _emptied(pend)
+            gen.append(out)
+        # every token's k, v, q, eta, alpha, cut at the main memory's boundaries instead
+        cuts = segments(t, n, [Pm])
+        lengths = [e - s for s, e in cuts]
+        k, v, q, eta, alpha = (
+            _recut([g[i] for g in gen], lengths) for i in range(5)
+        )
+        mvis, mpend = state["memory"], state["pending"]["memory"]
+        whole = [
+            j for j, (s, e) in enumerate(cuts)
+            if e < n and e - s == Pm and (j > 0 or mpend.shape[2] == 0)
+        ]  # fmt: skip
+        rates = {}
+        if whole:  # consecutive: the span's middle
+            m = None if mu is None else torch.full_like(eta[whole[0]], mu).unsqueeze(2)
+            stacked = (torch.stack(z[whole[0] : whole[-1] + 1], 2) for z in (eta, alpha))
+            all_rates = chunk_rates(*stacked, m, any(self.dgd), x.dtype)
+            rates = dict(zip(whole, unbind_rates(all_rates, 2), strict=True))
+        ys = []
+        for j, (_, e) in enumerate(cuts):
+            Ws, Ss = _weights(mvis), _weights(mvis, "S")
+            if j in rates:
+                y, W, S = KERNELS["memory"](
+                    self.spec, Ws, Ss, q[j], k[j], v[j], eta[j], alpha[j], mu, self.dgd,
+                    self.normalize, rates[j],
+                )  # fmt: skip
+                mvis = self._visible(Ws, W, S)
+            else:
+                y = mlp_forward(self.spec, Ws, q[j])[0]
+                mpend = _join(mpend, k[j], v[j], eta[j], alpha[j])
+                if e < n and (t + e) % Pm == 0:
+                    mvis, mpend = self._learn(mvis, mpend), _emptied(mpend)
+            ys.append(y)
+        y = ys[0] if len(ys) == 1 else torch.cat(ys, 2)
+        state = {
+            **state, "projections": vis, "memory": mvis,
+            "pending": {"projections": pend, "memory": mpend},
+        }  # fmt: skip
+        return self.output(y, x), state
 
     def drop(self, state: dict, group: str) -> dict:
         """A partial chunk of `group` that does not update (`partial_chunk: drop`): its
         pending tokens are forgotten."""
         return {**state, "pending": {**state["pending"], group: _emptied(state["pending"][group])}}
+
+
+def _join(pending: torch.Tensor, k, v, eta, alpha) -> torch.Tensor:
+    """A group's pending tokens with a segment's k, v, eta, alpha appended, packed as
+    (B, H, n, 2D + 2) (a group whose chunk starts here takes the segment with no copy)."""
+    new = torch.cat([k, v, eta.unsqueeze(-1), alpha.unsqueeze(-1)], -1)
+    return new if pending.shape[2] == 0 else torch.cat([pending, new], 2)
+
+
+def _recut(parts: list[torch.Tensor], lengths: list[int]) -> list[torch.Tensor]:
+    """Segments of tokens (dim 2) joined and cut again at other lengths; as they are when
+    the cuts agree."""
+    if [p.shape[2] for p in parts] == lengths:
+        return parts
+    whole = parts[0] if len(parts) == 1 else torch.cat(parts, 2)
+    return list(torch.split(whole, lengths, 2))
 
 
 def _emptied(pending: torch.Tensor) -> torch.Tensor:

@@ -103,6 +103,10 @@ def span(module: torch.nn.Module, state: dict, t: int | None, *xs):
     the caller knows the span holds no boundary (the plain schedule)."""
     if t is None:  # the plain schedule: no boundary inside, and no clock in a compiled step
         return module(*xs, state)
+    scan = getattr(module, "scan", None)
+    out = scan(state, t, *xs) if scan is not None else None
+    if out is not None:  # the module runs its own boundaries (e.g. loop fission)
+        return out
     n = xs[0].shape[1]
     periods = module.periods
     cuts = segments(t, n, sorted(set(periods.values())))

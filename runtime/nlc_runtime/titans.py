@@ -39,10 +39,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .conv import CausalConv1d
-from .delta import chunk_rates, chunk_update, clip_change, normalised_lr, step_update
+from .delta import (
+    chunk_rates,
+    chunk_update,
+    clip_change,
+    normalised_lr,
+    step_update,
+    unbind_rates,
+)
 from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 from .norms import RMSNorm, l2norm
 from .state import weights_of, zeros
+from .stream import segments
 
 
 def memory_write(
@@ -58,15 +66,18 @@ def memory_write(
     delta_layers: tuple[bool, ...],
     objective: str = "l2",
     normalize: bool = False,
+    rates=None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """The running copy (runW, runS) advanced over a segment's tokens in closed form, every
     gradient taken at the visible weights Ws (the chunk start). k, v: (B, H, n, d); gates
-    (B, H, n). `normalize`: each layer's step is `normalised_lr` of its own input.
+    (B, H, n). `normalize`: each layer's step is `normalised_lr` of its own input. `rates`:
+    the gates' `chunk_rates`, when the caller has them.
 
     Continuing the recurrence from the running copy makes a chunk cut into several segments
     equal to the chunk in one piece: `delta.chunk_update` starts its recurrence at any W0."""
     pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, n, d)
-    rates = chunk_rates(lr, decay, mom, any(delta_layers), k.dtype)  # shared by the layers
+    if rates is None:  # shared by the layers
+        rates = chunk_rates(lr, decay, mom, any(delta_layers), k.dtype)
     newW, newS = [], ([] if runS is not None else None)
     for i, (h, g) in enumerate(pairs):
         S0 = None if runS is None else runS[i]
@@ -78,9 +89,20 @@ def memory_write(
     return newW, newS
 
 
-# The per-segment body of the chunked path; `compile.compile_chunk_kernels` swaps in a
-# compiled version.
-KERNELS = {"write": memory_write}
+def memory_chunk(spec, Ws, Ss, q, k, v, lr, decay, mom, delta_layers, objective, normalize, rates):
+    """A whole chunk (the fused scan's step, `NeuralMemory.scan`): the read y = M(q) at the
+    chunk-start weights Ws, then the chunk learned from them with its precomputed `rates`.
+    Returns (y, W, S)."""
+    y, _ = mlp_forward(spec, Ws, q)
+    W, S = memory_write(
+        spec, Ws, Ws, Ss, k, v, lr, decay, mom, delta_layers, objective, normalize, rates
+    )
+    return y, W, S
+
+
+# The per-segment body of the chunked path and the fused scan's per-chunk step;
+# `compile.compile_chunk_kernels` swaps in compiled versions.
+KERNELS = {"write": memory_write, "chunk": memory_chunk}
 
 
 def lmm_step(
@@ -342,14 +364,60 @@ class NeuralMemory(nn.Module):
         """The chunk's end: the running copy becomes visible (its change clipped to `clip`;
         detached with `stop_grad`)."""
         d = self.spec.depth
-        Ws = [clip_change(W0, W, self.clip) for W0, W in zip(
-            weights_of(state, d), weights_of(state["run"], d), strict=True
-        )]  # fmt: skip
         Ss = weights_of(state["run"], d, "S") if self.momentum else None
-        vis = _pack(Ws, Ss)
+        vis = self._visible(weights_of(state, d), weights_of(state["run"], d), Ss)
+        return {**state, **vis, "run": dict(vis)}
+
+    def _visible(self, Ws: list, newW: list, newS: list | None) -> dict:
+        """What an update makes visible: the new weights (change clipped to `clip`) and
+        momenta, detached with `stop_grad`."""
+        newW = [clip_change(W0, W, self.clip) for W0, W in zip(Ws, newW, strict=True)]
+        vis = _pack(newW, newS)
         if self.stop_grad:
             vis = {key: val.detach() for key, val in vis.items()}
-        return {**state, **vis, "run": dict(vis)}
+        return vis
+
+    def scan(self, state: dict, t: int, x: torch.Tensor):
+        """A span x (B, n, C) that starts after token t of its sequence, through every chunk
+        boundary inside it (the fused schedule, `stream.span`; the boundary at the span's end
+        is the loop nest's). The gates of the whole span are known before its chunks run, so
+        the decay products of all its whole chunks are computed at once; a whole chunk
+        (it starts at a boundary, where the running copy is the visible state) reads and
+        learns in one step. Same numbers as the literal nest (tests: fused == plain)."""
+        if self.impl == "naive":  # the reference keeps the literal per-segment loop
+            return None
+        n, C, d = x.shape[1], self.chunk, self.spec.depth
+        cuts = segments(t, n, [C])
+        pieces, state = self.prepare(x, state, [e - s for s, e in cuts])
+        whole = [j for j, (s, e) in enumerate(cuts) if e < n and e - s == C]
+        rates = {}
+        if whole:  # consecutive: the span's middle
+            lo, hi = whole[0], whole[-1] + 1
+            gates = [  # lr, decay, mom of the whole chunks, (B, H, m, C)
+                None if pieces[lo][i] is None else torch.stack([p[i] for p in pieces[lo:hi]], 2)
+                for i in (3, 4, 5)
+            ]  # fmt: skip
+            all_rates = chunk_rates(*gates, any(self.delta_layers), x.dtype)
+            rates = dict(zip(whole, unbind_rates(all_rates, 2), strict=True))
+        ys = []
+        for j, (_, e) in enumerate(cuts):
+            if j in rates:
+                q, k, v, lr, decay, mom = pieces[j]
+                Ws = weights_of(state, d)
+                Ss = weights_of(state, d, "S") if self.momentum else None
+                y, W, S = KERNELS["chunk"](
+                    self.spec, Ws, Ss, q, k, v, lr, decay, mom, self.delta_layers,
+                    self.objective, self.normalize, rates[j],
+                )  # fmt: skip
+                vis = self._visible(Ws, W, S)
+                state = {**state, **vis, "run": dict(vis)}
+            else:
+                y, state = self.segment(*pieces[j], state)
+                if e < n and (t + e) % C == 0:
+                    state = self.update(state)
+            ys.append(y)
+        y = ys[0] if len(ys) == 1 else torch.cat(ys, 2)
+        return self.output(y, x), state
 
     def drop(self, state: dict, group: str = "memory") -> dict:
         """A partial chunk at the end of a sequence that does not update

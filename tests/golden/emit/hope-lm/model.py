@@ -210,7 +210,7 @@ class Model(nn.Module):
                         bs["cms"] = block.cms.update(bs["cms"], "L1")
                 if not keep_graph and t % 32 == 0:
                     state = detach_state(state)
-        return torch.cat(logits, 1), state
+        return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
 
     def learn(self, state: dict) -> None:
         """The end of an LM piece: its summed loss differentiated to every LM-signal CMS output

@@ -176,7 +176,7 @@ class Model(nn.Module):
             if t % 16 == 0:
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["memory"] = block.memory.update(bs["memory"], "memory")
-        return torch.cat(logits, 1), state
+        return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
 
     def finish(self, state: dict) -> dict:
         """The end of a sequence: the partial chunk of every period is flushed (updated) or,

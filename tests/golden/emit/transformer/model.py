@@ -138,7 +138,7 @@ class Model(nn.Module):
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s
-        return torch.cat(logits, 1), state
+        return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
 
     def finish(self, state: dict) -> dict:
         """The end of a sequence: the partial chunk of every period is flushed (updated) or,
