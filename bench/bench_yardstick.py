@@ -88,7 +88,7 @@ def op_counts(step) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", default=",".join(SPECS))
-    parser.add_argument("--schedule", default="fused", choices=["fused", "plain"])
+    parser.add_argument("--schedule", default="fused", choices=["fused", "plain", "wavefront"])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
     args = parser.parse_args()

@@ -11,6 +11,7 @@ from the components' update groups (`nlc.codegen.nest`). The templates only lay 
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -90,6 +91,16 @@ class ModuleDecl:
         return assignment_lines(f"self.{self.attr}", self.ctor, 8)
 
 
+def wave_piece(periods: set[int], shaped: set[int]) -> int:
+    """The piece of a wavefront over a block with these in-context periods: a multiple of
+    every `shaped` one (equal state shapes at every piece's start) and of every period below
+    it (they fire inside a wave, before the slower ones), the smallest such."""
+    piece = math.lcm(*shaped) if shaped else min(periods)
+    while below := [p for p in periods if p < piece and piece % p]:
+        piece = math.lcm(piece, *below)
+    return piece
+
+
 @dataclass
 class Scope:
     """One `nn.Module` class: the model itself or a block."""
@@ -106,6 +117,11 @@ class Scope:
     state_blocks: list[tuple[str, str]] = field(default_factory=list)  # (state key, attribute)
     init: list[tuple[str, str]] = field(default_factory=list)  # (state key, initial expr)
     learn: list[str] = field(default_factory=list)  # LM signal: `learn` of its CMS, in order
+    periods: set[int] = field(default_factory=set)  # in-context periods of its components
+    shaped: set[int] = field(default_factory=set)  # those of groups with `Group.shaped`
+    # its repeats may run as a wavefront (`nlc_runtime.wavefront`): every state is clocked (no
+    # growing attention cache), no LM signal, no nested block
+    wave_ok: bool = True
 
     @property
     def persist_line(self) -> str:
@@ -254,6 +270,8 @@ class _Builder:
         parent.modules.append(ModuleDecl(attr, ctor, comment(doc, 8), False))
         parent.stateful = parent.stateful or inner.stateful
         parent.clocked = parent.clocked or inner.clocked
+        parent.periods |= inner.periods
+        parent.wave_ok = False  # a block inside: the wavefront runs flat blocks only
         parent.state_blocks.append((b.name, attr))
         parent.init.append((b.name, f"[block.init_state(batch) for block in self.{attr}]"))
         if inner.learn:
@@ -271,14 +289,28 @@ class _Builder:
             call = f"call_block(block, {out}, {s}, self.cfg.recompute{pos})"
         else:
             call = f"block({out}, {s}{pos})"
-        parent.body += [
-            f"{out} = {source}",
+        loop = [
             f"{attr}_state = []",
             f"for i, block in enumerate(self.{attr}):",
             f"    {out}, s = {call}",
             f"    {attr}_state.append(s)",
             f"new_state[{key}] = {attr}_state",
         ]
+        parent.body.append(f"{out} = {source}")
+        if parent.input_name == "idx" and repeat > 1 and inner.wave_ok and inner.periods:
+            piece = wave_piece(inner.periods, inner.shaped)
+            self.imports.add("from nlc_runtime.wavefront import wavefront")
+            parent.body += [
+                'if self.cfg.schedule == "wavefront" and t is not None:',
+                f"    # a diagonal wavefront over pieces of {piece} tokens: wave w runs block i on",
+                "    # piece w - i, the blocks of a wave batched (`nlc_runtime.wavefront`)",
+                f"    {out}, new_state[{key}] = wavefront(",
+                f"        self.{attr}, {out}, state[{key}], t, {piece}, self.cfg.recompute",
+                "    )",
+                "else:",
+            ] + ["    " + line for line in loop]
+        else:
+            parent.body += loop
 
     def component(
         self,
@@ -312,6 +344,9 @@ class _Builder:
         if em.stateful:
             scope.stateful = True
             scope.clocked = scope.clocked or em.clocked
+            scope.periods |= {g.period for g in em.groups}
+            scope.shaped |= {g.period for g in em.groups if g.shaped}
+            scope.wave_ok = scope.wave_ok and em.clocked and not em.lm_signal
             scope.init.append((c.name, f"{mod}.init_state(batch)"))
             if em.lm_signal:
                 target = "state" if scope.input_name == "idx" else "new_state"
@@ -386,7 +421,13 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         ]
         + [(f, repr(r), f"repeats of block '{n}'") for f, r, n in reversed(b.repeat_fields)]
         + [("impl", py("chunked"), "'naive': the per-token reference path of every memory")]
-        + [("schedule", py("fused"), "'plain': the reference loop nest (see Model.forward)")]
+        + [
+            (
+                "schedule",
+                py("fused"),
+                "or 'plain' (the reference nest) or 'wavefront' (Model.step)",
+            )
+        ]
         + [("recompute", "False", "recompute each block's activations in backward (memory)")],
         "blocks": list(reversed(blocks)),  # inner classes first
         "model": model_scope,

@@ -33,6 +33,9 @@ class Group:
     states: tuple[str, ...]  # the IR states that become visible (local names), faster first
     chunk: bool = True  # a chunk rule (flushed or dropped at the end); False: a cache reset
     note: str = ""  # what the update does, where no state names say it
+    # the shape of its state changes inside a chunk (pending tokens, a segment's cache): a
+    # wavefront's pieces must end on its boundaries (`nlc_runtime.wavefront`)
+    shaped: bool = False
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,12 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
                 impl=ATTN_IMPL,
             )  # fmt: skip
             reset = Group(
-                "segment", c.segment, (), chunk=False, note="starts a new segment (empty cache)"
+                "segment",
+                c.segment,
+                (),
+                chunk=False,
+                note="starts a new segment (empty cache)",
+                shaped=True,
             )
             return Emission(
                 f"rt.SegmentAttention({args})",
@@ -394,8 +402,8 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
         SPAN,
         stateful=True,
         groups=(
-            Group("projections", u.projection_period, projections),
-            Group("memory", u.period, main),
+            Group("projections", u.projection_period, projections, shaped=True),
+            Group("memory", u.period, main, shaped=True),
         ),
         flush=u.partial_chunk != "drop",
     )

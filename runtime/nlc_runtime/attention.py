@@ -60,7 +60,13 @@ def attention_naive(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 def attention(q, k, v, mask: torch.Tensor | None = None, is_causal: bool = False):
-    """Fast path: torch SDPA (flash / memory-efficient kernels where available)."""
+    """Fast path: torch SDPA (flash / memory-efficient kernels where available). Under
+    `vmap` (a wavefront's batched blocks) the explicit softmax: the CPU SDPA kernel has no
+    batching rule, and its fallback loops over the batch one call at a time."""
+    if torch._C._functorch.is_batchedtensor(q):
+        if is_causal:
+            mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        return attention_naive(q, k, v, mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
 

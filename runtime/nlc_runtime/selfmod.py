@@ -297,9 +297,7 @@ class SelfModifyingTitans(nn.Module):
         chunks. Returns (y (B, H, n, D), state)."""
         proj, mem = _weights(state["projections"]), _weights(state["memory"])
         y, k, v, eta, alpha = KERNELS["generate"](self.spec, proj, mem, self.outer(), u, q)
-        pending = {
-            group: _join(p, k, v, eta, alpha) for group, p in state["pending"].items()
-        }
+        pending = {group: _join(p, k, v, eta, alpha) for group, p in state["pending"].items()}
         return y, {**state, "pending": pending}
 
     def output(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -379,9 +377,7 @@ class SelfModifyingTitans(nn.Module):
         # every token's k, v, q, eta, alpha, cut at the main memory's boundaries instead
         cuts = segments(t, n, [Pm])
         lengths = [e - s for s, e in cuts]
-        k, v, q, eta, alpha = (
-            _recut([g[i] for g in gen], lengths) for i in range(5)
-        )
+        k, v, q, eta, alpha = (_recut([g[i] for g in gen], lengths) for i in range(5))
         mvis, mpend = state["memory"], state["pending"]["memory"]
         whole = [
             j for j, (s, e) in enumerate(cuts)

@@ -76,7 +76,7 @@ def _assert_pieces_equal_whole(model, idx, splits, targets=None):
     return worst
 
 
-@pytest.mark.parametrize("schedule", ["fused", "plain"])
+@pytest.mark.parametrize("schedule", ["fused", "plain", "wavefront"])
 @pytest.mark.parametrize("name", CPU_SPECS)
 def test_pieces_equal_one_call(emitted, name, schedule):
     """logits, state = model(idx[:, :a]); ... with the returned state: the same logits and
@@ -119,26 +119,54 @@ def test_random_specs_pieces_equal_one_call(text, a, length):
     _assert_pieces_equal_whole(model, idx, [(a, b), (a,)], targets)
 
 
-@pytest.mark.parametrize("name", CPU_SPECS)
-def test_plain_and_fused_schedules_agree(emitted, name):
-    """The fused schedule (each component through its own boundaries) is a reordering of the
-    plain nest: equal logits, states and gradients of every parameter."""
-    module = emitted[name]
-    idx = torch.randint(0, 256, (2, T), generator=torch.Generator().manual_seed(3))
+def _run_schedules(module, idx, schedules, cfg=None):
+    """Per schedule: logits, finished state and every parameter's gradient of one call."""
     results = []
-    for schedule in ("plain", "fused"):
-        model = _model(module, schedule)
+    for schedule in schedules:
+        torch.manual_seed(0)
+        model = module.Model(module.Config(schedule=schedule, **(cfg or {}))).double()
         kw = {"targets": idx.roll(-1, 1)} if model.uses_targets else {}
         logits, state = model(idx, **kw)
         finished = model.finish(state)  # before backward: a last LM piece needs its graph
         F.cross_entropy(logits.flatten(0, 1), idx.roll(-1, 1).flatten()).backward()
         grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
         results.append((logits, finished, grads))
-    (y1, s1, g1), (y2, s2, g2) = results
-    assert (y1 - y2).abs().max().item() < TOL
-    assert _max_diff(s1, s2) < TOL
-    assert g1.keys() == g2.keys() and g1
-    assert max((g1[n] - g2[n]).abs().max().item() for n in g1) < 1e-9
+    return results
+
+
+def _assert_agree(results):
+    (y1, s1, g1), *rest = results
+    for y2, s2, g2 in rest:
+        assert (y1 - y2).abs().max().item() < TOL
+        assert _max_diff(s1, s2) < TOL
+        assert g1.keys() == g2.keys() and g1
+        assert max((g1[n] - g2[n]).abs().max().item() for n in g1) < 1e-9
+
+
+@pytest.mark.parametrize("name", CPU_SPECS)
+def test_plain_fused_and_wavefront_schedules_agree(emitted, name):
+    """The fused schedule (each component through its own boundaries) and the wavefront (the
+    repeated blocks overlapped, batched per wave) are reorderings of the plain nest: equal
+    logits, states and gradients of every parameter."""
+    idx = torch.randint(0, 256, (2, T), generator=torch.Generator().manual_seed(3))
+    _assert_agree(_run_schedules(emitted[name], idx, ("plain", "fused", "wavefront")))
+
+
+@pytest.mark.parametrize("name", ["hope", "titans-lmm", "titans-mac"])
+def test_a_deep_wavefront_equals_the_plain_nest(emitted, name):
+    """Five blocks over seven pieces (the first waves fill, the last drain, the middle ones
+    batch five blocks) and a partial last piece: the plain nest's numbers."""
+    module = emitted[name]
+    assert "wavefront(" in Path(module.__file__).read_text()  # the schedule is emitted
+    idx = torch.randint(0, 256, (2, 105), generator=torch.Generator().manual_seed(4))
+    cfg = {"repeat_layers": 5}
+    _assert_agree(_run_schedules(module, idx, ("plain", "wavefront"), cfg))
+
+
+def test_the_wavefront_needs_clocked_state(emitted):
+    """A block with a growing attention cache or an LM signal keeps the layer loop."""
+    for name in ("transformer", "hope-attention", "hope-lm"):
+        assert "wavefront(" not in Path(emitted[name].__file__).read_text()
 
 
 @pytest.mark.parametrize("name", ["transformer", "hope", "titans-mac", "hope-lm"])

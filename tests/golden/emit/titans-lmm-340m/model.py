@@ -29,6 +29,7 @@ from nlc_runtime.norms import RMSNorm
 from nlc_runtime.recompute import call_block
 from nlc_runtime.stream import carried, copy_state, resume, segments, span
 from nlc_runtime.titans import NeuralMemory
+from nlc_runtime.wavefront import wavefront
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Config:
     context: int = 4096  # tokens per sequence: the in-context clock
     repeat_layers: int = 24  # repeats of block 'layers'
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
-    schedule: str = "fused"  # 'plain': the reference loop nest (see Model.forward)
+    schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
 
     @property
@@ -135,11 +136,18 @@ class Model(nn.Module):
         h_embed = self.embed(idx)  # (B, n, 1024)
         # layers: 24 x Layers
         h_layers = h_embed
-        layers_state = []
-        for i, block in enumerate(self.layers):
-            h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
-            layers_state.append(s)
-        new_state["layers"] = layers_state
+        if self.cfg.schedule == "wavefront" and t is not None:
+            # a diagonal wavefront over pieces of 64 tokens: wave w runs block i on
+            # piece w - i, the blocks of a wave batched (`nlc_runtime.wavefront`)
+            h_layers, new_state["layers"] = wavefront(
+                self.layers, h_layers, state["layers"], t, 64, self.cfg.recompute
+            )
+        else:
+            layers_state = []
+            for i, block in enumerate(self.layers):
+                h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
+                layers_state.append(s)
+            new_state["layers"] = layers_state
         h_norm_f = self.norm_f(h_layers)  # (B, n, 1024)
         h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 32000)
         return h_head, new_state

@@ -42,7 +42,7 @@ class Config:
     context: int = 128  # tokens per sequence: the in-context clock
     repeat_layers: int = 2  # repeats of block 'layers'
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
-    schedule: str = "fused"  # 'plain': the reference loop nest (see Model.forward)
+    schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
 
     @property
