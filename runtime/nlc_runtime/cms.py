@@ -252,7 +252,7 @@ class CMS(nn.Module):
             y, sig = KERNELS["levels"](self.cfg, self.params(), Ws, xh, None)
             new = self._add(dict(state), sig, _grad_sum) if local else dict(state)
         y = y.squeeze(1)
-        if not local:
+        if self.lm_signal:  # (a CMS with no in-context level never learns: nothing to keep)
             new.update(x=x, y=y)
         return y, new
 

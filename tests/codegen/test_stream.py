@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nlc_runtime.testing import tensors_of
 
+from nlc.codegen.context import wave_piece
 from tests.codegen.conftest import CPU_SPECS, GPU_PRESETS
 from tests.codegen.helpers import load_emitted, render_text
 from tests.verify.test_reference import random_specs
@@ -161,6 +162,29 @@ def test_a_deep_wavefront_equals_the_plain_nest(emitted, name):
     idx = torch.randint(0, 256, (2, 105), generator=torch.Generator().manual_seed(4))
     cfg = {"repeat_layers": 5}
     _assert_agree(_run_schedules(module, idx, ("plain", "wavefront"), cfg))
+
+
+@settings(
+    max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(random_specs())
+def test_random_specs_wavefront_equals_the_plain_nest(text):
+    """Random periods, MAC segments, windows, drop/flush, both CMS signals, in blocks of 3
+    layers over 40 tokens: where the wavefront is emitted it gives the plain nest's logits,
+    states and gradients (elsewhere the schedule is the fused one)."""
+    text = text.replace("n_layers: 1", "n_layers: 3").replace("n_layers: 2", "n_layers: 3")
+    module = _emit(text)
+    idx = torch.randint(0, 32, (2, 40), generator=torch.Generator().manual_seed(5))
+    _assert_agree(_run_schedules(module, idx, ("plain", "wavefront")))
+
+
+def test_wave_piece():
+    """The smallest multiple of every shaped period and of every period below it."""
+    assert wave_piece({4, 16, 32, 128}, {4, 16}) == 16  # HOPE: the CMS levels fire between
+    assert wave_piece({16}, set()) == 16  # Titans LMM: a running copy has one shape
+    assert wave_piece({3, 4}, {4}) == 12  # 3 < 4 must fire inside the wave too
+    assert wave_piece({8, 12, 5}, {8}) == 120  # 5 below 8: 40; then 12 below 40
+    assert wave_piece({6, 64}, {6}) == 6
 
 
 def test_the_wavefront_needs_clocked_state(emitted):
