@@ -10,6 +10,8 @@ text. Nothing here is a test.
         --modes compiled,graphs --recompute --flops-per-token 12.51e9
 
 Modes: eager (the fused schedule, the default); plain (the reference loop nest, eager);
+wavefront (fused, the repeated blocks overlapped and batched per wave; wavefront-chunks with
+the chunk kernels compiled);
 compiled (what train.py does with --compile: the plain nest's per-segment step compiled once and
 replayed); chunks (the fused schedule with the memories' chunk kernels compiled); graphs (the
 step compiled with mode="reduce-overhead", i.e. replayed as CUDA graphs: the segment loop of a
@@ -72,10 +74,12 @@ def run_one(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
     if mode in ("plain", "compiled", "graphs"):
         model.cfg.schedule = "plain"
+    elif mode in ("wavefront", "wavefront-chunks"):
+        model.cfg.schedule = "wavefront"
     if mode in ("compiled", "graphs"):  # what train.py's --compile-mode auto (step) does
         kw = {"mode": "reduce-overhead"} if mode == "graphs" else {}
         model.step = torch.compile(model.step, **kw)
-    elif mode == "chunks":
+    elif mode in ("chunks", "wavefront-chunks"):
         compile_chunk_kernels()
     x = torch.randint(0, cfg.vocab_size, (batch, context + 1), device=device)
 

@@ -36,9 +36,9 @@ SPECS = ["transformer", "titans-lmm", "titans-mac", "hope-attention", "hope"]
 BATCH, CONTEXT, LAYERS = 4, 256, 2
 
 
-def emitted(name: str, schedule: str, tmp: Path):
+def emitted(name: str, schedule: str, tmp: Path, context: int = CONTEXT):
     doc = yaml.safe_load((ROOT / "specs" / f"{name}.yaml").read_text())
-    doc["model"].update(n_layers=LAYERS, context=CONTEXT)
+    doc["model"].update(n_layers=LAYERS, context=context)
     spec = tmp / f"{name}.yaml"
     spec.write_text(yaml.safe_dump(doc, sort_keys=False))
     compile_spec(spec, tmp / name)
@@ -47,9 +47,9 @@ def emitted(name: str, schedule: str, tmp: Path):
     return module.Model(module.Config(schedule=schedule)), doc["model"]
 
 
-def trainer(model):
+def trainer(model, context: int = CONTEXT):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randint(0, 256, (BATCH, CONTEXT + 1))
+    x = torch.randint(0, 256, (BATCH, context + 1))
 
     def step():
         logits, _ = model(x[:, :-1])
@@ -89,19 +89,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", default=",".join(SPECS))
     parser.add_argument("--schedule", default="fused", choices=["fused", "plain", "wavefront"])
+    parser.add_argument("--context", type=int, default=CONTEXT, help="tokens per sequence")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
     args = parser.parse_args()
     print(
-        f"CPU ({torch.get_num_threads()} threads), eager float32, batch {BATCH} x {CONTEXT}, "
+        f"CPU ({torch.get_num_threads()} threads), eager float32, batch {BATCH} x {args.context}, "
         f"{LAYERS} layers, schedule {args.schedule}; ratio = tokens/s over the yardstick's"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.specs.split(","):
-            model, m = emitted(name, args.schedule, Path(tmp))
+            model, m = emitted(name, args.schedule, Path(tmp), args.context)
             torch.manual_seed(0)
             hand = HandWritten(m["vocab_size"], m["d_model"], m["n_heads"], LAYERS)
-            ours, theirs = trainer(model), trainer(hand)
+            ours, theirs = trainer(model, args.context), trainer(hand, args.context)
             ours(), theirs()  # warm-up
             t_ours, t_theirs = float("inf"), float("inf")
             for _ in range(args.reps):  # interleaved: both see the same machine load
@@ -109,7 +110,7 @@ def main() -> None:
                 t_theirs = min(t_theirs, seconds(theirs, args.steps))
             aten, nodes = op_counts(ours)
             hand_aten, _ = op_counts(theirs)
-            tps = BATCH * CONTEXT / t_ours
+            tps = BATCH * args.context / t_ours
             print(
                 f"{name:16s} {tps:9,.0f} tok/s  {t_theirs / t_ours:6.3f}x yardstick  "
                 f"{aten:7,} aten ops ({hand_aten:,} yardstick)  {nodes:7,} autograd nodes"

@@ -34,3 +34,16 @@ timeout "${T2:-330}" python3 bench/bench_train.py --specs specs/hope-760m.yaml -
     --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute \
     --modes "${MODES:-compiled,chunks}" --flops-per-token "${FLOPS:-12.51e9}" \
     --json "$OUT/bench_760m.json" 2>&1 | tee "$OUT/bench_760m.log"
+
+# The same at the wavefront schedule (24 blocks overlapped: 256 + 23 waves of 4 chunk steps
+# instead of 24 x 256 chunk steps in sequence, bench/bench_launches.py), and the large-chunk
+# variant (memories every 256 / 512 tokens beside a 512-token sliding window).
+echo "== 3. hope-760m wavefront; hope-760m-large-chunk"
+timeout "${T3:-240}" python3 bench/bench_train.py --specs specs/hope-760m.yaml --device cuda \
+    --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute \
+    --modes "${MODES3:-wavefront}" --flops-per-token "${FLOPS:-12.51e9}" \
+    --json "$OUT/bench_760m_wave.json" 2>&1 | tee "$OUT/bench_760m_wave.log"
+timeout "${T4:-240}" python3 bench/bench_train.py --specs specs/hope-760m-large-chunk.yaml \
+    --device cuda --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute \
+    --modes "${MODES4:-eager,chunks}" --json "$OUT/bench_760m_large.json" 2>&1 \
+    | tee "$OUT/bench_760m_large.log"

@@ -28,6 +28,7 @@ PASSTHROUGH = [
     ("--device", str, "cpu, cuda, cuda:1 ... (default: cuda when available)"),
     ("--dtype", str, "float32 (default) or float64"),
     ("--compile-mode", str, "auto (step on CUDA, chunks on CPU), step, chunks or model"),
+    ("--schedule", str, "fused (default), plain or wavefront: the loop nest (README)"),
     ("--parallel", str, "with --nproc > 1: ddp (default) or fsdp (FSDP2, sharded weights)"),
     ("--seed", int, "random seed"),
 ]

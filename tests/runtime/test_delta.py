@@ -6,18 +6,26 @@ import itertools
 
 import pytest
 import torch
-from nlc_runtime.delta import chunk_update, step_update
-from nlc_runtime.mlp import MemorySpec
+from nlc_runtime.delta import (
+    NEUMANN_MAX,
+    chunk_rates,
+    chunk_update,
+    step_update,
+    unbind_rates,
+    unit_lower_solve,
+)
+from nlc_runtime.mlp import MemorySpec, l2_loss_pairs, mlp_forward, self_target_pairs
 from nlc_runtime.testing import assert_rel_close
 from nlc_runtime.titans import memory_write
 
 pytestmark = pytest.mark.usefixtures("f64")
 
 
+@pytest.mark.parametrize("c", [9, 24])  # the Neumann solve, the triangular solver (> 16)
 @pytest.mark.parametrize("momentum,decay,delta", list(itertools.product([False, True], repeat=3)))
-def test_chunk_update_equals_steps(momentum, decay, delta):
+def test_chunk_update_equals_steps(momentum, decay, delta, c):
     torch.manual_seed(0)
-    B, H, c, di, do = 2, 3, 9, 5, 4
+    B, H, di, do = 2, 3, 5, 4
     W0, S0 = torch.randn(B, H, di, do), torch.randn(B, H, di, do)
     Hm = torch.nn.functional.normalize(torch.randn(B, H, c, di), dim=-1)
     Gm = torch.randn(B, H, c, do)
@@ -135,3 +143,46 @@ def test_dgd_matrix_memory_matches_hope_eq93():
             )
         M = Mr
     assert_rel_close(st["W0"], M.transpose(-1, -2), 1e-12)
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 5, 8, 13, NEUMANN_MAX, NEUMANN_MAX + 1, 33])
+def test_unit_lower_solve(c):
+    """(I + N) X = R for strictly lower N: the Neumann factors (c <= 16) and the solver."""
+    torch.manual_seed(c)
+    N = torch.randn(3, c, c).tril(-1) * 0.7
+    R = torch.randn(3, c, 5)
+    X = unit_lower_solve(N, R)
+    assert_rel_close((torch.eye(c) + N) @ X, R, 1e-12)
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_rates_of_many_chunks_at_once(momentum):
+    """chunk_rates over (..., m, c) then unbind_rates: each chunk's own chunk_rates."""
+    torch.manual_seed(1)
+    m, c = 3, 5
+    lr, a, mu = torch.rand(2, 2, m, c), torch.rand(2, 2, m, c), torch.rand(2, 2, m, c)
+    mu = mu if momentum else None
+    together = unbind_rates(chunk_rates(lr, a, mu, True), 2)
+    for j, rates in enumerate(together):
+        alone = chunk_rates(lr[:, :, j], a[:, :, j], None if mu is None else mu[:, :, j], True)
+        for x, y in zip(rates, alone, strict=True):
+            if isinstance(x, tuple):
+                for u, v in zip(x, y, strict=True):
+                    assert (u is None) == (v is None)
+                    if u is not None:
+                        assert_rel_close(u, v, 1e-14)
+            elif x is not None:
+                assert_rel_close(x, y, 1e-14)
+
+
+def test_self_target_pairs_are_l2_pairs_with_the_memory_values():
+    """One forward over [k; v]: the pairs of 1/2||M(k) - M(v)||^2 with M(v) held fixed."""
+    torch.manual_seed(2)
+    spec = MemorySpec(dims=(4, 6, 4), residual=True)
+    Ws = [torch.randn(5, 2, 3, 4, 6), torch.randn(5, 2, 3, 6, 4)]
+    k, v = torch.randn(2, 3, 7, 4), torch.randn(2, 3, 7, 4)
+    want = l2_loss_pairs(spec, Ws, k, mlp_forward(spec, Ws, v)[0])
+    got = self_target_pairs(spec, Ws, k, v)
+    for (h1, g1), (h2, g2) in zip(got, want, strict=True):
+        assert_rel_close(h1, h2, 1e-13)
+        assert_rel_close(g1, g2, 1e-13)

@@ -171,7 +171,8 @@ class Model(nn.Module):
         LM signal); without them they only read.
 
         The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
-        every period (4, 16, 32, 128): each segment is computed with every state as of its start,
+        every period (4, 16, 32, 128):
+        each segment is computed with every state as of its start,
         then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
         cuts only where the LM signal must sync; each component steps through its own
         boundaries inside (`span`), and the updates at a cut fire here."""

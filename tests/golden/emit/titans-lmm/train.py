@@ -131,6 +131,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "compiled; model: the whole forward; auto: step on CUDA, chunks on CPU",
     )
     add(
+        "--schedule",
+        choices=["fused", "plain", "wavefront"],
+        default="fused",
+        help="the loop nest: fused (each component through its own boundaries), plain (the "
+        "reference nest), wavefront (fused, repeated blocks overlapped and batched per wave); "
+        "the same numbers. --compile-mode step runs the plain nest",
+    )
+    add(
         "--parallel",
         choices=["ddp", "fsdp"],
         default="ddp",
@@ -170,7 +178,7 @@ def train(args, dist, device: str) -> list[float]:
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    cfg = Config(recompute=args.recompute)
+    cfg = Config(recompute=args.recompute, schedule=args.schedule)
     args.context = args.context or cfg.context
     out = Path(args.out)
     if dist.main:

@@ -158,7 +158,8 @@ class Model(nn.Module):
         """idx: (B, T) token ids -> logits (B, T, vocab_size) and the state after the last token.
 
         The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
-        every period (16,): each segment is computed with every state as of its start,
+        every period (16,):
+        each segment is computed with every state as of its start,
         then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
         makes the whole call one span: each component steps through its own boundaries inside
         it (`span`), and the updates at the span's end fire here.
