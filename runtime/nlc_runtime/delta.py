@@ -130,7 +130,8 @@ def chunk_rates(
         g_prev = None
         if gamma is not None:
             g_prev = F.pad(gamma[..., :-1], (1, 0))
-        pieces = (A_cum_prev, g_prev, shift_down(P), shift_down(A))
+        A_prev = shift_down(A)
+        pieces = (A_cum_prev, g_prev, A_prev if P is A else shift_down(P), A_prev)
     return ChunkRates(A, A_cum, Mu, Mu_cum, P, gamma, pieces)
 
 

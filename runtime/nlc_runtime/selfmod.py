@@ -90,12 +90,13 @@ def _pack(Ws: list[torch.Tensor], Ss: list[torch.Tensor] | None) -> dict:
 def generate(spec, proj, outer, x, q_static):
     """k, v, q, eta, alpha for tokens x (B, H, n, D) from the stacked projection memories
     `proj` ([W0, W1], each (M, B, H, ...): k, v, (q), eta, alpha)."""
-    out = mlp_forward(spec, proj, x)[0].unbind(0)  # M x (B, H, n, D); backward: a stack
-    k, v, e, a = l2norm(out[0]), out[1], out[-2], out[-1]
+    stacked = mlp_forward(spec, proj, x)[0]  # (M, B, H, n, D)
+    out = stacked.unbind(0)  # backward: a stack
+    k, v = l2norm(out[0]), out[1]
     q = l2norm(out[2]) if q_static is None else q_static
-    eta = outer["lr_max"] * torch.sigmoid((e * outer["eta_w"][:, None]).sum(-1) + outer["eta_b"])
-    alpha = torch.sigmoid((a * outer["alpha_w"][:, None]).sum(-1) + outer["alpha_b"][:, None])
-    return k, v, q, eta, alpha
+    # eta and alpha (the last two memories) read out and squashed together: (2, B, H, n)
+    gates = torch.sigmoid((stacked[-2:] * outer["gate_w"]).sum(-1) + outer["gate_b"])
+    return k, v, q, outer["lr_max"] * gates[0], gates[1]
 
 
 def generate_read(spec, proj, mem, outer, x, q_static):
@@ -271,10 +272,11 @@ class SelfModifyingTitans(nn.Module):
         return st
 
     def outer(self) -> dict:
-        return {
-            "eta_w": self.eta_w, "eta_b": self.eta_b[:, None], "alpha_w": self.alpha_w,
-            "alpha_b": self.alpha_b, "lr_max": self.lr_max,
-        }  # fmt: skip
+        """The static read-outs of eta and alpha, stacked as `generate` uses them: weights
+        (2, 1, H, 1, D) and biases (2, 1, H, 1) (built once per span)."""
+        w = torch.stack([self.eta_w, self.alpha_w])[:, None, :, None]
+        b = torch.stack([self.eta_b, self.alpha_b])[:, None, :, None]
+        return {"gate_w": w, "gate_b": b, "lr_max": self.lr_max}
 
     span_dim = 2  # `segment` returns (B, H, n, D): a span's outputs join on dim 2
 

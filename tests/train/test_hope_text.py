@@ -19,7 +19,9 @@ from nlc.train.emitted import load_module
 from tests.conftest import SPECS
 
 
-@pytest.mark.parametrize("spec", ["hope", "hope-attention", "titans-lmm", "hope-lm"])
+@pytest.mark.parametrize(
+    "spec", ["hope", "hope-attention", "titans-lmm", "hope-lm", "hope-large-chunk"]
+)
 def test_emitted_preset_is_finite_on_the_bundled_corpus(tmp_path, spec):
     compile_spec(SPECS / f"{spec}.yaml", tmp_path)
     module = load_module(tmp_path, "model")
