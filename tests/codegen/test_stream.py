@@ -288,3 +288,34 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
         assert (compiled - eager).abs().max().item() < 1e-12
         counts[length] = len(graphs)
     assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
+
+
+@pytest.mark.parametrize("name", ["hope", "titans-lmm"])
+def test_the_chunk_kernels_compile_once_per_shape(emitted, name):
+    """`--compile-mode chunks`: the fused scan's per-chunk kernels (a whole chunk of the
+    projection memories, of the main memory, of a Titans memory; a partial segment; a CMS
+    span) compile a number of graphs that does not grow with the sequence, and give the eager
+    logits."""
+    from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
+
+    module = emitted[name]
+    counts = {}
+    for length in (32, 96):
+        torch._dynamo.reset()
+        graphs = []
+
+        def backend(gm, example_inputs, graphs=graphs):
+            graphs.append(gm)
+            return gm.forward
+
+        model = _model(module, "fused")
+        idx = torch.arange(length).remainder(256)[None]
+        eager, _ = model(idx)
+        compile_chunk_kernels(backend=backend, dynamic=False)
+        try:
+            compiled, _ = model(idx)
+        finally:
+            reset_chunk_kernels()
+        assert (compiled - eager).abs().max().item() < 1e-12
+        counts[length] = len(graphs)
+    assert counts[32] == counts[96] and counts[96] >= 1, counts
