@@ -41,7 +41,7 @@ timeout "${T2:-330}" python3 bench/bench_train.py --specs specs/hope-760m.yaml -
 echo "== 3. hope-760m wavefront; hope-760m-large-chunk"
 timeout "${T3:-240}" python3 bench/bench_train.py --specs specs/hope-760m.yaml --device cuda \
     --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute \
-    --modes "${MODES3:-wavefront}" --flops-per-token "${FLOPS:-12.51e9}" \
+    --modes "${MODES3:-wavefront,wavefront-chunks}" --flops-per-token "${FLOPS:-12.51e9}" \
     --json "$OUT/bench_760m_wave.json" 2>&1 | tee "$OUT/bench_760m_wave.log"
 timeout "${T4:-240}" python3 bench/bench_train.py --specs specs/hope-760m-large-chunk.yaml \
     --device cuda --shape "${SHAPE:-2x4096}" --steps "${STEPS2:-2}" --recompute \

@@ -92,12 +92,13 @@ class ModuleDecl:
 
 
 def wave_piece(periods: set[int], shaped: set[int]) -> int:
-    """The piece of a wavefront over a block with these in-context periods: a multiple of
-    every `shaped` one (equal state shapes at every piece's start) and of every period below
-    it (they fire inside a wave, before the slower ones), the smallest such."""
+    """The piece of a wavefront over a block with these in-context periods, the smallest that
+    is a multiple of every `shaped` one (equal state shapes at every piece's start), of every
+    period below it (they fire inside a wave, before the slower ones) and a divisor of every
+    period above it (no boundary inside a piece at a phase that differs between blocks)."""
     piece = math.lcm(*shaped) if shaped else min(periods)
-    while below := [p for p in periods if p < piece and piece % p]:
-        piece = math.lcm(piece, *below)
+    while off := [p for p in periods if (piece % p if p <= piece else p % piece)]:
+        piece = math.lcm(piece, *off)
     return piece
 
 

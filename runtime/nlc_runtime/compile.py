@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import torch
 
-from . import cms, selfmod, titans
+from . import cms, selfmod, titans, wavefront
 
-_ORIGINAL = {mod: dict(mod.KERNELS) for mod in (titans, selfmod, cms)}
+_ORIGINAL = {mod: dict(mod.KERNELS) for mod in (titans, selfmod, cms, wavefront)}
 
 
 def compile_chunk_kernels(**compile_kw) -> None:
-    """Swap the chunk bodies of the LMM, self-modifying Titans and CMS for compiled versions."""
+    """Swap the chunk bodies of the LMM, self-modifying Titans and CMS, and a wavefront's wave,
+    for compiled versions."""
     for mod, kernels in _ORIGINAL.items():
         for name, fn in kernels.items():
             mod.KERNELS[name] = torch.compile(fn, **compile_kw)

@@ -19,6 +19,8 @@ cache) and that take no LM signal.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn as nn
 from torch.func import functional_call, vmap
@@ -32,15 +34,40 @@ class _Piece(nn.Module):
     `functional_call` swaps the stacked weights in for all of it. Returns the output, the
     state before the piece's boundary, and after the updates of the periods up to `piece`
     (every whole piece ends on their boundaries; the block whose piece ends the span keeps
-    the state before, as the boundary at the span's end is the loop nest's)."""
+    the state before, as the boundary at the span's end is the loop nest's). A whole piece
+    starts on a boundary of every period it holds, so the block only needs its phase: the
+    clock is the constant `piece` (a compiled wave is not specialised on where it runs)."""
 
     def __init__(self, block: nn.Module, piece: int):
         super().__init__()
         self.block, self.piece = block, piece
 
-    def forward(self, x, state: dict, start: int, end: int):
-        y, state = self.block(x, state, start)
-        return y, state, fire_updates(self.block, state, end, lambda p: p <= self.piece)
+    def forward(self, x, state: dict):
+        y, state = self.block(x, state, self.piece)
+        after = fire_updates(self.block, state, 2 * self.piece, lambda p: p <= self.piece)
+        return y, state, after
+
+
+_UNITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unit(block: nn.Module, piece: int) -> _Piece:
+    """The wave unit of a stack (one per first block, kept: a compiled wave guards on it)."""
+    unit = _UNITS.get(block)
+    if unit is None or unit.piece != piece:
+        unit = _UNITS[block] = _Piece(block, piece)
+    return unit
+
+
+def wave(unit: _Piece, params: dict, xs: torch.Tensor, states: dict):
+    """One wave's whole pieces, batched over the blocks (leading dim of params, xs, states):
+    (outputs, states before, states after the piece's boundary)."""
+    return vmap(lambda p, x, s: functional_call(unit, p, (x, s)))(params, xs, states)
+
+
+# The wave's body; `compile.compile_chunk_kernels` swaps in a compiled version (one graph, and
+# one more that makes the number of blocks dynamic).
+KERNELS = {"wave": wave}
 
 
 def fire_updates(block: nn.Module, state: dict, t: int, which=lambda period: True) -> dict:
@@ -59,11 +86,14 @@ def fire_updates(block: nn.Module, state: dict, t: int, which=lambda period: Tru
 
 
 def _check_piece(block: nn.Module, piece: int) -> None:
-    """Every period up to the piece divides it (so they fire inside a wave, uniformly, and
-    before the slower ones: faster first)."""
+    """Every period divides the piece or is a multiple of it: the periods up to the piece fire
+    inside a wave, uniformly and before the slower ones (faster first), and no boundary falls
+    inside a whole piece, whose block then needs no clock but its phase."""
     for child in block.children():
         for period in getattr(child, "periods", {}).values():
-            assert period > piece or piece % period == 0, f"period {period} vs piece {piece}"
+            assert (piece % period if period <= piece else period % piece) == 0, (
+                f"period {period} vs piece {piece}"
+            )
 
 
 def _stack(trees: list):
@@ -74,6 +104,17 @@ def _stack(trees: list):
     if isinstance(first, list):
         return [_stack([tr[i] for tr in trees]) for i in range(len(first))]
     return torch.stack(trees)
+
+
+def _grad_leaves(tree):
+    """Floating leaves that do not require grad made to, as a fresh state's do (`state.zeros`):
+    a state zeroed inside vmap cannot tell, and a compiled wave would compile again for it."""
+    if isinstance(tree, dict):
+        return {k: _grad_leaves(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_grad_leaves(v) for v in tree]
+    fresh = tree.is_leaf and not tree.requires_grad and tree.is_floating_point()
+    return tree.detach().requires_grad_() if fresh and torch.is_grad_enabled() else tree
 
 
 def _unstack(tree, n: int) -> list:
@@ -125,20 +166,24 @@ def wavefront(
             continue
         if stacked is None:
             stacked = _stacked_params(blocks)
-        lo, hi = whole[0], whole[-1] + 1  # whole pieces: consecutive blocks
+        # compiled: every wave runs all blocks (one shape, one graph; vmap cannot take a
+        # dynamic batch), the idle ones on a copy of a working block's piece, their results
+        # dropped; eager: the working blocks only
+        padded = KERNELS["wave"] is not wave
+        lo, hi = (0, L) if padded else (whole[0], whole[-1] + 1)  # whole: consecutive blocks
         params = stacked if (lo, hi) == (0, L) else {k: v[lo:hi] for k, v in stacked.items()}
-        xs = torch.stack([inputs[layer][w - layer] for layer in whole])
-        st = _stack([states[layer] for layer in whole])
-        s, e = cuts[w - lo]
-        unit = _Piece(blocks[lo], piece)
-
-        def one(p, xi, si, unit=unit, start=t + s, end=t + e):
-            return functional_call(unit, p, (xi, si, start, end))
-
-        ys, before, after = _call(vmap(one), recompute, params, xs, st)
-        befores, afters = _unstack(before, len(whole)), _unstack(after, len(whole))
-        for i, (layer, y) in enumerate(zip(whole, ys.unbind(0), strict=True)):
-            inputs[layer + 1][w - layer] = y
+        rows = [layer if layer in whole else whole[0] for layer in range(lo, hi)]
+        xs = torch.stack([inputs[r][w - r] for r in rows])
+        st = _stack([states[r] for r in rows])
+        if padded:
+            st = _grad_leaves(st)
+        call = KERNELS["wave"]
+        ys, before, after = _call(call, recompute, _unit(blocks[0], piece), params, xs, st)
+        ys = ys.unbind(0)
+        befores, afters = _unstack(before, hi - lo), _unstack(after, hi - lo)
+        for layer in whole:
+            i = layer - lo
+            inputs[layer + 1][w - layer] = ys[i]
             e = cuts[w - layer][1]
             if e < n:  # the slower updates due here, block by block
                 states[layer] = fire_updates(blocks[layer], afters[i], t + e, lambda p: p > piece)

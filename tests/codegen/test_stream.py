@@ -179,12 +179,15 @@ def test_random_specs_wavefront_equals_the_plain_nest(text):
 
 
 def test_wave_piece():
-    """The smallest multiple of every shaped period and of every period below it."""
+    """The smallest multiple of every shaped period and of every period below it that divides
+    every period above it."""
     assert wave_piece({4, 16, 32, 128}, {4, 16}) == 16  # HOPE: the CMS levels fire between
     assert wave_piece({16}, set()) == 16  # Titans LMM: a running copy has one shape
     assert wave_piece({3, 4}, {4}) == 12  # 3 < 4 must fire inside the wave too
     assert wave_piece({8, 12, 5}, {8}) == 120  # 5 below 8: 40; then 12 below 40
-    assert wave_piece({6, 64}, {6}) == 6
+    assert wave_piece({6, 64}, {6}) == 192  # 64 is no multiple of 6: a boundary inside
+    assert wave_piece({16, 24}, {16}) == 48
+    assert wave_piece({4, 8, 64}, {4}) == 4
 
 
 def test_the_wavefront_needs_clocked_state(emitted):
@@ -290,12 +293,14 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
     assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
 
 
-@pytest.mark.parametrize("name", ["hope", "titans-lmm"])
-def test_the_chunk_kernels_compile_once_per_shape(emitted, name):
+@pytest.mark.parametrize(
+    "name,schedule", [("hope", "fused"), ("titans-lmm", "fused"), ("hope", "wavefront")]
+)
+def test_the_chunk_kernels_compile_once_per_shape(emitted, name, schedule):
     """`--compile-mode chunks`: the fused scan's per-chunk kernels (a whole chunk of the
     projection memories, of the main memory, of a Titans memory; a partial segment; a CMS
-    span) compile a number of graphs that does not grow with the sequence, and give the eager
-    logits."""
+    span), and a wavefront's wave (all blocks every wave), compile a number of graphs that
+    does not grow with the sequence, and give the eager logits."""
     from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
 
     module = emitted[name]
@@ -308,7 +313,7 @@ def test_the_chunk_kernels_compile_once_per_shape(emitted, name):
             graphs.append(gm)
             return gm.forward
 
-        model = _model(module, "fused")
+        model = _model(module, schedule)
         idx = torch.arange(length).remainder(256)[None]
         eager, _ = model(idx)
         compile_chunk_kernels(backend=backend, dynamic=False)

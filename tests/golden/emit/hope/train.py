@@ -131,8 +131,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["auto", "step", "model", "chunks"],
         default="auto",
         help="step: the plain loop nest with its per-segment step compiled once and replayed "
-        "for every segment; chunks: the fused schedule with the memories' chunk kernels "
-        "compiled; model: the whole forward; auto: step on CUDA, chunks on CPU",
+        "for every segment; chunks: the memories' chunk kernels (and a wavefront's waves) "
+        "compiled, the loops eager; model: the whole forward; auto: step on CUDA, chunks on CPU",
     )
     add(
         "--schedule",
