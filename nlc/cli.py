@@ -16,10 +16,17 @@ from nlc.errors import SpecError
 
 
 def _cmd_check(args) -> int:
+    from pathlib import Path
+
+    from nlc.codegen.emit import render
     from nlc.pipeline import run_front
     from nlc.report import check_summary
 
-    print(check_summary(run_front(args.spec, check=True)))
+    result = run_front(args.spec, check=True)
+    # what the code generator refuses, check refuses too, with the same message (the emitted
+    # text is dropped: nothing is written)
+    render(result, Path(args.spec).name)
+    print(check_summary(result))
     return 0
 
 

@@ -12,6 +12,7 @@ from the components' update groups (`nlc.codegen.nest`). The templates only lay 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -335,6 +336,12 @@ class _Builder:
         attr = attr_name(c.name)
         mod = f"self.{attr}"
         fmt = {f"in{j}": v for j, v in enumerate(ins)}
+        needed = len({m for m in re.findall(r"\{in(\d+)\}", em.call)})
+        if needed > len(ins):
+            raise self.error(
+                loc + ("inputs",),
+                f"{c.kind} '{c.name}' needs {needed} inputs here; `inputs` gives {len(ins)}",
+            )
         fmt.update(mod=mod, sum=" + ".join(ins), state=f"state[{py(c.name)}]")
         call = em.call.format(**fmt)
         out = f"h_{c.name}"
@@ -345,8 +352,9 @@ class _Builder:
         if em.stateful:
             scope.stateful = True
             scope.clocked = scope.clocked or em.clocked
-            scope.periods |= {g.period for g in em.groups}
-            scope.shaped |= {g.period for g in em.groups if g.shaped}
+            clocked = [g for g in em.groups if isinstance(g.period, int)]
+            scope.periods |= {g.period for g in clocked}
+            scope.shaped |= {g.period for g in clocked if g.shaped}
             scope.wave_ok = scope.wave_ok and em.clocked and not em.lm_signal
             scope.init.append((c.name, f"{mod}.init_state(batch)"))
             if em.lm_signal:

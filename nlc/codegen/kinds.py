@@ -372,6 +372,13 @@ def _self_modifying(c: k.SelfModifyingTitans, d: int, heads: int) -> Emission:
             "self-modifying Titans takes a constant momentum (or none)",
         )
     momentum = _const(opt.momentum, 0.0) if opt.has_momentum else None
+    for field, period in (("period", u.period), ("projection_period", u.projection_period)):
+        if not isinstance(period, int):
+            raise CodegenError(
+                ("update", field),
+                f"self-modifying Titans learns its memories in context: {field} is a number "
+                f"of tokens, not {period!r}",
+            )
     args = _args(
         d,
         n_heads=heads,

@@ -254,6 +254,11 @@ class Attention(ComponentBase):
     def out_width(self, in_widths, model):
         if len(in_widths) == 2 and self.segment is None:
             raise ShapeProblem(("inputs",), "a second input (memory readout) needs 'segment' (MAC)")
+        if len(in_widths) == 1 and self.segment is not None:
+            raise ShapeProblem(
+                ("inputs",),
+                "'segment' (MAC) attention reads two inputs: the stream and the memory readout",
+            )
         d = _same_width(in_widths)
         _heads(self.heads, d, model)
         return d
@@ -460,6 +465,15 @@ class SelfModifyingTitans(MemoryBase):
     )
     conv: int | None = Field(4, gt=0)
     update: SelfModUpdate = SelfModUpdate()
+
+    @model_validator(mode="after")
+    def _projections_in_context(self):
+        if self.self_modifying and not isinstance(self.update.projection_period, int):
+            raise ValueError(
+                "update.projection_period must be a number of tokens: the k, v, q, eta, alpha "
+                "memories learn in context (static projections: self_modifying: false)"
+            )
+        return self
 
     @property
     def projection_memories(self) -> list[str]:

@@ -91,6 +91,7 @@ def test_emitted_model_is_causal_and_returns_state(emitted, name):
     assert "layers" in state and len(state["layers"]) == mod.Config().repeat_layers
 
 
+@pytest.mark.slow
 def test_emitted_train_script_reduces_the_loss(emitted, tmp_path, monkeypatch):
     import importlib.util
     import sys

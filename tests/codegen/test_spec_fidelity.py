@@ -18,6 +18,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from nlc.codegen.kinds import CodegenError
+from nlc.errors import SpecError
 from nlc.spec.common import DataDependent
 from nlc.spec.kinds import CMSLevel
 from nlc.spec.load import load_spec_text
@@ -151,7 +153,7 @@ def ignored_settings(spec_file: str, render=render_text) -> list[str]:
             _set(changed, where + field, value)
             try:
                 out = render(yaml.safe_dump(changed, sort_keys=False), "spec.yaml")
-            except Exception:  # refused (spec error or CodegenError): the user is told
+            except (SpecError, CodegenError):  # refused, with a message: the user is told
                 continue
             if out == base:
                 ignored.append(f"{label} {'.'.join(map(str, where + field))} = {value!r}")

@@ -267,6 +267,7 @@ def test_the_lm_signal_learns_from_the_targets(emitted):
     assert (w0 - w1).abs().max().item() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hope", "titans-mac", "transformer"])
 def test_the_segment_step_compiles_once_per_shape(emitted, name):
     """torch.compile of the plain nest's per-segment step: the number of graphs it compiles
@@ -293,6 +294,7 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
     assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,schedule", [("hope", "fused"), ("titans-lmm", "fused"), ("hope", "wavefront")]
 )

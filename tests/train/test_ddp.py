@@ -83,6 +83,7 @@ def test_fsdp2_sharded_weights_equal_one_process_also_across_resume(tmp_path):
     assert all(whole[k].shape == gathered[k].shape for k in whole)
 
 
+@pytest.mark.slow
 def test_bad_data_under_torchrun_is_one_clear_line(tmp_path):
     spec = write_spec(tmp_path, TINY_TRANSFORMER)
     (tmp_path / "short.txt").write_text("x")
@@ -93,6 +94,7 @@ def test_bad_data_under_torchrun_is_one_clear_line(tmp_path):
     assert "too short" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_fsdp2_refuses_the_lm_signal_in_one_line(tmp_path):
     """The LM signal's teach is a backward pass inside the forward; FSDP2's backward hooks
     would reshard weights the forward still needs: refused before any worker starts."""

@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.train.helpers import FAST, TINY_TRANSFORMER, metrics, write_spec
 
 
+@pytest.mark.slow
 def test_sigint_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     spec = write_spec(tmp_path, TINY_TRANSFORMER)
     run = tmp_path / "run"

@@ -26,6 +26,7 @@ def test_html_is_self_contained_and_carries_node_details():
         assert detail in page, detail
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: chromium)")
 def test_html_renders_in_headless_chromium(tmp_path):
     page = tmp_path / "g.html"
