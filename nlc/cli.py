@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nlc.presets import resolve
+
     args = build_parser().parse_args(argv)
+    if isinstance(getattr(args, "spec", None), str):  # a preset name: `nlc levels hope`
+        args.spec = resolve(args.spec)
     try:
         return args.fn(args)
     except SpecError as err:

@@ -109,7 +109,10 @@ def read_yaml_file(path: str | Path) -> tuple[Any, SourceMap]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(Diagnostic(str(path), None, "", "no such file")) from None
+        from nlc.presets import names
+
+        hint = f" (nor a preset: {', '.join(names())})" if path.parent == Path(".") else ""
+        raise SpecError(Diagnostic(str(path), None, "", f"no such file{hint}")) from None
     except IsADirectoryError:
         raise SpecError(
             Diagnostic(str(path), None, "", "is a directory, expected a YAML file")

@@ -88,3 +88,18 @@ def test_output_is_identical_across_hash_seeds(command):
         assert proc.returncode == 0, proc.stderr
         outs.add(proc.stdout)
     assert len(outs) == 1
+
+
+def test_presets_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    """`nlc levels hope` reads the shipped specs/hope.yaml wherever it runs; a name that is
+    neither a file nor a preset is one line listing the presets."""
+    from nlc.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["levels", "hope"]) == 0
+    assert capsys.readouterr().out.startswith("hope: levels")
+    assert main(["check", "titans-lmm.yaml"]) == 0
+    capsys.readouterr()
+    assert main(["check", "no-such-preset"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such file" in err[0] and "transformer" in err[0]
