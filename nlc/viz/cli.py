@@ -105,9 +105,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser(
         "spectrum",
         help="draw the states on a logarithmic frequency axis",
-        description="Every state on a log frequency axis (updates per token), sized by its "
-        "parameters; outer sits at one update per optimizer step of "
-        "batch × accumulate × context tokens.",
+        description="Every state on a log frequency axis (updates per token), sized by the "
+        "numbers it holds (optimizer moments are states, not parameters); outer sits at one "
+        "update per optimizer step of batch × accumulate × context tokens.",
     )
     p.add_argument("spec")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help=".png or .svg")

@@ -49,7 +49,7 @@ def tooltip(node: SceneNode) -> str:
     i = node.info
     parts = [i["name"], f"period {i['period']}", i["spec"], f"shape {i['shape']}"]
     if node.is_state:
-        parts.append(f"{i['params']} parameters")
+        parts.append(f"{i['params']} numbers")
     return " | ".join(parts)
 
 

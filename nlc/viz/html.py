@@ -50,7 +50,7 @@ _JS = """
   function text(d) {
     var lines = [d.name + (d.count > 1 ? '   (\\u00d7' + d.count + ' layers)' : ''),
                  'kind: ' + d.kind, 'period: ' + d.period, 'spec: ' + d.spec,
-                 'shape: ' + d.shape, 'parameters: ' + d.params];
+                 'shape: ' + d.shape, 'numbers held: ' + d.params];
     if (d.members) lines.push('layers: ' + d.members.join(', '));
     lines.push(d.count > 1 ? 'click to unfold' : (d.folds ? 'click to fold' : ''));
     return lines.join('\\n');

@@ -37,7 +37,7 @@ class SceneNode:
     kind: str  # StateKind value, or the compute op
     is_state: bool
     members: tuple[str, ...]  # IR node names drawn by this node
-    params: int  # parameter count (all members)
+    params: int  # numbers held (all members; a state's size, not a parameter count)
     info: dict = field(hash=False, compare=False)  # what hovering shows
 
     @property

@@ -1,9 +1,11 @@
-"""`nlc spectrum`: every state on a logarithmic frequency axis, sized by its parameters.
+"""`nlc spectrum`: every state on a logarithmic frequency axis, sized by the numbers it holds.
 
-Top panel: the total parameter count of each level at its frequency (the model's "power
-spectrum"). Bottom panel: one bubble per state (repeated layers folded into one bubble with
-a ×N count and their summed parameters), at its frequency, area ∝ parameters, coloured by
-kind. Frequencies and the placement of `outer` and `frozen`: see `nlc.viz.frequency`.
+Top panel: the numbers held by each level at its frequency (the model's "power spectrum"):
+weights, in-context memories, caches and optimizer moments alike, each a state of its level
+(a moment is a state, never a parameter). Bottom panel: one bubble per state (repeated layers
+folded into one bubble with a ×N count and their summed sizes), at its frequency, area ∝
+numbers held, coloured by kind. Frequencies and the placement of `outer` and `frozen`: see
+`nlc.viz.frequency`.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def draw_spectrum(graph: Graph, path: str | Path, fmt: str) -> Path:
         f"batch × accumulate × context = {tokens_per_step(graph)} tokens",
         fontsize=9,
     )
-    top.set_ylabel("parameters\nper level", fontsize=9)
+    top.set_ylabel("numbers held\nper level", fontsize=9)
     for lv in levels:
         top.annotate(
             f"L{lv.number}",
