@@ -32,8 +32,9 @@ WIDTH = 100
 
 
 def comment(text: str, indent: int) -> list[str]:
-    """A '#' comment wrapped to the line length; spec text cannot escape the comment."""
-    text = " ".join(text.replace("\r", " ").split())
+    """A '#' comment wrapped to the line length; spec text cannot escape the comment (line
+    breaks of any kind and other unprintable characters, NUL included, become spaces)."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     room = WIDTH - indent - 2
     return ["# " + line for line in textwrap.wrap(text, room)] or ["#"]
 
@@ -391,10 +392,18 @@ def _stable_topo(deps: dict[str, list[str]], declared: list[str]) -> list[str]:
     return done
 
 
+def shown_file_name(name: str) -> str:
+    """A spec file's name as the emitted comments and docstrings show it: letters, digits and
+    `._+-` kept, anything else `_` (a file name is user text: quotes, backslashes and line
+    breaks in it must not end a docstring or a comment)."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
+
+
 def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> dict:
     """Everything the templates need (see the module docstring)."""
     spec = graph.spec
     b = _Builder(graph)
+    spec_file = shown_file_name(spec_file)
     model_doc = f"Model '{spec.name}' emitted by nlc from {spec_file}."
     b.scope(spec.components, ("components",), "", "Model", model_doc, is_model=True)
     scopes = b.scopes

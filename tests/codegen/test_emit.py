@@ -131,6 +131,40 @@ def test_hostile_names_and_strings_cannot_inject_code(tmp_path):
     assert hasattr(model_obj, "forward_") and callable(model_obj.forward)  # no shadowing
 
 
+@pytest.mark.parametrize(
+    "file_name",
+    [
+        'x""";__import__("os").system("touch PWNED");"""y.yaml',
+        "x\n__import__('os').system('touch PWNED')\n.yaml",
+        "x\\\r'''\u2028y.yaml",
+    ],
+)
+def test_a_hostile_spec_file_name_cannot_inject_code(tmp_path, monkeypatch, file_name):
+    """The file name is user text: quotes, backslashes and line breaks in it never end the
+    emitted docstring or comment; importing the emitted files runs nothing of it."""
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / file_name
+    spec.write_text((SPECS / "transformer.yaml").read_text())
+    assert main(["compile", str(spec), "-o", str(tmp_path / "out")]) == 0
+    for name in ("model.py", "train.py"):
+        tree = ast.parse((tmp_path / "out" / name).read_text())
+        calls = [n.func for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        assert not any(isinstance(f, ast.Name) and f.id == "__import__" for f in calls)
+    load_emitted(tmp_path / "out")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_unprintable_description_stays_a_comment():
+    """A NUL or other control character in `description` cannot break the emitted file."""
+    text = (SPECS / "transformer.yaml").read_text()
+    assert "\ndescription:" in text
+    text = text.replace("\ndescription:", '\ndescription: "a\\0b\\x07c\\u2028d" #', 1)
+    files = render_text(text)
+    for body in files.values():
+        assert "\0" not in body and "\x07" not in body and "\u2028" not in body
+        ast.parse(body)
+
+
 def test_unsupported_option_is_a_clear_error(tmp_path, capsys):
     text = (SPECS / "titans-lmm.yaml").read_text().replace("objective: l2", "objective: lm")
     assert "objective: lm" in text
