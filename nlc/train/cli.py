@@ -8,30 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+
 # Options of the emitted train.py that `nlc train` passes through: (flag, type, help).
 # None means "not given": the emitted script's default (the spec's `train` section) applies.
-PASSTHROUGH = [
-    ("--data", str, "text file, folder, glob, .jsonl, or uint16 .bin (default: bundled corpus)"),
-    ("--tokenizer", str, "byte (default) or bpe (trained on the data, kept in RUN)"),
-    ("--val-fraction", float, "held-out tail of the data (default 0.1)"),
-    ("--steps", int, "optimizer steps in all (default: the spec's train.steps)"),
-    ("--stop-after", int, "stop with a checkpoint after N steps of this invocation"),
-    ("--batch-size", int, "sequences per process per micro-step"),
-    ("--accumulate", int, "micro-steps per optimizer step (gradient accumulation)"),
-    ("--context", int, "tokens per training sequence (default: the spec's context)"),
-    ("--lr", float, "peak learning rate"),
-    ("--warmup", int, "warm-up steps"),
-    ("--grad-clip", float, "gradient norm clip (0: none)"),
-    ("--eval-every", int, "steps between validation evaluations"),
-    ("--eval-iters", int, "validation batches per evaluation"),
-    ("--ckpt-every", int, "steps between checkpoints (default: every evaluation)"),
-    ("--device", str, "cpu, cuda, cuda:1 ... (default: cuda when available)"),
-    ("--dtype", str, "float32 (default) or float64"),
-    ("--compile-mode", str, "auto (step on CUDA, chunks on CPU), step, chunks or model"),
-    ("--schedule", str, "fused (default), plain or wavefront: the loop nest (README)"),
-    ("--parallel", str, "with --nproc > 1: ddp (default) or fsdp (FSDP2, sharded weights)"),
-    ("--seed", int, "random seed"),
-]
+def passthrough() -> list[str]:
+    """The options `nlc train` hands to the emitted train.py: the shared table's."""
+    from nlc_runtime.flags import TRAIN_FLAGS
+
+    return [flag for flag, _, _ in TRAIN_FLAGS]
 
 
 def _cmd_train(args) -> int:
@@ -76,8 +60,9 @@ def add_commands(sub) -> None:
         default=None,
         help="activation checkpointing: recompute each block in backward (less memory)",
     )
-    for flag, kind, text in PASSTHROUGH:
-        p.add_argument(flag, type=kind, default=None, help=text)
+    from nlc_runtime.flags import add_training_flags
+
+    add_training_flags(p, None)  # the emitted train.py's own table: checked before any write
     p.set_defaults(fn=_cmd_train)
 
     p = sub.add_parser("generate", help="sample text from a trained run")

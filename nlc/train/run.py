@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nlc.train.cli import PASSTHROUGH
+from nlc.train.cli import passthrough
 
 
 def _fail(message: str) -> int:
@@ -27,7 +27,7 @@ def script_args(args, run: Path) -> list[str]:
     context, data... unless given again."""
     saved = run / "options.json"
     options = json.loads(saved.read_text()) if args.resume and saved.exists() else {}
-    for flag, _, _ in PASSTHROUGH:
+    for flag in passthrough():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             options[flag] = value

@@ -121,3 +121,63 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["generate", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--batch-size", "0"],
+        ["--accumulate", "0"],
+        ["--eval-iters", "0"],
+        ["--eval-every", "0"],
+        ["--val-fraction", "0"],
+        ["--val-fraction", "1"],
+        ["--lr", "nan"],
+        ["--lr", "-1e-3"],
+        ["--device", "bogus"],
+        ["--tokenizer", "foo"],
+        ["--schedule", "diagonal"],
+    ],
+)
+def test_bad_options_exit_2_before_anything_is_written(tmp_path, capsys, option):
+    """`nlc train` parses with the emitted train.py's own table (nlc_runtime.flags): a bad
+    value is refused by the flag's check, exit 2, and no run folder is created."""
+    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(spec), "--out", str(tmp_path / "run"), *option])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert option[0] in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_nlc_train_and_the_emitted_script_share_one_flag_table(tmp_path):
+    """Every option of the table is an option of both parsers, with the same choices."""
+    import argparse
+
+    from nlc_runtime.flags import TRAIN_FLAGS
+
+    from nlc.cli import build_parser
+    from nlc.codegen.emit import compile_spec
+    from nlc.train.emitted import load_module
+
+    compile_spec(write_spec(tmp_path, TINY_TRANSFORMER), tmp_path / "code")
+    script = load_module(tmp_path / "code", "train")
+    captured = {}
+
+    def parse(self, argv=None, namespace=None):  # the emitted parser, caught before parsing
+        captured["parser"] = self
+        raise SystemExit(0)
+
+    original = argparse.ArgumentParser.parse_args
+    argparse.ArgumentParser.parse_args = parse
+    try:
+        with pytest.raises(SystemExit):
+            script.parse_args([])
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    emitted = {a.option_strings[0]: a for a in captured["parser"]._actions if a.option_strings}
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    ours = {a.option_strings[0]: a for a in sub.choices["train"]._actions if a.option_strings}
+    for flag, _, _ in TRAIN_FLAGS:
+        assert emitted[flag].choices == ours[flag].choices and emitted[flag].type is ours[flag].type

@@ -46,6 +46,7 @@ from nlc_runtime.checkpoint import (
 )
 from nlc_runtime.compile import compile_chunk_kernels
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
+from nlc_runtime.flags import add_training_flags
 from nlc_runtime.interrupt import StopFlag
 from nlc_runtime.report import Metrics, Progress
 from nlc_runtime.schedule import cosine_lr
@@ -98,25 +99,15 @@ def estimate_loss(model, data, args, dist, device, autocast) -> float:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    constants = {
+        "STEPS": STEPS, "BATCH_SIZE": BATCH_SIZE, "ACCUMULATE": ACCUMULATE, "LR": LR,
+        "WARMUP": WARMUP, "GRAD_CLIP": GRAD_CLIP, "EVAL_EVERY": EVAL_EVERY, "SEED": SEED,
+        "DEVICE": "cuda" if torch.cuda.is_available() else "cpu",
+    }  # fmt: skip
+    add_training_flags(parser, constants)  # the table `nlc train` shares (nlc_runtime.flags)
     add = parser.add_argument
-    add("--data", default=None, help="text file, folder, glob, .jsonl or uint16 .bin")
-    add("--tokenizer", choices=["byte", "bpe"], default="byte", help="bpe: trained, in OUT")
-    add("--val-fraction", type=float, default=0.1, help="held-out tail of the data")
     add("--out", default=str(Path(__file__).resolve().parent / "run"), help="run folder")
     add("--resume", action="store_true", help="continue from OUT/ckpt")
-    add("--steps", type=int, default=STEPS, help="optimizer steps in all")
-    add("--stop-after", type=int, default=None, help="stop (with a checkpoint) after N steps")
-    add("--batch-size", type=int, default=BATCH_SIZE, help="sequences per process per micro-step")
-    add("--accumulate", type=int, default=ACCUMULATE, help="micro-steps per optimizer step")
-    add("--context", type=int, default=None, help="tokens per sequence (default: the spec's)")
-    add("--lr", type=float, default=LR)
-    add("--warmup", type=int, default=WARMUP)
-    add("--grad-clip", type=float, default=GRAD_CLIP, help="0: no clipping")
-    add("--eval-every", type=int, default=EVAL_EVERY)
-    add("--eval-iters", type=int, default=4, help="validation batches per evaluation")
-    add("--ckpt-every", type=int, default=None, help="default: at every evaluation")
-    add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    add("--dtype", choices=["float32", "float64"], default="float32")
     add(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -124,33 +115,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="torch.compile the model (default: on for CUDA)",
     )
     add(
-        "--compile-mode",
-        choices=["auto", "step", "model", "chunks"],
-        default="auto",
-        help="step: the plain loop nest with its per-segment step compiled once and replayed "
-        "for every segment; chunks: the memories' chunk kernels (and a wavefront's waves) "
-        "compiled, the loops eager; model: the whole forward; auto: step on CUDA, chunks on CPU",
-    )
-    add(
-        "--schedule",
-        choices=["fused", "plain", "wavefront"],
-        default="fused",
-        help="the loop nest: fused (each component through its own boundaries), plain (the "
-        "reference nest), wavefront (fused, repeated blocks overlapped and batched per wave); "
-        "the same numbers. --compile-mode step runs the plain nest",
-    )
-    add(
-        "--parallel",
-        choices=["ddp", "fsdp"],
-        default="ddp",
-        help="under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
-    )
-    add(
         "--recompute",
         action="store_true",
         help="activation checkpointing: recompute each block in backward (less memory)",
     )
-    add("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     if TARGETS and args.parallel == "fsdp":
         # the LM signal's teach is a backward pass inside the forward, and FSDP2's backward

@@ -1,0 +1,115 @@
+"""The training options, one table: the emitted train.py's parser and `nlc train` are both
+built from it, so they cannot drift. Each value is checked as it is parsed (argparse: one
+line and exit 2, before a run folder is written): counts are positive, rates finite, the
+validation fraction inside (0, 1), the device one torch knows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def _number(kind, text: str, ok, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(int, text, lambda v: v > 0, "a positive integer")
+
+
+def count(text: str) -> int:
+    return _number(int, text, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    return _number(float, text, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def nonnegative_float(text: str) -> float:
+    return _number(float, text, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+def fraction(text: str) -> float:
+    return _number(float, text, lambda v: 0 < v < 1, "a fraction strictly between 0 and 1")
+
+
+def device(text: str) -> str:
+    """A device torch can name (cpu, cuda, cuda:1, mps ...); whether it is present is the
+    training script's to say."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device (cpu, cuda, cuda:1 ...)"
+        ) from None
+    return text
+
+
+COMPILE_MODES = ["auto", "step", "model", "chunks"]
+SCHEDULES = ["fused", "plain", "wavefront"]
+
+# (flag, argparse keywords, default of the emitted train.py: a value, or the name of one of its
+# spec constants). `nlc train` adds the same flags with no defaults (None: "not given").
+TRAIN_FLAGS: list[tuple[str, dict, object]] = [
+    ("--data", {"help": "text file, folder, glob, .jsonl or uint16 .bin"}, None),
+    ("--tokenizer", {"choices": ["byte", "bpe"], "help": "bpe: trained on the data"}, "byte"),
+    ("--val-fraction", {"type": fraction, "help": "held-out tail of the data"}, 0.1),
+    ("--steps", {"type": positive_int, "help": "optimizer steps in all"}, "STEPS"),
+    ("--stop-after", {"type": positive_int, "help": "stop after N steps (checkpoint)"}, None),
+    ("--batch-size", {"type": positive_int, "help": "sequences per process per micro-step"},
+     "BATCH_SIZE"),
+    ("--accumulate", {"type": positive_int, "help": "micro-steps per optimizer step"},
+     "ACCUMULATE"),
+    ("--context", {"type": positive_int, "help": "tokens per sequence (default: the spec's)"},
+     None),
+    ("--lr", {"type": positive_float, "help": "peak learning rate"}, "LR"),
+    ("--warmup", {"type": count, "help": "warm-up steps"}, "WARMUP"),
+    ("--grad-clip", {"type": nonnegative_float, "help": "gradient norm clip (0: none)"},
+     "GRAD_CLIP"),
+    ("--eval-every", {"type": positive_int, "help": "steps between evaluations"}, "EVAL_EVERY"),
+    ("--eval-iters", {"type": positive_int, "help": "validation batches per evaluation"}, 4),
+    ("--ckpt-every", {"type": positive_int, "help": "default: at every evaluation"}, None),
+    ("--device", {"type": device, "help": "cpu, cuda, cuda:1 ... (default: cuda if present)"},
+     "DEVICE"),
+    ("--dtype", {"choices": ["float32", "float64"]}, "float32"),
+    ("--compile-mode", {
+        "choices": COMPILE_MODES,
+        "help": "step: the plain loop nest with its per-segment step compiled once and "
+        "replayed for every segment; chunks: the memories' chunk kernels (and a wavefront's "
+        "waves) compiled, the loops eager; model: the whole forward; auto: step on CUDA, "
+        "chunks on CPU",
+    }, "auto"),
+    ("--schedule", {
+        "choices": SCHEDULES,
+        "help": "the loop nest: fused (each component through its own boundaries), plain (the "
+        "reference nest), wavefront (fused, repeated blocks overlapped and batched per wave); "
+        "the same numbers. --compile-mode step runs the plain nest",
+    }, "fused"),
+    ("--parallel", {
+        "choices": ["ddp", "fsdp"],
+        "help": "under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
+    }, "ddp"),
+    ("--seed", {"type": int, "help": "random seed"}, "SEED"),
+]  # fmt: skip
+
+
+def add_training_flags(parser: argparse.ArgumentParser, constants: dict | None) -> None:
+    """The table's flags on `parser`; defaults from `constants` (the emitted script's spec
+    constants by name), or None throughout (`nlc train`: an option not given stays None)."""
+    for flag, keywords, default in TRAIN_FLAGS:
+        if constants is None:
+            value = None
+        else:
+            value = (
+                constants[default] if isinstance(default, str) and default.isupper() else default
+            )
+        parser.add_argument(flag, default=value, **keywords)
