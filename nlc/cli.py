@@ -22,7 +22,7 @@ def _cmd_check(args) -> int:
     from nlc.pipeline import run_front
     from nlc.report import check_summary
 
-    result = run_front(args.spec, check=True)
+    result = run_front(args.spec, check=True, overrides=args.set)
     # what the code generator refuses, check refuses too, with the same message (the emitted
     # text is dropped: nothing is written)
     render(result, Path(args.spec).name)
@@ -34,7 +34,7 @@ def _cmd_levels(args) -> int:
     from nlc.pipeline import run_front
     from nlc.report import levels_json, levels_table
 
-    result = run_front(args.spec)
+    result = run_front(args.spec, overrides=args.set)
     if args.json:
         print(json.dumps(levels_json(result), indent=2))
     else:
@@ -49,7 +49,7 @@ def _cmd_dump_ir(args) -> int:
     from nlc.ir.printer import print_graph
     from nlc.pipeline import run_until
 
-    sys.stdout.write(print_graph(run_until(args.spec, args.after, check=True)))
+    sys.stdout.write(print_graph(run_until(args.spec, args.after, check=True, overrides=args.set)))
     return 0
 
 
@@ -58,7 +58,7 @@ def _cmd_plan(args) -> int:
     from nlc.pipeline import run_front
     from nlc.plan_text import render_plan
 
-    plan = plan_schedule(run_front(args.spec).collapsed)
+    plan = plan_schedule(run_front(args.spec, overrides=args.set).collapsed)
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
@@ -69,7 +69,7 @@ def _cmd_plan(args) -> int:
 def _cmd_compile(args) -> int:
     from nlc.codegen.emit import compile_spec
 
-    for path in compile_spec(args.spec, args.out):
+    for path in compile_spec(args.spec, args.out, args.set):
         print(path)
     return 0
 
@@ -92,17 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative graph compiler for multi-timescale (Nested Learning) models.",
     )
     parser.add_argument("--version", action="version", version=f"nlc {__version__}")
+    from nlc.presets import add_set_option
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("check", help="validate a spec and print a one-screen summary")
     p.add_argument("spec", help="the model spec (YAML)")
+    add_set_option(p)
     p.set_defaults(fn=_cmd_check)
 
     p = sub.add_parser("levels", help="print the levels (frequency classes) of a spec")
     p.add_argument("spec")
     p.add_argument("--json", action="store_true", help="levels, order and collapsed levels as JSON")
     p.add_argument("--collapsed", action="store_true", help="show the levels after collapse")
+    add_set_option(p)
     p.set_defaults(fn=_cmd_levels)
 
     p = sub.add_parser("dump-ir", help="print the IR as deterministic text")
@@ -110,16 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--after", choices=PASS_NAMES, default="assign_levels", help="stop after this pass"
     )
+    add_set_option(p)
     p.set_defaults(fn=_cmd_dump_ir)
 
     p = sub.add_parser("plan", help="print the nested update loops (the schedule)")
     p.add_argument("spec")
     p.add_argument("--json", action="store_true", help="the plan as JSON")
+    add_set_option(p)
     p.set_defaults(fn=_cmd_plan)
 
     p = sub.add_parser("compile", help="emit model.py, train.py and spec.yaml into a folder")
     p.add_argument("spec")
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
+    add_set_option(p)
     p.set_defaults(fn=_cmd_compile)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")

@@ -6,7 +6,7 @@ full graph ──collapse──▶ ──build_order──▶ ──assign_level
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,9 +54,12 @@ def _run(graph: Graph, passes, check: bool, stop_after: str | None) -> Graph:
     return graph
 
 
-def run_front(spec: str | Path | LoadedSpec, check: bool = False) -> FrontResult:
-    """Run every front-half pass; `check` runs the IR verifier after each one."""
-    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec)
+def run_front(
+    spec: str | Path | LoadedSpec, check: bool = False, overrides: Sequence[str] = ()
+) -> FrontResult:
+    """Run every front-half pass; `check` runs the IR verifier after each one; `overrides`
+    (`--set PATH=VALUE`) edit the spec file's document first."""
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, overrides)
     graph = lower(loaded)
     if check:
         verify(graph, after="lower")
@@ -64,12 +67,14 @@ def run_front(spec: str | Path | LoadedSpec, check: bool = False) -> FrontResult
     return FrontResult(full, _run(full, COLLAPSE_PASSES, check, None))
 
 
-def run_until(spec: str | Path | LoadedSpec, after: str, check: bool = False) -> Graph:
+def run_until(
+    spec: str | Path | LoadedSpec, after: str, check: bool = False, overrides: Sequence[str] = ()
+) -> Graph:
     """The graph right after pass `after` (one of PASS_NAMES); for `collapse`, the collapsed
     graph with its order and levels recomputed."""
     if after not in PASS_NAMES:
         raise ValueError(f"unknown pass {after!r}; expected one of {', '.join(PASS_NAMES)}")
-    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec)
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, overrides)
     graph = lower(loaded)
     if after == "lower":
         return graph

@@ -1,10 +1,23 @@
-"""Preset names: `nlc levels hope` reads the shipped `specs/hope.yaml`."""
+"""Spec arguments of the commands: preset names (`nlc levels hope` reads the shipped
+`specs/hope.yaml`) and `--set PATH=VALUE` overrides (`add_set_option`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+
+
+def add_set_option(parser) -> None:
+    """`--set PATH=VALUE`, repeatable: edits of the spec before validation, in the `--when`
+    syntax of nlc verify (`--set model.d_model=256 --set layers.memory.update.period=32`)."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a setting of the spec (dotted path, YAML value; repeatable)",
+    )
 
 
 def names() -> list[str]:
@@ -17,7 +30,7 @@ def resolve(arg: str) -> str:
     reports a missing one), as given; a bare name (`hope`, `hope.yaml`) that is no file here
     names a shipped preset."""
     path = Path(arg)
-    if path.exists() or path.parent != Path("."):
+    if path.is_file() or path.parent != Path("."):
         return arg
     preset = SPECS_DIR / (arg if arg.endswith(".yaml") else f"{arg}.yaml")
     return str(preset) if preset.is_file() else arg

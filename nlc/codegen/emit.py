@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from nlc.codegen.context import build_context
 from nlc.passes.plan_schedule import plan_schedule
@@ -39,10 +41,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def compile_spec(spec: str | Path, out: str | Path) -> list[Path]:
-    """Compile a spec into `out`: model.py, train.py and spec.yaml (the spec compiled)."""
+def compile_spec(spec: str | Path, out: str | Path, overrides: Sequence[str] = ()) -> list[Path]:
+    """Compile a spec into `out`: model.py, train.py and spec.yaml (the spec compiled: with
+    `overrides`, the edited document, its first line saying which)."""
     spec = Path(spec)
-    result = run_front(spec)
+    result = run_front(spec, overrides=overrides)
     files = render(result, spec.name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -50,6 +53,13 @@ def compile_spec(spec: str | Path, out: str | Path) -> list[Path]:
     for name, text in files.items():
         _write_atomic(out / name, text)
         written.append(out / name)
-    _write_atomic(out / "spec.yaml", spec.read_text(encoding="utf-8"))
+    text = spec.read_text(encoding="utf-8")
+    if overrides:
+        from nlc.verify.overrides import apply_overrides
+
+        doc = apply_overrides(yaml.safe_load(text), list(overrides), "--set")
+        sets = " ".join(f"--set {o}" for o in overrides)
+        text = f"# {spec.name} {sets}\n" + yaml.safe_dump(doc, sort_keys=False)
+    _write_atomic(out / "spec.yaml", text)
     written.append(out / "spec.yaml")
     return written

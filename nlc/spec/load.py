@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,16 @@ def validate(data: Any, source: SourceMap) -> schema.Spec:
         raise SpecError(diags) from None
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
-    """Read, parse and validate a spec file."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> LoadedSpec:
+    """Read, parse and validate a spec file; `overrides` (`--set PATH=VALUE`, the `--when`
+    syntax of nlc verify) edit the document before validation."""
     data, source = read_yaml_file(path)
+    if overrides:
+        from nlc.verify.overrides import apply_overrides
+
+        if not isinstance(data, dict):
+            raise SpecError(Diagnostic(str(path), None, "", "a spec is a YAML mapping"))
+        data = apply_overrides(data, list(overrides), "--set")
     return LoadedSpec(validate(data, source), source)
 
 

@@ -62,7 +62,10 @@ def add_commands(sub) -> None:
     )
     from nlc_runtime.flags import add_training_flags
 
+    from nlc.presets import add_set_option
+
     add_training_flags(p, None)  # the emitted train.py's own table: checked before any write
+    add_set_option(p)
     p.set_defaults(fn=_cmd_train)
 
     p = sub.add_parser("generate", help="sample text from a trained run")

@@ -51,6 +51,8 @@ def prepare(args) -> tuple[Path, Path] | str:
     """The run folder and the spec it trains (compiled into RUN/code), or an error."""
     from nlc.codegen.emit import compile_spec
 
+    if args.resume and args.set:
+        return "--set edits the spec of a new run; a resumed run trains its code/spec.yaml"
     if args.resume:
         run = Path(args.resume)
         spec = run / "code" / "spec.yaml"
@@ -65,8 +67,8 @@ def prepare(args) -> tuple[Path, Path] | str:
     run = Path(args.out) if args.out else Path("runs") / spec.stem
     if (run / "ckpt").exists():
         return f"{run} already holds a checkpoint: continue it with --resume {run}, or pass --out"
-    compile_spec(spec, run / "code")
-    return run, spec
+    compile_spec(spec, run / "code", args.set)
+    return run, run / "code" / "spec.yaml"  # the spec as compiled (with any --set)
 
 
 def check_data(args, run: Path) -> None:

@@ -42,7 +42,7 @@ def _cmd_graph(args) -> int:
     if fmt is None:
         return 2
     specs = [args.spec] + ([args.compare] if args.compare else [])
-    results = [run_front(s) for s in specs]
+    results = [run_front(s, overrides=args.set) for s in specs]
     graphs = [r.collapsed if args.collapsed else r.full for r in results]
     try:
         data = graph_bytes(graphs, fmt, fold=not args.unfold, all_edges=args.all_edges)
@@ -60,7 +60,7 @@ def _cmd_spectrum(args) -> int:
     fmt = _check_output("spectrum", args.output, PLOT_FORMATS)
     if fmt is None:
         return 2
-    result = run_front(args.spec)
+    result = run_front(args.spec, overrides=args.set)
     draw_spectrum(result.collapsed if args.collapsed else result.full, args.output, fmt)
     return 0
 
@@ -75,7 +75,7 @@ def _cmd_timeline(args) -> int:
         return 2
     if args.tokens is not None and args.tokens < 1:
         return _fail("timeline", f"--tokens must be at least 1, got {args.tokens}")
-    result = run_front(args.spec)
+    result = run_front(args.spec, overrides=args.set)
     graph = result.collapsed if args.collapsed else result.full
     tokens = args.tokens if args.tokens is not None else graph.model.context
     draw_timeline(graph, args.output, fmt, tokens, fold=not args.unfold, flush=not args.drop)
@@ -84,6 +84,8 @@ def _cmd_timeline(args) -> int:
 
 def add_commands(sub) -> None:
     """Register the drawing subcommands on an argparse subparsers object."""
+    from nlc.presets import add_set_option
+
     p = sub.add_parser(
         "graph",
         help="draw the level graph",
@@ -100,6 +102,7 @@ def add_commands(sub) -> None:
         action="store_true",
         help="also draw computes reading outer weights and weights initializing memories",
     )
+    add_set_option(p)
     p.set_defaults(fn=_cmd_graph)
 
     p = sub.add_parser(
@@ -112,6 +115,7 @@ def add_commands(sub) -> None:
     p.add_argument("spec")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help=".png or .svg")
     p.add_argument("--collapsed", action="store_true", help="after collapse")
+    add_set_option(p)
     p.set_defaults(fn=_cmd_spectrum)
 
     p = sub.add_parser(
@@ -127,4 +131,5 @@ def add_commands(sub) -> None:
     p.add_argument("--unfold", action="store_true", help="one row per layer")
     p.add_argument("--drop", action="store_true", help="drop the last partial chunk (no flush)")
     p.add_argument("--collapsed", action="store_true", help="after collapse")
+    add_set_option(p)
     p.set_defaults(fn=_cmd_timeline)

@@ -103,3 +103,29 @@ def test_presets_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     assert main(["check", "no-such-preset"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such file" in err[0] and "transformer" in err[0]
+
+
+def test_set_overrides_reach_every_command(tmp_path, capsys):
+    """`--set PATH=VALUE` (repeatable, the `--when` syntax) edits the spec before validation
+    for check, levels, plan, compile (whose spec.yaml is the edited one) and graph."""
+    import yaml
+
+    from nlc.cli import main
+
+    sets = ["--set", "model.d_model=64", "--set", "layers.memory.update.period=32"]
+    assert main(["check", "titans-lmm", *sets]) == 0
+    assert "width 64" in capsys.readouterr().out
+    assert main(["levels", "titans-lmm", *sets]) == 0
+    assert "\n1      32 " in capsys.readouterr().out
+    assert main(["plan", "titans-lmm", *sets]) == 0
+    assert "32 tokens" in capsys.readouterr().out
+    assert main(["compile", "titans-lmm", *sets, "-o", str(tmp_path / "c")]) == 0
+    spec = (tmp_path / "c" / "spec.yaml").read_text()
+    assert spec.startswith("# titans-lmm.yaml --set model.d_model=64 --set ")
+    assert yaml.safe_load(spec)["model"]["d_model"] == 64
+    assert "d_model: int = 64" in (tmp_path / "c" / "model.py").read_text()
+    assert main(["graph", "titans-lmm", *sets, "-o", str(tmp_path / "g.dot")]) == 0
+    capsys.readouterr()
+    assert main(["check", "titans-lmm", "--set", "model.d_model=abc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.d_model" in err[0]
