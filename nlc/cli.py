@@ -20,13 +20,16 @@ def _cmd_check(args) -> int:
 
     from nlc.codegen.emit import render
     from nlc.pipeline import run_front
-    from nlc.report import check_summary
+    from nlc.report import check_json, check_summary
 
     result = run_front(args.spec, check=True, overrides=args.set)
     # what the code generator refuses, check refuses too, with the same message (the emitted
     # text is dropped: nothing is written)
     render(result, Path(args.spec).name)
-    print(check_summary(result))
+    if args.json:
+        print(json.dumps(check_json(result), indent=2))
+    else:
+        print(check_summary(result))
     return 0
 
 
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a spec and print a one-screen summary")
     p.add_argument("spec", help="the model spec (YAML)")
+    p.add_argument("--json", action="store_true", help="the counts and levels as JSON")
     add_set_option(p)
     p.set_defaults(fn=_cmd_check)
 

@@ -115,6 +115,28 @@ def parameter_counts(graph: Graph) -> dict[str, int]:
     return {"trained": trained, "frozen": frozen, "in_context_per_sequence": in_context}
 
 
+def check_json(result: FrontResult) -> dict:
+    """The document `nlc check --json` prints: the counts of the summary (equal to the emitted
+    model's, tested) and the levels of `nlc levels --json`. Optimizer moments are states, in
+    the levels, never among the parameters."""
+    full = result.full
+    p = parameter_counts(full)
+    opt_states = sum(
+        full.param_count(s.name) for s in full.states() if s.kind == StateKind.OPT_STATE
+    )
+    return {
+        "spec": full.name,
+        "file": str(full.file),
+        "parameters": p["trained"] + p["frozen"],
+        "trainable": p["trained"],
+        "frozen": p["frozen"],
+        "in_context_state_per_sequence": p["in_context_per_sequence"],
+        "optimizer_state": opt_states,
+        "optimizer": full.spec.optimizer.kind,
+        **{k: v for k, v in levels_json(result).items() if k != "spec"},
+    }
+
+
 def check_summary(result: FrontResult) -> str:
     """The one-screen summary of `nlc check`."""
     full, col = result.full, result.collapsed

@@ -89,14 +89,6 @@ def _heads(heads: int | None, d: int, model: ModelSettings) -> tuple[int, int]:
     return h, d // h
 
 
-def _gate_tensors(coefficients: dict[str, Coefficient | None], d: int, h: int) -> list:
-    out = []
-    for gate, value in coefficients.items():
-        if value == "data_dependent" or isinstance(value, DataDependent):
-            out += [(f"w_{gate}", (d, h)), (f"b_{gate}", (h,))]
-    return out
-
-
 # ----------------------------------------------------------------------------- stateless / outer
 class Embedding(ComponentBase):
     """Token embedding: ids -> vectors of width d_model."""
@@ -328,14 +320,17 @@ class MemoryBase(ComponentBase):
         )
 
     def _projection_tensors(self, d: int, h: int) -> list:
-        return [(n, (d, d)) for n in ("wq", "wk", "wv", "wo")] + _gate_tensors(
-            {
-                "lr": self.update.optimizer.lr,
-                "momentum": self.update.optimizer.momentum,
-                "retention": self.update.optimizer.retention,
-            },
-            d,
-            h,
+        """The outer weights around a memory as the runtime's `NeuralMemory` holds them: q, k,
+        v and output projections, the output norm and gate (RMSNorm(y) * silu(x W_g), Titans
+        §4.4), and, when any gate (lr, momentum, retention) is data-dependent, one read-out of
+        all three per head (the constant ones' rows are unused)."""
+        opt = self.update.optimizer
+        gates = (opt.lr, opt.momentum, opt.retention)
+        data = any(g == "data_dependent" or isinstance(g, DataDependent) for g in gates)
+        return (
+            [(n, (d, d)) for n in ("wq", "wk", "wv", "wo")]
+            + ([("w_gates", (d, 3 * h)), ("b_gates", (3 * h,))] if data else [])
+            + [("out_norm", (d,)), ("w_out_gate", (d, d))]
         )
 
     @model_validator(mode="after")
@@ -433,6 +428,7 @@ class FrozenMemory(ComponentBase):
     def tensors(self, d_in, model):
         h, dh = _heads(self.heads, d_in, model)
         w = [("wq", (d_in, d_in)), ("wo", (d_in, d_in))]
+        w += [("out_norm", (d_in,)), ("w_out_gate", (d_in, d_in))]  # RMSNorm(.) * silu(x W_g)
         if self.conv:
             w.append(("conv_q", (d_in, self.conv)))
         m = _memory_mlp_shapes(self.depth, self.expansion, h, dh)
@@ -494,18 +490,23 @@ class SelfModifyingTitans(MemoryBase):
     def tensors(self, d_in, model):
         h, dh = _heads(self.heads, d_in, model)
         hid = self.expansion * dh
+        # every memory is D -> E -> D (M_eta and M_alpha too: a static per-head read-out of
+        # their output gives the rate, eta_w / alpha_w below)
         mlp = [("w2", (h, hid, dh)), ("w1", (h, dh, hid))]
-        scalar = [("w2", (h, hid, dh)), ("w1", (h, 1, hid))]
         out: Tensors = {}
-        w = [("wo", (d_in, d_in))]
-        if not self.self_modifying:
+        if not self.self_modifying:  # a Titans memory with static projections
             w = self._projection_tensors(d_in, h)
-        elif not self.adaptive_q:
-            w.append(("wq", (d_in, d_in)))
-        if self.conv:
-            w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
+            if self.conv:
+                w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
+        else:  # the runtime's SelfModifyingTitans: in_proj, conv, out_norm, proj, read-outs
+            w = [("w_in", (d_in, d_in)), ("wo", (d_in, d_in))]
+            if not self.adaptive_q:
+                w.append(("wq", (d_in, d_in)))
+            w += [("conv", (d_in, self.conv or 1)), ("out_norm", (d_in,))]
+            w += [(f"{g}_{p}", (h, dh) if p == "w" else (h,)) for g in ("eta", "alpha")
+                  for p in ("w", "b")]  # fmt: skip
         for local in self.projection_memories + ["M_memory"]:
-            shapes = scalar if local in ("M_eta", "M_alpha") else mlp
+            shapes = mlp
             out[local] = shapes
             if self.update.optimizer.has_momentum:
                 out[f"{local}_momentum"] = shapes
@@ -624,7 +625,11 @@ class CMS(ComponentBase):
             else:
                 out[f"mlp{i}"] = shapes + extra
         if self.variant == "independent":
-            outer.append(("agg", (len(self.levels),)))
+            agg = [("agg", (len(self.levels),))]
+            if outer:  # the block's outer weights (a W state exists: some level is in context)
+                outer += agg
+            else:  # no W state: the weight rides with the (outer) levels' own
+                out[f"mlp{len(self.levels) - 1}"] = out[f"mlp{len(self.levels) - 1}"] + agg
         if outer:
             out["W"] = outer
         return out
