@@ -473,6 +473,12 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
                 if getattr(c, "kind", None) == "lm_head" and not getattr(c, "tie", None)
             ),
             "lr": opt.lr,
+            # settings the spec leaves out take the schema's defaults; the emitted line says so
+            "defaulted": {
+                f: "  # the spec schema's default (the spec does not set it)"
+                for f in ("weight_decay", "betas", "eps", "momentum", "nesterov")
+                if f not in opt.model_fields_set
+            },
             "weight_decay": opt.weight_decay,
             "betas": tuple(opt.betas) if opt.kind == "adamw" else None,
             "eps": getattr(opt, "eps", None),

@@ -61,9 +61,9 @@ ACCUMULATE = 1  # micro-batches per optimizer step
 EVAL_EVERY = 100
 SEED = 1337
 LR = 0.001
-WEIGHT_DECAY = 0.1
-BETAS = (0.9, 0.95)
-EPS = 1e-08
+WEIGHT_DECAY = 0.1  # the spec schema's default (the spec does not set it)
+BETAS = (0.9, 0.95)  # the spec schema's default (the spec does not set it)
+EPS = 1e-08  # the spec schema's default (the spec does not set it)
 PERSIST = False  # some in-context state is carried across sequences
 TARGETS = Model.uses_targets  # the model learns in context from the LM loss (CMS signal lm)
 

@@ -62,7 +62,7 @@ SEED = 1337
 LR = 0.0004
 WEIGHT_DECAY = 0.1
 BETAS = (0.9, 0.95)
-EPS = 1e-08
+EPS = 1e-08  # the spec schema's default (the spec does not set it)
 PERSIST = False  # some in-context state is carried across sequences
 TARGETS = Model.uses_targets  # the model learns in context from the LM loss (CMS signal lm)
 
