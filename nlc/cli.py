@@ -69,9 +69,26 @@ def _cmd_plan(args) -> int:
     return 0
 
 
+def _output_folder(out: str) -> str | None:
+    """Why `out` cannot be the folder compile writes into, or None."""
+    from pathlib import Path
+
+    if not out.strip():
+        return "-o: give a folder to write into"
+    path = Path(out)
+    for p in [path, *path.parents]:
+        if p.exists() and not p.is_dir():
+            return f"{p}: exists and is not a folder (-o names the folder to write into)"
+    return None
+
+
 def _cmd_compile(args) -> int:
     from nlc.codegen.emit import compile_spec
 
+    problem = _output_folder(args.out)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
     for path in compile_spec(args.spec, args.out, args.set):
         print(path)
     return 0

@@ -9,6 +9,7 @@ validation, semantic checks, compiler passes) can point at ``FILE:LINE``.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ class SourceMap:
 
     file: str
     lines: dict[tuple, int] = field(default_factory=dict)
+    values: int = 0  # values read so far (`MAX_VALUES`)
 
     def line_of(self, loc: tuple) -> int | None:
         """The line of the longest prefix of `loc` that the document contains."""
@@ -52,7 +54,20 @@ _Loader.add_implicit_resolver(
 )
 
 
+MAX_BYTES = 1 << 20
+"""A spec is a few kilobytes; a file over 1 MiB is refused unread."""
+MAX_VALUES = 100_000
+"""Values in the parsed document: YAML aliases can make a small file expand without bound."""
+MAX_DEPTH = 64
+"""Nesting of mappings and lists (a spec nests a handful of levels)."""
+
+
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: tuple, smap: SourceMap) -> Any:
+    smap.values += 1
+    if smap.values > MAX_VALUES:
+        raise smap.error(loc, f"the document expands to over {MAX_VALUES:,} values (YAML aliases?)")
+    if len(loc) > MAX_DEPTH:
+        raise smap.error(loc, f"nested deeper than {MAX_DEPTH} levels")
     smap.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
@@ -82,8 +97,9 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: tuple, smap: SourceM
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse YAML text into plain data plus a SourceMap; syntax errors become SpecError."""
     smap = SourceMap(file)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses NUL and other control characters here
         node = loader.get_single_node()
         if node is None:
             raise SpecError(Diagnostic(file, 1, "", "the file is empty; expected a YAML mapping"))
@@ -97,9 +113,15 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
             Diagnostic(file, line, "", f"YAML syntax error: {problem}{context}")
         ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(Diagnostic(file, None, "", f"YAML error: {exc}")) from None
+        message = " ".join(str(exc).split())  # one line
+        raise SpecError(Diagnostic(file, None, "", f"YAML error: {message}")) from None
+    except RecursionError:
+        raise SpecError(
+            Diagnostic(file, None, "", f"nested deeper than {MAX_DEPTH} levels")
+        ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, smap
 
 
@@ -107,6 +129,15 @@ def read_yaml_file(path: str | Path) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file; unreadable or non-UTF-8 files become SpecError."""
     path = Path(path)
     try:
+        info = path.stat()
+        if path.is_dir():
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero never end
+            raise SpecError(Diagnostic(str(path), None, "", "not a regular file"))
+        if info.st_size > MAX_BYTES:
+            raise SpecError(
+                Diagnostic(str(path), None, "", f"{info.st_size:,} bytes: a spec is at most 1 MiB")
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         from nlc.presets import names

@@ -38,6 +38,8 @@ def _cmd_eval(args) -> int:
 
 def add_commands(sub) -> None:
     """Register the training subcommands on an argparse subparsers object."""
+    from nlc_runtime import flags
+
     p = sub.add_parser(
         "train",
         help="compile a spec and train it (bundled corpus by default)",
@@ -72,10 +74,10 @@ def add_commands(sub) -> None:
     p.add_argument("run", help="a run folder written by `nlc train`")
     p.add_argument("--prompt", default="\n", help="text to continue")
     p.add_argument("--tokens", type=int, default=200, help="tokens to sample")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=40, help="0: the whole vocabulary")
+    p.add_argument("--temperature", type=flags.positive_float, default=0.8)
+    p.add_argument("--top-k", type=flags.count, default=40, help="0: the whole vocabulary")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=flags.present_device, default="cpu")
     p.set_defaults(fn=_cmd_generate)
 
     p = sub.add_parser(
@@ -129,6 +131,8 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--png", metavar="PATH", default=None, help="stream: the plot (default: RUN/stream.png)"
     )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    p.add_argument(
+        "--device", type=flags.present_device, default="cpu", help="cpu (default), cuda, cuda:1"
+    )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.set_defaults(fn=_cmd_eval)

@@ -54,6 +54,19 @@ def device(text: str) -> str:
     return text
 
 
+def present_device(text: str) -> str:
+    """`device`, and one this machine has (sampling and evaluation run here and now)."""
+    import torch
+
+    device(text)
+    kind = torch.device(text).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has no CUDA device")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has no MPS device")
+    return text
+
+
 COMPILE_MODES = ["auto", "step", "model", "chunks"]
 SCHEDULES = ["fused", "plain", "wavefront"]
 

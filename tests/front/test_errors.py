@@ -175,3 +175,56 @@ def test_error_from_subprocess_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"{path}:8: components[1].components[1]: unknown kind 'nope'")
     assert "Traceback" not in proc.stderr
+
+
+def _hostile(tmp_path, kind: str) -> str:
+    path = tmp_path / f"{kind}.yaml"
+    if kind == "deep":
+        path.write_text("nlc: 1\nname: x\nmodel: " + "[" * 1000 + "]" * 1000 + "\n")
+    elif kind == "nul":
+        path.write_bytes(b"nlc: 1\nname: x\x00\n")
+    elif kind == "alias-bomb":
+        lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+        for i in range(9):
+            prev, name = chr(97 + i), chr(98 + i)
+            lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+        path.write_text("\n".join(lines) + "\n")
+    elif kind == "big":
+        path.write_text("# " + "x" * (2 << 20) + "\n")
+    elif kind == "fifo":
+        import os
+
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    elif kind == "device":
+        return "/dev/zero"
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("deep", "nested deeper"),
+        ("nul", "unacceptable character"),
+        ("alias-bomb", "expands to over"),
+        ("big", "at most 1 MiB"),
+        ("fifo", "not a regular file"),
+        ("device", "not a regular file"),
+    ],
+)
+def test_hostile_files_are_one_line_and_exit_2(tmp_path, capsys, kind, words):
+    """Nesting 1,000 deep, a NUL byte, an alias bomb, 2 MiB, a FIFO and /dev/zero: each is
+    refused quickly (nothing blocks or grows) in one line, exit 2."""
+    assert main(["check", _hostile(tmp_path, kind)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("out", ["file", "file/x", ""])
+def test_compile_refuses_an_output_that_is_no_folder(tmp_path, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["compile", "transformer", "-o", out]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "-o" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written

@@ -181,3 +181,17 @@ def test_nlc_train_and_the_emitted_script_share_one_flag_table(tmp_path):
     ours = {a.option_strings[0]: a for a in sub.choices["train"]._actions if a.option_strings}
     for flag, _, _ in TRAIN_FLAGS:
         assert emitted[flag].choices == ours[flag].choices and emitted[flag].type is ours[flag].type
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--temperature", "nan"], ["--temperature", "0"], ["--top-k", "-1"], ["--device", "bogus"]]
+    + ([] if torch.cuda.is_available() else [["--device", "cuda"]]),
+)
+def test_bad_sampling_options_exit_2(tmp_path, capsys, option):
+    """`nlc generate` checks its options as it parses them: one line, exit 2."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", str(tmp_path), *option])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert option[0] in err and "Traceback" not in err
