@@ -85,9 +85,12 @@ def plan_schedule(graph: Graph) -> Plan:
     for period in by_period:
         by_period[period] = _within_level_order(graph, by_period[period])
     boundaries = []
-    for t in range(1, T + 1):
-        firing = [p for p in sorted(by_period, key=level_rank.__getitem__) if t % p == 0]
-        partial = [p for p in sorted(by_period, key=level_rank.__getitem__) if t == T and T % p]
+    ranked = sorted(by_period, key=level_rank.__getitem__)  # faster levels first
+    # only the tokens where something fires (and the last), not every token of the context
+    tokens = sorted({t for p in ranked for t in range(p, T + 1, p)} | ({T} if ranked else set()))
+    for t in tokens:
+        firing = [p for p in ranked if t % p == 0]
+        partial = [p for p in ranked if t == T and T % p]
         states: list[str] = []
         for p in firing:
             states += by_period[p]

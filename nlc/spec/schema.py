@@ -41,11 +41,19 @@ COMPONENT_KINDS: dict[str, type[kinds.ComponentBase]] = {
 class ModelSettings(Strict):
     """Model-wide settings."""
 
-    vocab_size: int = Field(gt=1, description="Vocabulary size (256 for the byte tokenizer).")
-    d_model: int = Field(gt=0, description="Width of the residual stream.")
-    n_heads: int = Field(1, gt=0, description="Default head count of attention and memories.")
-    context: int = Field(gt=0, description="Sequence length in tokens (the in-context clock).")
-    n_layers: int = Field(1, gt=0, description="Default repeat count of blocks.")
+    # upper bounds keep a hostile or mistyped spec from making `nlc check` run for minutes or
+    # exhaust memory; each is far above any real model's
+    vocab_size: int = Field(
+        gt=1, le=1 << 21, description="Vocabulary size (256 for the byte tokenizer)."
+    )
+    d_model: int = Field(gt=0, le=1 << 16, description="Width of the residual stream.")
+    n_heads: int = Field(
+        1, gt=0, le=1024, description="Default head count of attention and memories."
+    )
+    context: int = Field(
+        gt=0, le=1 << 20, description="Sequence length in tokens (the in-context clock)."
+    )
+    n_layers: int = Field(1, gt=0, le=1024, description="Default repeat count of blocks.")
 
 
 class TrainSettings(Strict):
@@ -87,7 +95,7 @@ class Block(Strict):
     input; the block's output is its `output` component (default: the last one)."""
 
     name: Identifier
-    repeat: int | None = Field(None, gt=0, description="Default: model.n_layers.")
+    repeat: int | None = Field(None, gt=0, le=1024, description="Default: model.n_layers.")
     components: list[Entry] = Field(min_length=1)
     output: str | None = None
     inputs: list[str] | None = Field(None, max_length=1)

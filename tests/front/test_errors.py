@@ -228,3 +228,21 @@ def test_compile_refuses_an_output_that_is_no_folder(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "-o" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    "setting, limit",
+    [
+        ("model.context=100000000", "1048576"),
+        ("model.n_layers=1000000", "1024"),
+        ("model.d_model=10000000", "65536"),
+        ("layers.repeat=5000", "1024"),
+    ],
+)
+def test_sizes_beyond_the_limits_are_refused_at_once(capsys, setting, limit):
+    """A context of 1e8 tokens or a million layers ran for minutes (the plan walked every
+    token, the IR every layer): the limits are schema bounds, named in one line."""
+    assert main(["check", "transformer", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    field = setting.split("=")[0].split(".")[-1]
+    assert field in err and limit in err and len(err.strip().splitlines()) == 1, err
