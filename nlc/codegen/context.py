@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from nlc import __version__
 from nlc.codegen.kinds import CodegenError, emit_component, py
-from nlc.codegen.namespace import attr_name, class_name
+from nlc.codegen.namespace import Names
 from nlc.codegen.nest import Streaming, build_nest
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.graph import Graph
@@ -125,6 +125,7 @@ class Scope:
     # its repeats may run as a wavefront (`nlc_runtime.wavefront`): every state is clocked (no
     # growing attention cache), no LM signal, no nested block
     wave_ok: bool = True
+    attrs: dict[str, str] = field(default_factory=dict)  # spec name -> unique attribute
 
     @property
     def persist_line(self) -> str:
@@ -160,6 +161,7 @@ class _Builder:
         self.repeat_fields: list[tuple[str, int, str]] = []
         self.level_of = {s: lv for lv in graph.levels or () for s in lv.states}
         self.streaming: list[Streaming] = []  # every stateful component, for the loop nest
+        self.names = Names()
 
     def error(self, loc: tuple, message: str) -> SpecError:
         src = self.graph.source
@@ -219,7 +221,8 @@ class _Builder:
         position = {e.name: i for i, e in enumerate(entries)}
         order = _stable_topo(deps, [e.name for e in entries])
         by_name = {e.name: e for e in entries}
-        top_attrs = {e.name: attr_name(e.name) for e in entries}
+        top_attrs = self.names.attributes([e.name for e in entries])
+        scope.attrs = top_attrs
         for name in order:
             e = by_name[name]
             i = position[name]
@@ -250,13 +253,13 @@ class _Builder:
         shown: str,
     ) -> None:
         repeat = b.repeat or self.graph.model.n_layers
-        cls = class_name(b.name)
+        cls = self.names.block_class(b.name)
         field_name = f"repeat_{b.name}"
         self.repeat_fields.append((field_name, repeat, b.name))
         inner_prefix = f"{prefix}{b.name}.0."
         path = prefix + b.name
         doc = f"Block '{path}', repeated {repeat} times ({path}.0 ... {path}.{repeat - 1})."
-        attr = attr_name(b.name)
+        attr = parent.attrs[b.name]
         index = "0" if repeat == 1 else f"{{0..{repeat - 1}}}"
         inner = self.scope(
             b.components,
@@ -334,7 +337,7 @@ class _Builder:
         except CodegenError as err:
             raise self.error(loc + err.loc, err.message) from None
         self.imports |= em.imports
-        attr = attr_name(c.name)
+        attr = scope.attrs[c.name]
         mod = f"self.{attr}"
         fmt = {f"in{j}": v for j, v in enumerate(ins)}
         needed = len({m for m in re.findall(r"\{in(\d+)\}", em.call)})

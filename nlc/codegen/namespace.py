@@ -29,3 +29,53 @@ def class_name(name: str) -> str:
     """CamelCase class name of a block: 'layers' -> 'Layers', 'mac_layers' -> 'MacLayers'."""
     out = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
     return out + "Block" if out in _RESERVED or not out else out
+
+
+def _imported_names() -> frozenset[str]:
+    """Every name an emitted model.py imports or defines at module level."""
+    from nlc.codegen.kinds import RUNTIME_IMPORTS
+
+    names = {"Model", "Config", "dataclass", "persistent_state", "_init_weights"}
+    lines = set(RUNTIME_IMPORTS.values()) | {
+        "from nlc_runtime.recompute import call_block",
+        "from nlc_runtime.wavefront import wavefront",
+        "from nlc_runtime.stream import carried, copy_state, resume, segments, span",
+        "from nlc_runtime.state import detach_state",
+        "from nlc_runtime import lm_signal",
+    }
+    for line in lines:
+        tail = line.split(" import ", 1)[1] if " import " in line else line.split()[-1]
+        names |= {part.split(" as ")[-1].strip() for part in tail.split(",")}
+    return frozenset(names)
+
+
+class Names:
+    """Unique emitted identifiers for one compile: block classes never repeat one another nor
+    a name the module imports or defines (`Model`, `Config`, `CMS` ...), and components of one
+    scope never share an attribute (`train` and `train_` both made safe to `train_` would)."""
+
+    def __init__(self):
+        self.classes: set[str] = set(_imported_names())
+
+    def block_class(self, name: str) -> str:
+        base = class_name(name)
+        if base in self.classes:
+            base += "Block"
+        out, n = base, 2
+        while out in self.classes:
+            out, n = f"{base}{n}", n + 1
+        self.classes.add(out)
+        return out
+
+    @staticmethod
+    def attributes(names: list[str]) -> dict[str, str]:
+        """Spec name -> attribute for the entries of one scope, unique among them."""
+        used: set[str] = set()
+        out = {}
+        for name in names:
+            attr = attr_name(name)
+            while attr in used or attr in names and attr != name:
+                attr += "_"
+            used.add(attr)
+            out[name] = attr
+        return out

@@ -181,3 +181,62 @@ def test_compile_cli_writes_the_folder(tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "t").iterdir())
     assert names == ["model.py", "spec.yaml", "train.py"]
     assert (tmp_path / "t" / "spec.yaml").read_text() == (SPECS / "transformer.yaml").read_text()
+
+
+COLLIDING = """
+nlc: 1
+name: collide
+model: {vocab_size: 64, d_model: 16, n_heads: 2, context: 8, n_layers: 1}
+components:
+  - {name: embed, kind: embedding}
+  - name: model
+    components: [{name: train, kind: norm}, {name: train_, kind: norm}]
+  - name: Model
+    components: [{name: n, kind: norm}]
+  - name: config
+    components: [{name: n, kind: norm}]
+  - name: Config
+    components: [{name: n, kind: norm}]
+  - name: layers
+    components: [{name: n, kind: norm}]
+  - name: Layers
+    components: [{name: n, kind: norm}]
+  - name: a_b
+    components: [{name: n, kind: norm}]
+  - name: a__b
+    components: [{name: CMS, kind: norm}]
+  - {name: head, kind: lm_head, tie: embed}
+"""
+
+
+def test_colliding_names_emit_unique_identifiers(tmp_path):
+    """Blocks named like the emitted classes (Model, Config), like each other once CamelCased
+    (layers / Layers, a_b / a__b), and components whose safe names meet (train / train_):
+    every class and attribute is distinct, and the model is the spec's (its parameter count
+    is the IR's)."""
+    import torch
+
+    from tests.codegen.test_ir_counts import _counts
+
+    files = render_text(COLLIDING)
+    tree = ast.parse(files["model.py"])
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert len(classes) == len(set(classes)) and {"Model", "Config"} <= set(classes)
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        attrs = [
+            t.attr
+            for f in cls.body
+            if isinstance(f, ast.FunctionDef) and f.name == "__init__"
+            for st in ast.walk(f)
+            if isinstance(st, ast.Assign)
+            for t in st.targets
+            if isinstance(t, ast.Attribute)
+        ]
+        assert len(attrs) == len(set(attrs)), (cls.name, attrs)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    module = load_emitted(tmp_path)
+    logits, _ = module.Model(module.Config())(torch.randint(0, 64, (2, 8)))
+    assert logits.shape == (2, 8, 64)
+    ir, runtime = _counts(COLLIDING, "collide.yaml")
+    assert ir == runtime
