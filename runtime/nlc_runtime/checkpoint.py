@@ -4,15 +4,21 @@
   moments, step, RNG states, the persisted in-context memories, the best validation loss —
   to a tensors-and-containers file read back with `torch.load(weights_only=True)`. Loading
   never runs code from the files.
-- Each file is written to a temporary name in the same folder, flushed, then renamed: a crash
-  leaves the previous file whole. Both files carry the same random save id; a pair from two
-  different saves (a crash between the two renames) is reported, not silently mixed.
+- Each file is written to a temporary name in the same folder, flushed, then renamed; before
+  a save the current pair becomes the previous one (`model.prev.safetensors`,
+  `train_state.prev.pt`), so a process killed at any moment leaves at least one complete
+  pair. Both files of a pair carry the same random save id, and the state the SHA-256 of the
+  weights file: loading takes the newest pair whose ids agree and whose weights hash right
+  (random bytes in a payload are caught), and says so when it falls back to the previous.
+- Weights that are not finite are never saved (`FloatingPointError`): the last good pair stays.
 - Any unreadable file raises `CheckpointError` with a one-line message.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -25,6 +31,19 @@ STATE = "train_state.pt"
 
 class CheckpointError(Exception):
     """A checkpoint that is missing, truncated, corrupt or does not fit the model."""
+
+
+def _previous(path: Path) -> Path:
+    """model.safetensors -> model.prev.safetensors (the pair saved before)."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _atomic(path: Path, write) -> None:
@@ -51,14 +70,28 @@ def save_checkpoint(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    tensors = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    for name, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise FloatingPointError(
+                f"weight {name} is not finite: not saved (the last checkpoint is kept)"
+            )
+    for name in (WEIGHTS, STATE):  # a process killed while writing them left these
+        for stale in folder.glob(f".{name}.*.tmp"):  # (not other ranks' files in progress)
+            stale.unlink(missing_ok=True)
     save_id = uuid.uuid4().hex
     meta = {"save_id": save_id}
-    _atomic(folder / STATE, lambda tmp: torch.save({**state, "save_id": save_id}, tmp))
+    for path in (folder / WEIGHTS, folder / STATE):  # the current pair becomes the previous
+        if path.exists():
+            os.replace(path, _previous(path))
     if isinstance(weights, torch.nn.Module):  # save_model stores tied weights once
         _atomic(folder / WEIGHTS, lambda tmp: save_model(weights, tmp, metadata=meta))
     else:
         flat = {k: v.detach().contiguous() for k, v in weights.items()}
         _atomic(folder / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata=meta))
+    digest = _sha256(folder / WEIGHTS)
+    record = {**state, "save_id": save_id, "weights_sha256": digest}
+    _atomic(folder / STATE, lambda tmp: torch.save(record, tmp))
     return folder
 
 
@@ -87,15 +120,45 @@ def load_rank_state(folder: str | Path, rank: int, step: int, map_location: str)
 
 
 def load_checkpoint(folder: str | Path, model: torch.nn.Module, map_location: str = "cpu") -> dict:
-    """Load weights into `model` and return the training state saved beside them."""
+    """Load weights into `model` and return the training state saved beside them: the newest
+    complete pair (the current one, else the previous, see the module docstring)."""
+    folder = Path(folder)
+    weights, state_file = folder / WEIGHTS, folder / STATE
+    pairs = [
+        (w, s)
+        for w, s in [
+            (weights, state_file),
+            (_previous(weights), _previous(state_file)),
+            (_previous(weights), state_file),
+            (weights, _previous(state_file)),
+        ]
+        if w.exists() and s.exists()
+    ]
+    if not pairs:
+        missing = weights if not weights.exists() else state_file
+        raise CheckpointError(f"{missing}: no checkpoint here (missing file)")
+    first_error = None
+    for w, s in pairs:
+        try:
+            state = _load_pair(w, s, model, map_location)
+        except CheckpointError as err:
+            first_error = first_error or err
+            continue
+        if (w, s) != (weights, state_file):
+            print(
+                f"checkpoint: {first_error}; resuming from the previous save ({w.name})",
+                file=sys.stderr,
+            )
+        return state
+    raise first_error
+
+
+def _load_pair(weights: Path, state_file: Path, model, map_location: str) -> dict:
+    """One pair: the state, its save id equal to the weights', the weights' hash (when the
+    state holds one), then the weights into `model`."""
     from safetensors import safe_open
     from safetensors.torch import load_model
 
-    folder = Path(folder)
-    weights, state_file = folder / WEIGHTS, folder / STATE
-    for path in (weights, state_file):
-        if not path.exists():
-            raise CheckpointError(f"{path}: no checkpoint here (missing file)")
     try:
         state = torch.load(state_file, map_location=map_location, weights_only=True)
     except Exception as err:
@@ -107,6 +170,18 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, map_location: st
     try:
         with safe_open(str(weights), framework="pt") as f:
             meta = f.metadata() or {}
+    except Exception as err:
+        raise CheckpointError(
+            f"{weights}: unreadable (truncated or corrupt): {type(err).__name__}: {err}"
+        ) from None
+    if meta.get("save_id") != state["save_id"]:
+        raise CheckpointError(
+            f"{weights.parent}: weights and training state come from different saves"
+        )
+    digest = state.get("weights_sha256")
+    if digest is not None and _sha256(weights) != digest:
+        raise CheckpointError(f"{weights}: corrupt (its SHA-256 is not the one saved)")
+    try:
         missing, unexpected = load_model(model, str(weights), strict=False, device=map_location)
     except Exception as err:
         raise CheckpointError(
@@ -117,6 +192,5 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, map_location: st
             f"{weights}: does not fit this model (missing {sorted(missing)[:3]}, "
             f"unexpected {sorted(unexpected)[:3]})"
         )
-    if meta.get("save_id") != state["save_id"]:
-        raise CheckpointError(f"{folder}: weights and training state come from different saves")
+    state.pop("weights_sha256", None)
     return state

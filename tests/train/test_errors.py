@@ -91,13 +91,17 @@ def test_corrupt_checkpoint_is_a_clear_error(run, tmp_path, capsys, damage):
     shutil.copytree(run, copy)
     what, name = damage.split("-")
     path = copy / "ckpt" / ("model.safetensors" if name == "weights" else "train_state.pt")
-    data = path.read_bytes()
-    if what == "truncate":
-        path.write_bytes(data[: len(data) // 2])
-    elif what == "garbage":
-        path.write_bytes(b"\x00garbage" * 100)
-    else:
-        path.unlink()
+    previous = path.with_name(f"{path.stem}.prev{path.suffix}")
+    for p in (path, previous):  # both generations damaged: nothing to fall back on
+        if not p.exists():
+            continue
+        data = p.read_bytes()
+        if what == "truncate":
+            p.write_bytes(data[: len(data) // 2])
+        elif what == "garbage":
+            p.write_bytes(b"\x00garbage" * 100)
+        else:
+            p.unlink()
     assert main(["train", "--resume", str(copy), "--steps", "4"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(path) in err, err
@@ -112,6 +116,8 @@ def test_checkpoint_pair_from_two_saves_is_detected(run, tmp_path, capsys):
     shutil.copytree(run, b)
     assert main(["train", "--resume", str(b), "--steps", "3"]) == 0
     shutil.copy(b / "ckpt" / "train_state.pt", a / "ckpt" / "train_state.pt")
+    for stale in (a / "ckpt").glob("*.prev.*"):  # no earlier save to fall back on
+        stale.unlink()
     capsys.readouterr()
     assert main(["train", "--resume", str(a), "--steps", "4"]) == 2
     assert "different saves" in capsys.readouterr().err
@@ -195,3 +201,44 @@ def test_bad_sampling_options_exit_2(tmp_path, capsys, option):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert option[0] in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("damage", ["flip-weights", "truncate-state", "delete-weights"])
+def test_a_damaged_last_checkpoint_resumes_from_the_one_before(run, tmp_path, capsys, damage):
+    """Random bytes in the weights' payload (caught by the SHA-256 in the state), a torn state
+    or a missing file (a process killed while saving): --resume takes the previous save, says
+    so, and goes on."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["train", "--resume", str(copy), "--steps", "3", *FAST]) == 0  # a 2nd save
+    ckpt = copy / "ckpt"
+    assert (ckpt / "model.prev.safetensors").exists() and (ckpt / "train_state.prev.pt").exists()
+    what, name = damage.split("-")
+    path = ckpt / ("model.safetensors" if name == "weights" else "train_state.pt")
+    data = bytearray(path.read_bytes())
+    if what == "flip":
+        data[-20:-10] = bytes(255 - b for b in data[-20:-10])  # inside the tensor payload
+        path.write_bytes(bytes(data))
+    elif what == "truncate":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        path.unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(copy), "--steps", "4", *FAST]) == 0
+    assert "resuming from the previous save" in capsys.readouterr().err
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    from nlc_runtime.checkpoint import load_checkpoint, save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    save_checkpoint(tmp_path, model, {"step": 1})
+    with torch.no_grad():
+        model.weight[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="not finite"):
+        save_checkpoint(tmp_path, model, {"step": 2})
+    fresh = torch.nn.Linear(2, 2)
+    assert load_checkpoint(tmp_path, fresh)["step"] == 1
+    assert torch.isfinite(fresh.weight).all()
