@@ -12,7 +12,12 @@ def read_metrics(path: Path) -> tuple[list[tuple[int, float]], list[tuple[int, f
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line a killed run left torn
+            continue
+        if not isinstance(record, dict) or "step" not in record:
+            continue
         if "loss" in record:
             train.append((record["step"], record["loss"]))
         if "val_loss" in record:

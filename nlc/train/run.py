@@ -9,6 +9,7 @@ returns 2.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +22,35 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _saved_options(path: Path) -> dict:
+    """The options a run was trained with; a missing or unreadable file (an older run killed
+    while writing it) gives none, with a warning: the emitted script's defaults apply."""
+    if not path.exists():
+        return {}
+    try:
+        options = json.loads(path.read_text())
+        if isinstance(options, dict):
+            return options
+    except (OSError, ValueError):
+        pass
+    print(f"nlc train: warning: {path} is unreadable; its options are not reused", file=sys.stderr)
+    return {}
+
+
 def script_args(args, run: Path) -> list[str]:
     """The emitted train.py's command line for the options given to `nlc train`. The options
     of a run are kept in RUN/options.json, so `--resume RUN` continues with the same batch,
     context, data... unless given again."""
     saved = run / "options.json"
-    options = json.loads(saved.read_text()) if args.resume and saved.exists() else {}
+    options = _saved_options(saved) if args.resume else {}
     for flag in passthrough():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             options[flag] = value
     once = options.pop("--stop-after", None)  # applies to this invocation only
-    saved.write_text(json.dumps(options, indent=2) + "\n")
+    tmp = saved.with_name(f".{saved.name}.tmp")  # atomic: a kill never leaves it torn
+    tmp.write_text(json.dumps(options, indent=2) + "\n")
+    os.replace(tmp, saved)
     argv = ["--out", str(run)]
     for flag, value in options.items():
         argv += [flag, str(value)]

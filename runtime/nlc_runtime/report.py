@@ -12,6 +12,15 @@ import sys
 from pathlib import Path
 
 
+def _step(line: str) -> int | None:
+    """The step of one metrics record; None for a line a killed process left torn."""
+    try:
+        record = json.loads(line)
+        return int(record["step"]) if isinstance(record, dict) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class Metrics:
     def __init__(self, out: Path, resume_step: int, enabled: bool):
         self.enabled = enabled
@@ -22,7 +31,8 @@ class Metrics:
         kept = []
         if self.path.exists():  # on resume, drop records past the checkpoint: they are redone
             lines = self.path.read_text().splitlines()
-            kept = [x for x in lines if x and json.loads(x)["step"] <= resume_step]
+            steps = [(x, _step(x)) for x in lines]
+            kept = [x for x, step in steps if step is not None and step <= resume_step]
         self.path.write_text("".join(x + "\n" for x in kept) if resume_step else "")
         try:
             from torch.utils.tensorboard import SummaryWriter

@@ -242,3 +242,20 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     fresh = torch.nn.Linear(2, 2)
     assert load_checkpoint(tmp_path, fresh)["step"] == 1
     assert torch.isfinite(fresh.weight).all()
+
+
+def test_a_torn_metrics_line_and_options_file_do_not_stop_a_resume(run, tmp_path, capsys):
+    """What a process killed while writing leaves: a last metrics line cut short, an
+    options.json that is no JSON. --resume goes on (the torn line dropped, a warning)."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with open(copy / "metrics.jsonl", "a") as f:
+        f.write('{"step": 9, "lo')
+    (copy / "options.json").write_text("{bad json")
+    assert main(["train", "--resume", str(copy), "--steps", "3", *FAST]) == 0
+    assert "options.json is unreadable" in capsys.readouterr().err
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    assert all(line.startswith("{") and line.endswith("}") for line in lines)
+    assert json.loads(lines[-1])["step"] == 3
