@@ -55,7 +55,9 @@ def test_resume_gives_the_uninterrupted_trajectory(tmp_path, text):
     assert main(["train", str(spec), "--out", str(straight), *common]) == 0
     assert main(["train", str(spec), "--out", str(split), *common, "--stop-after", "6"]) == 0
     assert max(metrics(split)[0]) == 6
+    assert json.loads((split / "summary.json").read_text())["complete"] is False
     assert main(["train", "--resume", str(split)]) == 0
+    assert json.loads((split / "summary.json").read_text())["complete"] is True
     (a_train, a_val), (b_train, b_val) = metrics(straight), metrics(split)
     assert sorted(a_train) == sorted(b_train) == list(range(1, 13))
     for step in a_train:

@@ -317,6 +317,8 @@ def train(args, dist, device: str) -> list[float]:
             "best_val_perplexity": math.exp(min(best_val, 50.0)),
             "best_step": best_step,
             "final_train_loss": losses[-1] if losses else None,
+            # false: stopped early (Ctrl-C, SIGTERM, --stop-after); --resume continues it
+            "complete": start + len(losses) >= args.steps,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         progress.say(
