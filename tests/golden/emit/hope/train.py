@@ -188,7 +188,7 @@ def train(args, dist, device: str) -> list[float]:
     use_compile = cuda if args.compile is None else args.compile
     step_model = wrapped
     mode = args.compile_mode
-    if mode == "auto":  # demo HOPE on 2 CPU cores: chunks 1.23x eager, step 0.67x (bench_train)
+    if mode == "auto":  # demo HOPE on 2 CPU cores: chunks 1.51x eager, step 0.60x (bench_train)
         mode = "step" if cuda else "chunks"
     if use_compile and mode == "step":
         # the plain nest's per-segment step compiled once and replayed: the loop nest stays
