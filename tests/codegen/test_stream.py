@@ -267,15 +267,10 @@ def test_the_lm_signal_learns_from_the_targets(emitted):
     assert (w0 - w1).abs().max().item() > 0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["hope", "titans-mac", "transformer"])
-def test_the_segment_step_compiles_once_per_shape(emitted, name):
-    """torch.compile of the plain nest's per-segment step: the number of graphs it compiles
-    does not grow with the number of segments (no recompile per segment, no unrolling of the
-    sequence), and the compiled step gives the eager logits. (A chunk's pending tokens grow
-    within it, so HOPE's step meets a few shapes: none, one segment's, any, none again after
-    an update; a KV cache grows too.)"""
-    module = emitted[name]
+def _graphs_per_length(module, schedule: str, compile_step) -> dict[int, int]:
+    """Graphs torch.compile builds for sequences of 32 and 96 tokens, `compile_step(model,
+    backend)` choosing what is compiled (and returning how to undo it); each compiled run
+    must give the eager logits."""
     counts = {}
     for length in (32, 96):
         torch._dynamo.reset()
@@ -285,12 +280,33 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
             graphs.append(gm)
             return gm.forward
 
-        model = _model(module, "plain")
-        eager, _ = model(torch.arange(length).remainder(256)[None])
-        model.step = torch.compile(model.step, backend=backend)
-        compiled, _ = model(torch.arange(length).remainder(256)[None])
+        model = _model(module, schedule)
+        idx = torch.arange(length).remainder(256)[None]
+        eager, _ = model(idx)
+        undo = compile_step(model, backend)
+        try:
+            compiled, _ = model(idx)
+        finally:
+            undo()
         assert (compiled - eager).abs().max().item() < 1e-12
         counts[length] = len(graphs)
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hope", "titans-mac", "transformer"])
+def test_the_segment_step_compiles_once_per_shape(emitted, name):
+    """torch.compile of the plain nest's per-segment step: the number of graphs it compiles
+    does not grow with the number of segments (no recompile per segment, no unrolling of the
+    sequence), and the compiled step gives the eager logits. (A chunk's pending tokens grow
+    within it, so HOPE's step meets a few shapes: none, one segment's, any, none again after
+    an update; a KV cache grows too.)"""
+
+    def compile_step(model, backend):
+        model.step = torch.compile(model.step, backend=backend)
+        return lambda: None
+
+    counts = _graphs_per_length(emitted[name], "plain", compile_step)
     assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
 
 
@@ -305,24 +321,9 @@ def test_the_chunk_kernels_compile_once_per_shape(emitted, name, schedule):
     does not grow with the sequence, and give the eager logits."""
     from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
 
-    module = emitted[name]
-    counts = {}
-    for length in (32, 96):
-        torch._dynamo.reset()
-        graphs = []
-
-        def backend(gm, example_inputs, graphs=graphs):
-            graphs.append(gm)
-            return gm.forward
-
-        model = _model(module, schedule)
-        idx = torch.arange(length).remainder(256)[None]
-        eager, _ = model(idx)
+    def compile_step(model, backend):
         compile_chunk_kernels(backend=backend, dynamic=False)
-        try:
-            compiled, _ = model(idx)
-        finally:
-            reset_chunk_kernels()
-        assert (compiled - eager).abs().max().item() < 1e-12
-        counts[length] = len(graphs)
+        return reset_chunk_kernels
+
+    counts = _graphs_per_length(emitted[name], schedule, compile_step)
     assert counts[32] == counts[96] and counts[96] >= 1, counts
