@@ -44,9 +44,10 @@ WeightsPeriod = Literal["outer", "frozen"]
 
 
 class Strict(BaseModel):
-    """Base of every spec object: unknown keys are errors (typos never pass silently)."""
+    """Base of every spec object: unknown keys are errors (typos never pass silently), and a
+    number is finite (YAML's .inf and .nan would reach the emitted code as names)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataDependent(Strict):

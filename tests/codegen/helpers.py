@@ -29,10 +29,9 @@ def compile_to(spec_path: Path, out: Path):
     return load_emitted(out)
 
 
-def tiny_spec(spec_path: Path, out: Path) -> Path:
-    """A copy of a shipped spec shrunk for fast tests: width 32, 2 heads, 2 layers, small MLPs,
-    same components, periods and rules."""
-    doc = yaml.safe_load(spec_path.read_text())
+def shrink_doc(doc: dict) -> dict:
+    """A parsed spec shrunk in place for fast tests: width 32, 2 heads, 2 layers, small MLPs,
+    same components, periods and rules (returned for chaining)."""
     doc["model"].update(d_model=32, n_heads=2, n_layers=2, context=48)
 
     def shrink(entries):
@@ -51,6 +50,12 @@ def tiny_spec(spec_path: Path, out: Path) -> Path:
                 e["update"]["period"] = 8  # MAC: the memory chunk follows the segment
 
     shrink(doc["components"])
+    return doc
+
+
+def tiny_spec(spec_path: Path, out: Path) -> Path:
+    """A copy of a shipped spec shrunk for fast tests (`shrink_doc`)."""
+    doc = shrink_doc(yaml.safe_load(spec_path.read_text()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(doc, sort_keys=False))
     return out
