@@ -434,7 +434,7 @@ def _cms(c: k.CMS, d: int) -> Emission:
         d,
         periods=periods,
         hidden=[lv.hidden or 4 * d for lv in c.levels],
-        lrs=[_const(lv.lr, 0.0) for lv in c.levels],
+        lrs=[c.level_lr(i, d) for i in range(len(c.levels))],
         variant=c.variant,
         signal="lm_grad" if c.signal == "lm" else "local",
         act=c.activation,

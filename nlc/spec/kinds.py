@@ -517,12 +517,22 @@ class SelfModifyingTitans(MemoryBase):
 
 
 # ----------------------------------------------------------------------------- CMS
+# lr * period * width of a CMS level (signal local) above which its in-context step diverges.
+STABLE_STEP = 2.0
+LM_SIGNAL_LR = 1e-2  # default inner lr of a level learning from the LM gradient
+
+
 class CMSLevel(Strict):
     """One MLP block of a Continuum Memory System, with its own period."""
 
     period: PeriodField
     hidden: int | None = Field(None, gt=0, description="Hidden width; default 4 * input width.")
-    lr: Coefficient = Field(1e-2, description="Inner learning rate of this level.")
+    lr: Coefficient | None = Field(
+        None,
+        description="Inner learning rate of this level; default (signal local): 1 / (period x "
+        "width), half the largest stable step (width: the larger of the input and hidden "
+        "widths); signal lm: 0.01.",
+    )
     optimizer: Literal["gd", "momentum"] = "gd"
     momentum: float = Field(0.9, ge=0, lt=1, description="Read with optimizer: momentum only.")
     persist: bool = False
@@ -611,6 +621,7 @@ class CMS(ComponentBase):
         outer = []  # norms, local-objective targets and initial values of in-context levels
         for i, level in enumerate(self.levels):
             h = level.hidden or 4 * d_in
+            self._check_step_is_stable(i, level, self.level_width(i, d_in))
             shapes = [("up", (h, d_in)), ("down", (d_in, h))]
             extra = [(f"norm{i}", (d_in,))] if self.variant != "independent" or i == 0 else []
             if self.signal == "local":
@@ -633,3 +644,36 @@ class CMS(ComponentBase):
         if outer:
             out["W"] = outer
         return out
+
+    def level_width(self, i: int, d_in: int) -> int:
+        """The width that scales level i's step: the larger of its input and hidden widths."""
+        return max(d_in, self.levels[i].hidden or 4 * d_in)
+
+    def level_lr(self, i: int, d_in: int) -> float:
+        """Level i's inner learning rate: the spec's, else the default (see `CMSLevel.lr`)."""
+        level = self.levels[i]
+        if level.lr is not None:
+            return float(level.lr)
+        period = Period.of(level.period)
+        if self.signal == "lm" or not period.in_context:
+            return LM_SIGNAL_LR
+        return STABLE_STEP / 2 / (period.tokens * self.level_width(i, d_in))
+
+    def _check_step_is_stable(self, i: int, level: CMSLevel, width: int) -> None:
+        """Signal local: one in-context step sums `period` gradients whose layer inputs have a
+        squared norm of about `width` (normalised inputs, hidden activations), so gradient
+        descent on the level's quadratic objective stays stable only while lr * period *
+        width <= 2 (lr * largest curvature < 2; momentum only widens the bound). Beyond it the
+        outputs turn non-finite within a few chunks: refused here, naming the largest lr."""
+        period = Period.of(level.period)
+        if self.signal != "local" or not period.in_context or not isinstance(level.lr, float):
+            return
+        product = level.lr * period.tokens * width
+        if product > STABLE_STEP:
+            raise ShapeProblem(
+                ("levels", i, "lr"),
+                f"lr {level.lr:g} x period {period.tokens} x width {width} = {product:.3g} "
+                f"exceeds {STABLE_STEP:g}: the in-context step would diverge (a step sums "
+                f"period gradients of inputs with squared norm ~width); use lr <= "
+                f"{STABLE_STEP / (period.tokens * width):.3g}",
+            )
