@@ -102,7 +102,8 @@ def test_matrix_memory_with_gd_computes_deltanets_recurrence():
 HOPE_NO_SELFMOD = [
     "layers.memory.self_modifying=false",
     "layers.memory.update={period: 16, objective: l2, optimizer: {kind: momentum, "
-    "lr: {data_dependent: true, max: 0.05}, momentum: data_dependent, retention: data_dependent}}",
+    "lr: {data_dependent: true, max: 0.05}, momentum: data_dependent, retention: data_dependent, "
+    "normalize: true}}",
     "layers.cms.levels=outer",
     "layers.cms.activation=silu",
 ]

@@ -79,6 +79,7 @@ class Layers(nn.Module):
             conv=True,
             conv_kernel=4,
             stop_grad=False,
+            normalize=True,
             impl=cfg.impl,
         )
         # layers.0.norm2 (norm): W at level 3 (outer)
