@@ -1,7 +1,8 @@
 """Training data for emitted train.py: read a corpus, tokenize it, split it, sample batches.
 
 Sources (`load_tokens(source)`):
-- None: the bundled corpus (`data/shakespeare.txt.gz` in the nlc repository);
+- None: the bundled corpus (package data `nlc_runtime.corpus`: `data/shakespeare.txt.gz` in the
+  nlc checkout, inside the package of an installed wheel);
 - a folder (every .txt/.md/.gz/.jsonl file under it, sorted) or a glob pattern;
 - a text file (UTF-8, optionally .gz), or JSONL with a `text` field per line;
 - a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map.
@@ -30,11 +31,15 @@ class DataError(Exception):
 
 
 def bundled_corpus() -> Path:
-    """Where the corpus shipped with nlc lives (NLC_DATA overrides it)."""
+    """Where the corpus shipped with nlc lives (NLC_DATA overrides it): package data, found
+    with importlib.resources (a wheel and an editable checkout alike; not zip-safe, so a file
+    on disk)."""
     env = os.environ.get("NLC_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data" / "shakespeare.txt.gz"
+    from importlib.resources import files
+
+    return Path(str(files("nlc_runtime.corpus"))) / "shakespeare.txt.gz"
 
 
 class ByteTokenizer:
