@@ -7,8 +7,9 @@ Sources (`load_tokens(source)`):
 - a text file (UTF-8, optionally .gz), or JSONL with a `text` field per line;
 - a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map.
 
-Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) or by `BPETokenizer`
-(byte-level BPE trained on the run's text with HF `tokenizers`, saved with the run).
+Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) or by `BPETokenizer` (HF
+`tokenizers`: byte-level BPE trained on the run's text, or the user's tokenizer.json; saved
+with the run), see `nlc_runtime.tokenizer`.
 Bad data raises `DataError` with a one-line message naming the file; train.py turns it into
 exit code 2 without a traceback.
 """
@@ -23,11 +24,11 @@ from pathlib import Path
 
 import torch
 
+# DataError and make_tokenizer are imported from here by the emitted train.py
+from nlc_runtime.errors import DataError
+from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer, make_tokenizer  # noqa: F401
+
 TEXT_SUFFIXES = (".txt", ".md", ".gz", ".jsonl", ".text")
-
-
-class DataError(Exception):
-    """Unusable training data (missing, empty, not UTF-8, too short)."""
 
 
 def bundled_corpus() -> Path:
@@ -40,77 +41,6 @@ def bundled_corpus() -> Path:
     from importlib.resources import files
 
     return Path(str(files("nlc_runtime.corpus"))) / "shakespeare.txt.gz"
-
-
-class ByteTokenizer:
-    """UTF-8 bytes as tokens: no files, vocabulary 256, every string round-trips."""
-
-    vocab_size = 256
-
-    def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
-
-    def decode(self, ids) -> str:
-        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
-
-
-class BPETokenizer:
-    """Byte-level BPE (HF `tokenizers`), trained on the run's text on first use and saved as
-    RUN/tokenizer.json, so a resumed run and `nlc generate` use the same merges."""
-
-    def __init__(self, path: str | Path, vocab_size: int):
-        self.path, self.vocab_size, self.tok = Path(path), vocab_size, None
-        if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise DataError("--tokenizer bpe needs the `tokenizers` package") from None
-        try:
-            self.tok = Tokenizer.from_file(str(self.path))
-        except Exception as err:
-            raise DataError(f"{self.path}: unreadable tokenizer: {err}") from None
-        if self.tok.get_vocab_size() > self.vocab_size:
-            raise DataError(
-                f"{self.path}: {self.tok.get_vocab_size()} tokens > model vocabulary "
-                f"{self.vocab_size}"
-            )
-
-    def fit(self, text: str) -> None:
-        """Train on `text` unless a saved tokenizer was loaded."""
-        if self.tok is not None:
-            return
-        try:
-            from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-        except ImportError:
-            raise DataError("--tokenizer bpe needs the `tokenizers` package") from None
-        if self.vocab_size <= 256:
-            raise DataError(
-                f"BPE needs a model vocabulary above the 256 bytes (model.vocab_size is "
-                f"{self.vocab_size}); raise it in the spec"
-            )
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=self.vocab_size,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        tok.train_from_iterator([text[i : i + 65536] for i in range(0, len(text), 65536)], trainer)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tok.save(str(tmp))
-        os.replace(tmp, self.path)  # atomic: a reader never sees half a tokenizer
-        self.tok = tok
-
-    def encode(self, text: str) -> list[int]:
-        return self.tok.encode(text).ids
-
-    def decode(self, ids) -> str:
-        return self.tok.decode([int(i) for i in ids])
 
 
 def _read_text(path: Path) -> str:
@@ -233,10 +163,3 @@ def sample_batch(
     x = torch.stack([data[i : i + context].long() for i in starts.tolist()])
     y = torch.stack([data[i + 1 : i + 1 + context].long() for i in starts.tolist()])
     return x, y
-
-
-def make_tokenizer(kind: str, run: str | Path, vocab_size: int):
-    """`byte` (default) or `bpe` (kept in RUN/tokenizer.json)."""
-    if kind == "bpe":
-        return BPETokenizer(Path(run) / "tokenizer.json", vocab_size)
-    return ByteTokenizer()

@@ -67,6 +67,23 @@ def present_device(text: str) -> str:
     return text
 
 
+def tokenizer(text: str) -> str:
+    """`byte`, `bpe`, or an HF `tokenizers` file (a tokenizer.json, or a folder holding one:
+    what `save_pretrained` writes), made absolute so that a resumed run finds it again."""
+    from pathlib import Path
+
+    if text in ("byte", "bpe"):
+        return text
+    path = Path(text)
+    if path.is_dir() and (path / "tokenizer.json").is_file():
+        path = path / "tokenizer.json"
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not byte, bpe or a tokenizer.json file (no such file)"
+        )
+    return str(path.resolve())
+
+
 COMPILE_MODES = ["auto", "step", "model", "chunks"]
 SCHEDULES = ["fused", "plain", "wavefront"]
 
@@ -74,7 +91,12 @@ SCHEDULES = ["fused", "plain", "wavefront"]
 # spec constants). `nlc train` adds the same flags with no defaults (None: "not given").
 TRAIN_FLAGS: list[tuple[str, dict, object]] = [
     ("--data", {"help": "text file, folder, glob, .jsonl or uint16 .bin"}, None),
-    ("--tokenizer", {"choices": ["byte", "bpe"], "help": "bpe: trained on the data"}, "byte"),
+    ("--tokenizer", {
+        "type": tokenizer,
+        "metavar": "{byte,bpe,FILE}",
+        "help": "byte (UTF-8 bytes), bpe (trained on the data) or an HF tokenizers file "
+        "(PATH/tokenizer.json, e.g. a GPT-2 or Llama tokenizer saved locally)",
+    }, "byte"),
     ("--val-fraction", {"type": fraction, "help": "held-out tail of the data"}, 0.1),
     ("--steps", {"type": positive_int, "help": "optimizer steps in all"}, "STEPS"),
     ("--stop-after", {"type": positive_int, "help": "stop after N steps (checkpoint)"}, None),
