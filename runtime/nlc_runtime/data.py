@@ -5,7 +5,12 @@ Sources (`load_tokens(source)`):
   nlc checkout, inside the package of an installed wheel);
 - a folder (every .txt/.md/.gz/.jsonl file under it, sorted) or a glob pattern;
 - a text file (UTF-8, optionally .gz), or JSONL with a `text` field per line;
-- a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map.
+- a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map;
+- a Hugging Face `datasets` folder (save_to_disk) or .arrow/.parquet files, read with pyarrow
+  (`nlc_runtime.arrow_data`) and tokenized into a token file beside the run.
+
+Text larger than STREAM_BYTES is streamed into a token file beside the run too, tokenized
+once with progress (`nlc_runtime.token_cache`), never read whole.
 
 Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) or by `BPETokenizer` (HF
 `tokenizers`: byte-level BPE trained on the run's text, or the user's tokenizer.json; saved
@@ -25,10 +30,14 @@ from pathlib import Path
 import torch
 
 # DataError and make_tokenizer are imported from here by the emitted train.py
+from nlc_runtime.arrow_data import dataset_files, is_dataset
 from nlc_runtime.errors import DataError
 from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer, make_tokenizer  # noqa: F401
 
 TEXT_SUFFIXES = (".txt", ".md", ".gz", ".jsonl", ".text")
+# Text sources larger than this are streamed into a token file (when train.py gives a cache
+# folder) instead of read whole: a run's memory then holds a memory map, not the text.
+STREAM_BYTES = 256 << 20
 
 
 def bundled_corpus() -> Path:
@@ -99,9 +108,24 @@ def _read_bin(path: Path) -> torch.Tensor:
     return torch.from_file(str(path), shared=False, size=size // 2, dtype=torch.uint16)
 
 
-def load_tokens(source: str | None, tokenizer=None, vocab_size: int = 256) -> torch.Tensor:
-    """All tokens of a source as one 1-D tensor (int64, or uint16 for a memory-mapped .bin)."""
+def load_tokens(
+    source: str | None, tokenizer=None, vocab_size: int = 256, cache: str | Path | None = None
+) -> torch.Tensor:
+    """All tokens of a source as one 1-D tensor (int64, or uint16 / int32 memory-mapped from a
+    .bin file or a token file in `cache`). A `datasets` folder, and text above STREAM_BYTES
+    when a `cache` folder is given (train.py: RUN/tokens), are tokenized a piece at a time into
+    a token file there, once (`nlc_runtime.token_cache`); smaller text is read whole."""
     tokenizer = tokenizer or ByteTokenizer()
+    if tokenizer.vocab_size > vocab_size:
+        raise DataError(
+            f"tokenizer vocabulary {tokenizer.vocab_size} exceeds the model's {vocab_size}"
+        )
+    if is_dataset(source):
+        from nlc_runtime.token_cache import Source, stream_tokens
+
+        return stream_tokens(
+            Source(dataset_files(source), source, True), tokenizer, vocab_size, cache
+        )
     files = [bundled_corpus()] if source is None else _files(source)
     if source is None and not files[0].exists():
         raise DataError(f"{files[0]}: bundled corpus not found; pass --data")
@@ -113,14 +137,15 @@ def load_tokens(source: str | None, tokenizer=None, vocab_size: int = 256) -> to
         if top >= vocab_size:
             raise DataError(f"{files[0]}: token id {top} >= vocabulary size {vocab_size}")
         return tokens
+    if cache is not None and sum(f.stat().st_size for f in files) > STREAM_BYTES:
+        from nlc_runtime.token_cache import Source, stream_tokens
+
+        label = source or "bundled corpus"
+        return stream_tokens(Source(files, label, False), tokenizer, vocab_size, cache)
     texts = [_read_jsonl(f) if f.suffix == ".jsonl" else _read_text(f) for f in files]
     text = "\n\n".join(t for t in texts if t)
     if not text.strip():
         raise DataError(f"{source or files[0]}: no text (empty file)")
-    if tokenizer.vocab_size > vocab_size:
-        raise DataError(
-            f"tokenizer vocabulary {tokenizer.vocab_size} exceeds the model's {vocab_size}"
-        )
     if hasattr(tokenizer, "fit"):
         tokenizer.fit(text)
     if isinstance(tokenizer, ByteTokenizer):  # no Python list of millions of ints

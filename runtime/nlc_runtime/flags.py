@@ -90,7 +90,8 @@ SCHEDULES = ["fused", "plain", "wavefront"]
 # (flag, argparse keywords, default of the emitted train.py: a value, or the name of one of its
 # spec constants). `nlc train` adds the same flags with no defaults (None: "not given").
 TRAIN_FLAGS: list[tuple[str, dict, object]] = [
-    ("--data", {"help": "text file, folder, glob, .jsonl or uint16 .bin"}, None),
+    ("--data", {"help": "text file, folder, glob, .jsonl, uint16 .bin, or a datasets folder "
+     "(save_to_disk) or .parquet/.arrow files"}, None),
     ("--tokenizer", {
         "type": tokenizer,
         "metavar": "{byte,bpe,FILE}",

@@ -4,6 +4,7 @@
 
     python train.py --steps 200 --device cpu            # the corpus bundled with nlc
     python train.py --data texts/ --out run1             # a folder, glob, .jsonl or .bin
+    python train.py --data my_dataset/ --out run1        # a datasets folder (save_to_disk)
     python train.py --out run1 --resume                  # continue from run1/ckpt
     torchrun --nproc_per_node 4 train.py --out run1      # DDP, one process per GPU
     torchrun --nproc_per_node 4 train.py --parallel fsdp # FSDP2: weights sharded
@@ -153,11 +154,11 @@ def train(args, dist, device: str) -> list[float]:
         out.mkdir(parents=True, exist_ok=True)
         # rank 0 trains a BPE tokenizer (and saves it) before the others read it
         tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
-        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=out / "tokens")
     distributed.barrier(dist)
     if not dist.main:
         tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
-        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=out / "tokens")
     train_data, val_data = split_tokens(
         tokens, args.context, args.val_fraction, args.data or "bundled corpus"
     )
