@@ -84,6 +84,20 @@ def tokenizer(text: str) -> str:
     return str(path.resolve())
 
 
+def wandb_project(text: str) -> str:
+    """A W&B project name; the `wandb` package must be installed (checked here, so a missing
+    one is one line before anything is written)."""
+    import importlib.util
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a W&B project name")
+    if importlib.util.find_spec("wandb") is None:
+        raise argparse.ArgumentTypeError(
+            "needs the `wandb` package (pip install 'nlc[wandb]'); logging to W&B is optional"
+        )
+    return text
+
+
 COMPILE_MODES = ["auto", "step", "model", "chunks"]
 SCHEDULES = ["fused", "plain", "wavefront"]
 
@@ -135,6 +149,9 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
         "help": "under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
     }, "ddp"),
     ("--seed", {"type": int, "help": "random seed"}, "SEED"),
+    ("--wandb", {"type": wandb_project, "metavar": "PROJECT",
+                 "help": "also log metrics to Weights & Biases (needs wandb; off by default)"},
+     None),
 ]  # fmt: skip
 
 

@@ -199,7 +199,7 @@ def train(args, dist, device: str) -> list[float]:
     elif use_compile:
         step_model = torch.compile(wrapped)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
-    metrics = Metrics(out, start, dist.main)
+    metrics = Metrics(out, start, dist.main, wandb=args.wandb, config=vars(args))
     progress = Progress(start, args.steps, dist.main)
     progress.say(
         f"training {n_params / 1e6:.2f}M parameters on {device} "
