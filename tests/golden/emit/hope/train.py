@@ -31,6 +31,7 @@ Every timescale of the model is one loop of the nest below (`nlc plan` prints it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -210,6 +211,12 @@ def train(args, dist, device: str) -> list[float]:
         f"steps {start}..{args.steps}, {len(train_data):,} train / {len(val_data):,} val tokens"
     )
 
+    # the weights say what they are: the spec and the Config in the safetensors header
+    spec_file = Path(__file__).resolve().parent / "spec.yaml"
+    about = {"nlc_config": json.dumps(dataclasses.asdict(cfg), sort_keys=True)}
+    if spec_file.exists():
+        about["nlc_spec"] = spec_file.read_text(encoding="utf-8")
+
     def checkpoint(step: int) -> None:
         if dist.enabled and PERSIST:
             save_rank_state(out / "ckpt", dist.rank, step, state or {})
@@ -236,6 +243,7 @@ def train(args, dist, device: str) -> list[float]:
                 "best_step": best_step,
                 **extra,
             },
+            metadata=about,
         )
 
     def evaluate(step: int) -> None:
