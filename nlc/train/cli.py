@@ -110,7 +110,7 @@ def add_commands(sub) -> None:
         "--data",
         metavar="PATH",
         default=None,
-        help="text file, folder, glob, .jsonl or uint16 .bin, read whole "
+        help="text file, folder, glob, .jsonl, uint16 .bin or a datasets folder "
         "(default: the bundled corpus, see --split)",
     )
     p.add_argument(
