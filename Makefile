@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint format bench clean
+.PHONY: setup demo test test-fast wheel-test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,12 +34,18 @@ demo: $(STAMP)
 	$(VENV)/bin/nlc eval runs/demo --stream --max-tokens 16384
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # unit, property and golden tests (about a minute on 2 cores): the tests marked slow (subprocess
 # training, torchrun, torch.compile, browsers) run in `make test` only
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# the wheel as a user gets it: built from the checkout, installed into a fresh venv (reusing
+# this venv's torch, nothing downloaded) and run from a folder outside the checkout: nlc check
+# hope, nlc train hope --steps 2, nlc verify --all (about a minute; part of make test too)
+wheel-test: $(STAMP)
+	$(PY) -m pytest -q tests/shipping/test_wheel.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check nlc runtime tests bench

@@ -95,12 +95,14 @@ def _cmd_compile(args) -> int:
 
 
 def _cmd_schema(args) -> int:
-    from nlc.spec.schema import Spec
+    if args.path:  # for an editor's settings: the file shipped in the package
+        from nlc.resources import schema_file
 
-    schema = Spec.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "nlc model spec"
-    print(json.dumps(schema, indent=2, sort_keys=True))
+        print(schema_file())
+        return 0
+    from nlc.spec.schema_file import schema_text
+
+    sys.stdout.write(schema_text())
     return 0
 
 
@@ -151,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_compile)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
+    p.add_argument(
+        "--path",
+        action="store_true",
+        help="print where the installed schema file is (for an editor's YAML settings)",
+    )
     p.set_defaults(fn=_cmd_schema)
 
     from nlc.train.cli import add_commands as add_training_commands

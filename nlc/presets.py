@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+from nlc.resources import presets_dir
 
 
 def add_set_option(parser) -> None:
@@ -22,7 +22,7 @@ def add_set_option(parser) -> None:
 
 def names() -> list[str]:
     """The shipped presets, by name."""
-    return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in presets_dir().glob("*.yaml"))
 
 
 def resolve(arg: str) -> str:
@@ -32,5 +32,5 @@ def resolve(arg: str) -> str:
     path = Path(arg)
     if path.is_file() or path.parent != Path("."):
         return arg
-    preset = SPECS_DIR / (arg if arg.endswith(".yaml") else f"{arg}.yaml")
+    preset = presets_dir() / (arg if arg.endswith(".yaml") else f"{arg}.yaml")
     return str(preset) if preset.is_file() else arg

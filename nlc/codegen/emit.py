@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,8 @@ from nlc.passes.plan_schedule import plan_schedule
 from nlc.pipeline import FrontResult, run_front
 from nlc.plan_text import render_plan
 
-TEMPLATES = ["model.py", "train.py"]
+TEMPLATES = ["model.py", "train.py", "sample.py"]
+MODELINE = re.compile(r"\A# yaml-language-server:.*\n")
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("nlc.codegen", "templates"),
@@ -42,8 +44,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def compile_spec(spec: str | Path, out: str | Path, overrides: Sequence[str] = ()) -> list[Path]:
-    """Compile a spec into `out`: model.py, train.py and spec.yaml (the spec compiled: with
-    `overrides`, the edited document, its first line saying which)."""
+    """Compile a spec into `out`: model.py, train.py, sample.py and spec.yaml (the spec
+    compiled: with `overrides`, the edited document, its first line saying which)."""
     spec = Path(spec)
     result = run_front(spec, overrides=overrides)
     files = render(result, spec.name)
@@ -53,7 +55,9 @@ def compile_spec(spec: str | Path, out: str | Path, overrides: Sequence[str] = (
     for name, text in files.items():
         _write_atomic(out / name, text)
         written.append(out / name)
-    text = spec.read_text(encoding="utf-8")
+    # the presets' editor modeline names the schema by a path relative to specs/: it would
+    # point nowhere from the compiled folder
+    text = MODELINE.sub("", spec.read_text(encoding="utf-8"), count=1)
     if overrides:
         from nlc.verify.overrides import apply_overrides
 

@@ -1,4 +1,5 @@
-"""Subcommands of `nlc` for training, sampling and evaluation (`train`, `generate`, `eval`).
+"""Subcommands of `nlc` for training, sampling, export and evaluation (`train`, `generate`,
+`export`, `eval`).
 
 `add_commands(sub)` registers them on the main parser; torch is imported only inside the
 command functions, so `nlc --help` and `nlc check` stay fast.
@@ -34,6 +35,12 @@ def _cmd_eval(args) -> int:
     from nlc.train.evaluate import eval_command
 
     return eval_command(args)
+
+
+def _cmd_export(args) -> int:
+    from nlc.train.export import export_command
+
+    return export_command(args)
 
 
 def add_commands(sub) -> None:
@@ -81,6 +88,17 @@ def add_commands(sub) -> None:
     p.set_defaults(fn=_cmd_generate)
 
     p = sub.add_parser(
+        "export",
+        help="write a trained run as files plain PyTorch loads (weights, config, model.py)",
+        description="Write RUN's latest weights as DIR/model.safetensors with config.json, "
+        "model.py, sample.py, spec.yaml and the tokenizer: `from model import Model` and "
+        "safetensors' load_file give the trained model with only nlc_runtime installed.",
+    )
+    p.add_argument("run", help="a run folder written by `nlc train`")
+    p.add_argument("-o", "--out", required=True, help="folder to write (created if missing)")
+    p.set_defaults(fn=_cmd_export)
+
+    p = sub.add_parser(
         "eval",
         help="the loss of a trained run over every token of a text (no sampling)",
         description="Score every token of a text with the latest checkpoint of RUN: loss, "
@@ -92,7 +110,7 @@ def add_commands(sub) -> None:
         "--data",
         metavar="PATH",
         default=None,
-        help="text file, folder, glob, .jsonl or uint16 .bin, read whole "
+        help="text file, folder, glob, .jsonl, uint16 .bin or a datasets folder "
         "(default: the bundled corpus, see --split)",
     )
     p.add_argument(

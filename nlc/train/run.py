@@ -101,7 +101,7 @@ def check_data(args, run: Path) -> None:
         raise DataError("--parallel fsdp does not support the CMS signal lm yet (use ddp)")
     cfg = module.Config()
     tokenizer = make_tokenizer(args.tokenizer or "byte", run, cfg.vocab_size)
-    tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+    tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=run / "tokens")
     fraction = 0.1 if args.val_fraction is None else args.val_fraction
     split_tokens(tokens, args.context or cfg.context, fraction, args.data or "bundled corpus")
 

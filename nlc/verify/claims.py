@@ -24,9 +24,8 @@ from pathlib import Path
 import yaml
 
 from nlc.errors import Diagnostic, SpecError
-from nlc.verify.targets import NAMED_FORMS, SPECS_DIR
-
-CLAIMS_DIR = SPECS_DIR / "claims"
+from nlc.resources import claims_dir
+from nlc.verify.targets import NAMED_FORMS
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def load_claim(path: Path) -> Claim:
 
 
 def shipped_claims() -> list[Claim]:
-    return [load_claim(p) for p in sorted(CLAIMS_DIR.glob("*.yaml"))]
+    return [load_claim(p) for p in sorted(claims_dir().glob("*.yaml"))]
 
 
 def find_claim(name: str) -> Claim:

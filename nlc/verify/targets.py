@@ -15,12 +15,12 @@ from pathlib import Path
 import yaml
 
 from nlc.errors import Diagnostic, SpecError
+from nlc.resources import presets_dir
 from nlc.spec.load import LoadedSpec, load_spec_text
 from nlc.spec.source import read_yaml_file
 from nlc.verify.overrides import apply_overrides
 
 NAMED_FORMS = ("transformer", "titans-lmm", "titans-mac", "titans-mag", "titans-mal")
-SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 
 
 def read_doc(path: str | Path) -> dict:
@@ -44,7 +44,7 @@ def source_doc(spec: str | Path, when: list[str]) -> tuple[dict, str]:
 def target_doc(target: str, source: dict, when: list[str]) -> tuple[dict, str]:
     """The document of TARGET (a named form or a file) with overrides applied."""
     if target in NAMED_FORMS:
-        doc = read_doc(SPECS_DIR / f"{target}.yaml")
+        doc = read_doc(presets_dir() / f"{target}.yaml")
         doc["model"] = copy.deepcopy(source.get("model", doc.get("model")))
         if "optimizer" in source:
             doc["optimizer"] = copy.deepcopy(source["optimizer"])

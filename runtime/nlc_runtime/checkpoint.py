@@ -61,11 +61,15 @@ def _atomic(path: Path, write) -> None:
 
 
 def save_checkpoint(
-    folder: str | Path, weights: torch.nn.Module | dict[str, torch.Tensor], state: dict
+    folder: str | Path,
+    weights: torch.nn.Module | dict[str, torch.Tensor],
+    state: dict,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write `weights` (a model, or its full state dict gathered from shards) and the training
     `state` (a dict of tensors, numbers, strings, lists and dicts) into `folder`, atomically
-    per file."""
+    per file. `metadata` (strings) goes into the safetensors header beside the save id:
+    train.py puts the spec and the model's Config there, so the weights say what they are."""
     from safetensors.torch import save_file, save_model
 
     folder = Path(folder)
@@ -80,7 +84,7 @@ def save_checkpoint(
         for stale in folder.glob(f".{name}.*.tmp"):  # (not other ranks' files in progress)
             stale.unlink(missing_ok=True)
     save_id = uuid.uuid4().hex
-    meta = {"save_id": save_id}
+    meta = {**(metadata or {}), "save_id": save_id}
     for path in (folder / WEIGHTS, folder / STATE):  # the current pair becomes the previous
         if path.exists():
             os.replace(path, _previous(path))
@@ -93,6 +97,17 @@ def save_checkpoint(
     record = {**state, "save_id": save_id, "weights_sha256": digest}
     _atomic(folder / STATE, lambda tmp: torch.save(record, tmp))
     return folder
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The safetensors header metadata of a weights file (`nlc_spec`, `nlc_config` ...)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:
+        raise CheckpointError(f"{path}: unreadable: {type(err).__name__}: {err}") from None
 
 
 def save_rank_state(folder: str | Path, rank: int, step: int, state: dict) -> None:

@@ -1,13 +1,20 @@
 """Training data for emitted train.py: read a corpus, tokenize it, split it, sample batches.
 
 Sources (`load_tokens(source)`):
-- None: the bundled corpus (`data/shakespeare.txt.gz` in the nlc repository);
+- None: the bundled corpus (package data `nlc_runtime.corpus`: `data/shakespeare.txt.gz` in the
+  nlc checkout, inside the package of an installed wheel);
 - a folder (every .txt/.md/.gz/.jsonl file under it, sorted) or a glob pattern;
 - a text file (UTF-8, optionally .gz), or JSONL with a `text` field per line;
-- a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map.
+- a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map;
+- a Hugging Face `datasets` folder (save_to_disk) or .arrow/.parquet files, read with pyarrow
+  (`nlc_runtime.arrow_data`) and tokenized into a token file beside the run.
 
-Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) or by `BPETokenizer`
-(byte-level BPE trained on the run's text with HF `tokenizers`, saved with the run).
+Text larger than STREAM_BYTES is streamed into a token file beside the run too, tokenized
+once with progress (`nlc_runtime.token_cache`), never read whole.
+
+Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) or by `BPETokenizer` (HF
+`tokenizers`: byte-level BPE trained on the run's text, or the user's tokenizer.json; saved
+with the run), see `nlc_runtime.tokenizer`.
 Bad data raises `DataError` with a one-line message naming the file; train.py turns it into
 exit code 2 without a traceback.
 """
@@ -22,90 +29,27 @@ from pathlib import Path
 
 import torch
 
+# DataError and make_tokenizer are imported from here by the emitted train.py
+from nlc_runtime.arrow_data import dataset_files, is_dataset
+from nlc_runtime.errors import DataError
+from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer, make_tokenizer  # noqa: F401
+
 TEXT_SUFFIXES = (".txt", ".md", ".gz", ".jsonl", ".text")
-
-
-class DataError(Exception):
-    """Unusable training data (missing, empty, not UTF-8, too short)."""
+# Text sources larger than this are streamed into a token file (when train.py gives a cache
+# folder) instead of read whole: a run's memory then holds a memory map, not the text.
+STREAM_BYTES = 256 << 20
 
 
 def bundled_corpus() -> Path:
-    """Where the corpus shipped with nlc lives (NLC_DATA overrides it)."""
+    """Where the corpus shipped with nlc lives (NLC_DATA overrides it): package data, found
+    with importlib.resources (a wheel and an editable checkout alike; not zip-safe, so a file
+    on disk)."""
     env = os.environ.get("NLC_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data" / "shakespeare.txt.gz"
+    from importlib.resources import files
 
-
-class ByteTokenizer:
-    """UTF-8 bytes as tokens: no files, vocabulary 256, every string round-trips."""
-
-    vocab_size = 256
-
-    def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
-
-    def decode(self, ids) -> str:
-        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
-
-
-class BPETokenizer:
-    """Byte-level BPE (HF `tokenizers`), trained on the run's text on first use and saved as
-    RUN/tokenizer.json, so a resumed run and `nlc generate` use the same merges."""
-
-    def __init__(self, path: str | Path, vocab_size: int):
-        self.path, self.vocab_size, self.tok = Path(path), vocab_size, None
-        if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise DataError("--tokenizer bpe needs the `tokenizers` package") from None
-        try:
-            self.tok = Tokenizer.from_file(str(self.path))
-        except Exception as err:
-            raise DataError(f"{self.path}: unreadable tokenizer: {err}") from None
-        if self.tok.get_vocab_size() > self.vocab_size:
-            raise DataError(
-                f"{self.path}: {self.tok.get_vocab_size()} tokens > model vocabulary "
-                f"{self.vocab_size}"
-            )
-
-    def fit(self, text: str) -> None:
-        """Train on `text` unless a saved tokenizer was loaded."""
-        if self.tok is not None:
-            return
-        try:
-            from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-        except ImportError:
-            raise DataError("--tokenizer bpe needs the `tokenizers` package") from None
-        if self.vocab_size <= 256:
-            raise DataError(
-                f"BPE needs a model vocabulary above the 256 bytes (model.vocab_size is "
-                f"{self.vocab_size}); raise it in the spec"
-            )
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=self.vocab_size,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        tok.train_from_iterator([text[i : i + 65536] for i in range(0, len(text), 65536)], trainer)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tok.save(str(tmp))
-        os.replace(tmp, self.path)  # atomic: a reader never sees half a tokenizer
-        self.tok = tok
-
-    def encode(self, text: str) -> list[int]:
-        return self.tok.encode(text).ids
-
-    def decode(self, ids) -> str:
-        return self.tok.decode([int(i) for i in ids])
+    return Path(str(files("nlc_runtime.corpus"))) / "shakespeare.txt.gz"
 
 
 def _read_text(path: Path) -> str:
@@ -164,9 +108,24 @@ def _read_bin(path: Path) -> torch.Tensor:
     return torch.from_file(str(path), shared=False, size=size // 2, dtype=torch.uint16)
 
 
-def load_tokens(source: str | None, tokenizer=None, vocab_size: int = 256) -> torch.Tensor:
-    """All tokens of a source as one 1-D tensor (int64, or uint16 for a memory-mapped .bin)."""
+def load_tokens(
+    source: str | None, tokenizer=None, vocab_size: int = 256, cache: str | Path | None = None
+) -> torch.Tensor:
+    """All tokens of a source as one 1-D tensor (int64, or uint16 / int32 memory-mapped from a
+    .bin file or a token file in `cache`). A `datasets` folder, and text above STREAM_BYTES
+    when a `cache` folder is given (train.py: RUN/tokens), are tokenized a piece at a time into
+    a token file there, once (`nlc_runtime.token_cache`); smaller text is read whole."""
     tokenizer = tokenizer or ByteTokenizer()
+    if tokenizer.vocab_size > vocab_size:
+        raise DataError(
+            f"tokenizer vocabulary {tokenizer.vocab_size} exceeds the model's {vocab_size}"
+        )
+    if is_dataset(source):
+        from nlc_runtime.token_cache import Source, stream_tokens
+
+        return stream_tokens(
+            Source(dataset_files(source), source, True), tokenizer, vocab_size, cache
+        )
     files = [bundled_corpus()] if source is None else _files(source)
     if source is None and not files[0].exists():
         raise DataError(f"{files[0]}: bundled corpus not found; pass --data")
@@ -178,14 +137,15 @@ def load_tokens(source: str | None, tokenizer=None, vocab_size: int = 256) -> to
         if top >= vocab_size:
             raise DataError(f"{files[0]}: token id {top} >= vocabulary size {vocab_size}")
         return tokens
+    if cache is not None and sum(f.stat().st_size for f in files) > STREAM_BYTES:
+        from nlc_runtime.token_cache import Source, stream_tokens
+
+        label = source or "bundled corpus"
+        return stream_tokens(Source(files, label, False), tokenizer, vocab_size, cache)
     texts = [_read_jsonl(f) if f.suffix == ".jsonl" else _read_text(f) for f in files]
     text = "\n\n".join(t for t in texts if t)
     if not text.strip():
         raise DataError(f"{source or files[0]}: no text (empty file)")
-    if tokenizer.vocab_size > vocab_size:
-        raise DataError(
-            f"tokenizer vocabulary {tokenizer.vocab_size} exceeds the model's {vocab_size}"
-        )
     if hasattr(tokenizer, "fit"):
         tokenizer.fit(text)
     if isinstance(tokenizer, ByteTokenizer):  # no Python list of millions of ints
@@ -228,10 +188,3 @@ def sample_batch(
     x = torch.stack([data[i : i + context].long() for i in starts.tolist()])
     y = torch.stack([data[i + 1 : i + 1 + context].long() for i in starts.tolist()])
     return x, y
-
-
-def make_tokenizer(kind: str, run: str | Path, vocab_size: int):
-    """`byte` (default) or `bpe` (kept in RUN/tokenizer.json)."""
-    if kind == "bpe":
-        return BPETokenizer(Path(run) / "tokenizer.json", vocab_size)
-    return ByteTokenizer()

@@ -67,14 +67,51 @@ def present_device(text: str) -> str:
     return text
 
 
+def tokenizer(text: str) -> str:
+    """`byte`, `bpe`, or an HF `tokenizers` file (a tokenizer.json, or a folder holding one:
+    what `save_pretrained` writes), made absolute so that a resumed run finds it again."""
+    from pathlib import Path
+
+    if text in ("byte", "bpe"):
+        return text
+    path = Path(text)
+    if path.is_dir() and (path / "tokenizer.json").is_file():
+        path = path / "tokenizer.json"
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not byte, bpe or a tokenizer.json file (no such file)"
+        )
+    return str(path.resolve())
+
+
+def wandb_project(text: str) -> str:
+    """A W&B project name; the `wandb` package must be installed (checked here, so a missing
+    one is one line before anything is written)."""
+    import importlib.util
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a W&B project name")
+    if importlib.util.find_spec("wandb") is None:
+        raise argparse.ArgumentTypeError(
+            "needs the `wandb` package (pip install 'nlc[wandb]'); logging to W&B is optional"
+        )
+    return text
+
+
 COMPILE_MODES = ["auto", "step", "model", "chunks"]
 SCHEDULES = ["fused", "plain", "wavefront"]
 
 # (flag, argparse keywords, default of the emitted train.py: a value, or the name of one of its
 # spec constants). `nlc train` adds the same flags with no defaults (None: "not given").
 TRAIN_FLAGS: list[tuple[str, dict, object]] = [
-    ("--data", {"help": "text file, folder, glob, .jsonl or uint16 .bin"}, None),
-    ("--tokenizer", {"choices": ["byte", "bpe"], "help": "bpe: trained on the data"}, "byte"),
+    ("--data", {"help": "text file, folder, glob, .jsonl, uint16 .bin, or a datasets folder "
+     "(save_to_disk) or .parquet/.arrow files"}, None),
+    ("--tokenizer", {
+        "type": tokenizer,
+        "metavar": "{byte,bpe,FILE}",
+        "help": "byte (UTF-8 bytes), bpe (trained on the data) or an HF tokenizers file "
+        "(PATH/tokenizer.json, e.g. a GPT-2 or Llama tokenizer saved locally)",
+    }, "byte"),
     ("--val-fraction", {"type": fraction, "help": "held-out tail of the data"}, 0.1),
     ("--steps", {"type": positive_int, "help": "optimizer steps in all"}, "STEPS"),
     ("--stop-after", {"type": positive_int, "help": "stop after N steps (checkpoint)"}, None),
@@ -112,6 +149,9 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
         "help": "under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
     }, "ddp"),
     ("--seed", {"type": int, "help": "random seed"}, "SEED"),
+    ("--wandb", {"type": wandb_project, "metavar": "PROJECT",
+                 "help": "also log metrics to Weights & Biases (needs wandb; off by default)"},
+     None),
 ]  # fmt: skip
 
 

@@ -1,7 +1,10 @@
 """What a user of a training run sees: a progress line and the metrics files.
 
-`Metrics` writes RUN/metrics.jsonl (one JSON object per line) and TensorBoard events when the
-`tensorboard` package is installed; `Progress` prints one status line with loss, tokens/s and
+`Metrics` writes RUN/metrics.jsonl (one JSON object per line), TensorBoard events to
+RUN/tensorboard when the `tensorboard` package is installed (the `tensorboard` extra; without
+it, one line says they are off), and, with `--wandb PROJECT`, the same records to Weights &
+Biases (the `wandb` extra, imported only then; off by default, never required); `Progress`
+prints one status line with loss, tokens/s and
 ETA, redrawn in place on a terminal and about 20 lines per run otherwise (logs, CI).
 """
 
@@ -22,9 +25,16 @@ def _step(line: str) -> int | None:
 
 
 class Metrics:
-    def __init__(self, out: Path, resume_step: int, enabled: bool):
+    def __init__(
+        self,
+        out: Path,
+        resume_step: int,
+        enabled: bool,
+        wandb: str | None = None,
+        config: dict | None = None,
+    ):
         self.enabled = enabled
-        self.writer = None
+        self.writer = self.wandb = None
         if not enabled:
             return
         self.path = Path(out) / "metrics.jsonl"
@@ -38,8 +48,14 @@ class Metrics:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(Path(out) / "tensorboard"), purge_step=resume_step + 1)
-        except ImportError:  # tensorboard is optional
-            pass
+        except ImportError:  # tensorboard is optional: say so once, not silently
+            print(
+                "metrics: TensorBoard events off (pip install 'nlc[tensorboard]'); "
+                "metrics.jsonl is written",
+                file=sys.stderr,
+            )
+        if wandb:
+            self.wandb = _wandb_run(wandb, Path(out), config or {})
 
     def log(self, **record) -> None:
         if not self.enabled:
@@ -50,10 +66,28 @@ class Metrics:
             for key, value in record.items():
                 if key != "step":
                     self.writer.add_scalar(key, value, record["step"])
+        if self.wandb is not None:
+            self.wandb.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _wandb_run(project: str, out: Path, config: dict):
+    """A W&B run for `project`, named after the run folder; a resumed run continues the same
+    W&B run (its id is kept in RUN/wandb_id). The flag's parser already checked the import."""
+    import wandb
+
+    id_file = out / "wandb_id"
+    run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+    id_file.write_text(run_id + "\n")
+    return wandb.init(
+        project=project, name=out.resolve().name, id=run_id, resume="allow", dir=str(out),
+        config={k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))},
+    )  # fmt: skip
 
 
 class Progress:

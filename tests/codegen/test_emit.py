@@ -65,7 +65,7 @@ def test_same_spec_same_bytes_across_processes_and_hash_seeds(tmp_path):
         assert proc.returncode == 0, proc.stderr
         outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outs[0] == outs[1]
-    assert set(outs[0]) == {"model.py", "train.py", "spec.yaml"}
+    assert set(outs[0]) == {"model.py", "train.py", "sample.py", "spec.yaml"}
 
 
 def test_header_names_spec_and_version_and_only_torch_and_runtime_are_imported():
@@ -179,8 +179,11 @@ def test_unsupported_option_is_a_clear_error(tmp_path, capsys):
 def test_compile_cli_writes_the_folder(tmp_path, capsys):
     assert main(["compile", str(SPECS / "transformer.yaml"), "-o", str(tmp_path / "t")]) == 0
     names = sorted(p.name for p in (tmp_path / "t").iterdir())
-    assert names == ["model.py", "spec.yaml", "train.py"]
-    assert (tmp_path / "t" / "spec.yaml").read_text() == (SPECS / "transformer.yaml").read_text()
+    assert names == ["model.py", "sample.py", "spec.yaml", "train.py"]
+    # the spec as written, less the editor modeline whose relative path means nothing there
+    source = (SPECS / "transformer.yaml").read_text()
+    assert source.startswith("# yaml-language-server:")
+    assert (tmp_path / "t" / "spec.yaml").read_text() == source.split("\n", 1)[1]
 
 
 COLLIDING = """

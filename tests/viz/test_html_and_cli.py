@@ -97,14 +97,14 @@ def test_spectrum_and_timeline_commands(tmp_path, capsys):
         (["spectrum", "{spec}", "-o", "{tmp}/s.pdf"], "unsupported output format '.pdf'"),
         (["timeline", "{spec}", "-o", "{tmp}/t.html"], "unsupported output format '.html'"),
         (["graph", "{tmp}/missing.yaml", "-o", "{tmp}/g.svg"], "missing.yaml: no such file"),
-        (["graph", "{bad}", "-o", "{tmp}/g.svg"], "bad.yaml:27: bogus: unknown key 'bogus'"),
+        (["graph", "{bad}", "-o", "{tmp}/g.svg"], "bad.yaml:1: bogus: unknown key 'bogus'"),
         (["timeline", "{spec}", "--tokens", "0", "-o", "{tmp}/t.png"], "--tokens"),
         (["spectrum", "{spec}", "-o", "{tmp}/nowhere/s.png"], "does not exist"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((SPECS / "transformer.yaml").read_text() + "bogus: 1\n")
+    bad.write_text("bogus: 1\n" + (SPECS / "transformer.yaml").read_text())
     args = [a.format(spec=SPECS / "hope.yaml", tmp=tmp_path, bad=bad) for a in argv]
     code, out, err = run_cli(capsys, *args)
     assert code == 2

@@ -4,6 +4,7 @@
 
     python train.py --steps 200 --device cpu            # the corpus bundled with nlc
     python train.py --data texts/ --out run1             # a folder, glob, .jsonl or .bin
+    python train.py --data my_dataset/ --out run1        # a datasets folder (save_to_disk)
     python train.py --out run1 --resume                  # continue from run1/ckpt
     torchrun --nproc_per_node 4 train.py --out run1      # DDP, one process per GPU
     torchrun --nproc_per_node 4 train.py --parallel fsdp # FSDP2: weights sharded
@@ -27,6 +28,7 @@ Every timescale of the model is one loop of the nest below (`nlc plan` prints it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -154,11 +156,11 @@ def train(args, dist, device: str) -> list[float]:
         out.mkdir(parents=True, exist_ok=True)
         # rank 0 trains a BPE tokenizer (and saves it) before the others read it
         tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
-        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=out / "tokens")
     distributed.barrier(dist)
     if not dist.main:
         tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
-        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size)
+        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=out / "tokens")
     train_data, val_data = split_tokens(
         tokens, args.context, args.val_fraction, args.data or "bundled corpus"
     )
@@ -198,13 +200,19 @@ def train(args, dist, device: str) -> list[float]:
     elif use_compile:
         step_model = torch.compile(wrapped)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
-    metrics = Metrics(out, start, dist.main)
+    metrics = Metrics(out, start, dist.main, wandb=args.wandb, config=vars(args))
     progress = Progress(start, args.steps, dist.main)
     progress.say(
         f"training {n_params / 1e6:.2f}M parameters on {device} "
         f"({distributed.describe(wrapped, dist)}): "
         f"steps {start}..{args.steps}, {len(train_data):,} train / {len(val_data):,} val tokens"
     )
+
+    # the weights say what they are: the spec and the Config in the safetensors header
+    spec_file = Path(__file__).resolve().parent / "spec.yaml"
+    about = {"nlc_config": json.dumps(dataclasses.asdict(cfg), sort_keys=True)}
+    if spec_file.exists():
+        about["nlc_spec"] = spec_file.read_text(encoding="utf-8")
 
     def checkpoint(step: int) -> None:
         if dist.enabled and PERSIST:
@@ -232,6 +240,7 @@ def train(args, dist, device: str) -> list[float]:
                 "best_step": best_step,
                 **extra,
             },
+            metadata=about,
         )
 
     def evaluate(step: int) -> None:
