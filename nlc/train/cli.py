@@ -85,7 +85,8 @@ def add_commands(sub) -> None:
         help="the loss of a trained run over every token of a text (no sampling)",
         description="Score every token of a text with the latest checkpoint of RUN: loss, "
         "perplexity, bits per token and per byte. Windows of the model's context by default; "
-        "--stream feeds the text as one sequence and reports the loss by position.",
+        "--stream feeds the text as one sequence and reports the loss by position; --task "
+        "scores a recall task. Results are kept in RUN/eval/NAME.json (nlc compare reads them).",
     )
     p.add_argument("run", help="a run folder written by `nlc train`")
     p.add_argument(
@@ -99,7 +100,15 @@ def add_commands(sub) -> None:
         "--split",
         choices=("val", "all"),
         default=None,
-        help="without --data: val = the held-out tail `nlc train` used (default), all = all",
+        help="val: the held-out tail `nlc train` used (the default for the run's own data), "
+        "all: the whole text (the default for --data)",
+    )
+    p.add_argument(
+        "--task",
+        metavar="TASK",
+        default=None,
+        help="score a recall task instead: passkey or mqar (generated with `nlc data make`'s "
+        "defaults) or a task file; accuracy by distance, table and PNG",
     )
     p.add_argument(
         "--stream",
@@ -111,14 +120,14 @@ def add_commands(sub) -> None:
         type=int,
         metavar="N",
         default=None,
-        help="stream: tokens per call (default: context)",
+        help="stream and task: tokens per call (default: context)",
     )
     p.add_argument(
         "--batch-size",
         type=int,
         metavar="N",
         default=None,
-        help="windows: windows per call (default 8)",
+        help="windows (or task examples) per call (default 8)",
     )
     p.add_argument(
         "--max-tokens",
@@ -129,7 +138,10 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     p.add_argument(
-        "--png", metavar="PATH", default=None, help="stream: the plot (default: RUN/stream.png)"
+        "--png",
+        metavar="PATH",
+        default=None,
+        help="stream: the plot (default: RUN/stream.png); task: default RUN/eval/task-NAME.png",
     )
     p.add_argument(
         "--device", type=flags.present_device, default="cpu", help="cpu (default), cuda, cuda:1"
