@@ -1,4 +1,5 @@
-"""Subcommands of `nlc` for training, sampling and evaluation (`train`, `generate`, `eval`).
+"""Subcommands of `nlc` for training, sampling and evaluation (`train`, `generate`, `eval`,
+`compare`).
 
 `add_commands(sub)` registers them on the main parser; torch is imported only inside the
 command functions, so `nlc --help` and `nlc check` stay fast.
@@ -34,6 +35,12 @@ def _cmd_eval(args) -> int:
     from nlc.train.evaluate import eval_command
 
     return eval_command(args)
+
+
+def _cmd_compare(args) -> int:
+    from nlc.train.compare import compare_command
+
+    return compare_command(args)
 
 
 def add_commands(sub) -> None:
@@ -148,3 +155,15 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.set_defaults(fn=_cmd_eval)
+
+    p = sub.add_parser(
+        "compare",
+        help="runs side by side: one table and the loss curves against tokens and time",
+        description="One table of RUNs (parameters, tokens, training time, tokens/s, best and "
+        "final validation loss, the loss at the shortest run's time, the results `nlc eval` "
+        "saved in RUN/eval) and one PNG of the loss curves against tokens and against time.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `nlc train`")
+    p.add_argument("--png", default="compare.png", help="the plot (default: compare.png)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    p.set_defaults(fn=_cmd_compare)
