@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint format bench clean
+.PHONY: setup demo test test-fast lint format bench evidence clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_front.py
+
+# the small-scale evidence (issue 17): five presets of equal size at equal tokens on two corpora,
+# full-split eval, passkey beyond the window, a persisted memory's long stream; report in
+# runs/evidence/report.md. Budgeted for 30 min on 2 idle cores (`--quick`: a smoke test)
+evidence: $(STAMP)
+	$(PY) bench/evidence.py --out runs/evidence
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -91,6 +91,7 @@ def write_task_plot(report: dict, out: Path) -> Path:
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = report["by_distance"]
     x = [(r["min"] * r["max"]) ** 0.5 for r in rows]  # a bucket's middle on a log axis
@@ -104,6 +105,7 @@ def write_task_plot(report: dict, out: Path) -> Path:
     if span and span != report["context"]:
         ax.axvline(span, color="#393", ls="-.", lw=1.5, label="attention span")
     ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())  # 64, not 2^6
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("distance to the recalled value (tokens)")
     ax.set_ylabel("accuracy (teacher-forced, greedy)")
