@@ -160,12 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(fn=_cmd_schema)
 
+    from nlc.tasks.cli import add_commands as add_task_commands
     from nlc.train.cli import add_commands as add_training_commands
     from nlc.verify.cli import add_commands as add_verification_commands
     from nlc.viz.cli import add_commands as add_drawing_commands
 
     add_drawing_commands(sub)
     add_training_commands(sub)
+    add_task_commands(sub)
     add_verification_commands(sub)
     return parser
 

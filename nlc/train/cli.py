@@ -1,5 +1,5 @@
-"""Subcommands of `nlc` for training, sampling, export and evaluation (`train`, `generate`,
-`export`, `eval`).
+"""Subcommands of `nlc` for training, sampling, export, evaluation and comparison (`train`,
+`generate`, `export`, `eval`, `compare`).
 
 `add_commands(sub)` registers them on the main parser; torch is imported only inside the
 command functions, so `nlc --help` and `nlc check` stay fast.
@@ -41,6 +41,12 @@ def _cmd_export(args) -> int:
     from nlc.train.export import export_command
 
     return export_command(args)
+
+
+def _cmd_compare(args) -> int:
+    from nlc.train.compare import compare_command
+
+    return compare_command(args)
 
 
 def add_commands(sub) -> None:
@@ -103,7 +109,8 @@ def add_commands(sub) -> None:
         help="the loss of a trained run over every token of a text (no sampling)",
         description="Score every token of a text with the latest checkpoint of RUN: loss, "
         "perplexity, bits per token and per byte. Windows of the model's context by default; "
-        "--stream feeds the text as one sequence and reports the loss by position.",
+        "--stream feeds the text as one sequence and reports the loss by position; --task "
+        "scores a recall task. Results are kept in RUN/eval/NAME.json (nlc compare reads them).",
     )
     p.add_argument("run", help="a run folder written by `nlc train`")
     p.add_argument(
@@ -117,7 +124,15 @@ def add_commands(sub) -> None:
         "--split",
         choices=("val", "all"),
         default=None,
-        help="without --data: val = the held-out tail `nlc train` used (default), all = all",
+        help="val: the held-out tail `nlc train` used (the default for the run's own data), "
+        "all: the whole text (the default for --data)",
+    )
+    p.add_argument(
+        "--task",
+        metavar="TASK",
+        default=None,
+        help="score a recall task instead: passkey or mqar (generated with `nlc data make`'s "
+        "defaults) or a task file; accuracy by distance, table and PNG",
     )
     p.add_argument(
         "--stream",
@@ -129,14 +144,14 @@ def add_commands(sub) -> None:
         type=int,
         metavar="N",
         default=None,
-        help="stream: tokens per call (default: context)",
+        help="stream and task: tokens per call (default: context)",
     )
     p.add_argument(
         "--batch-size",
         type=int,
         metavar="N",
         default=None,
-        help="windows: windows per call (default 8)",
+        help="windows (or task examples) per call (default 8)",
     )
     p.add_argument(
         "--max-tokens",
@@ -147,10 +162,25 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     p.add_argument(
-        "--png", metavar="PATH", default=None, help="stream: the plot (default: RUN/stream.png)"
+        "--png",
+        metavar="PATH",
+        default=None,
+        help="stream: the plot (default: RUN/stream.png); task: default RUN/eval/task-NAME.png",
     )
     p.add_argument(
         "--device", type=flags.present_device, default="cpu", help="cpu (default), cuda, cuda:1"
     )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.set_defaults(fn=_cmd_eval)
+
+    p = sub.add_parser(
+        "compare",
+        help="runs side by side: one table and the loss curves against tokens and time",
+        description="One table of RUNs (parameters, tokens, training time, tokens/s, best and "
+        "final validation loss, the loss at the shortest run's time, the results `nlc eval` "
+        "saved in RUN/eval) and one PNG of the loss curves against tokens and against time.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `nlc train`")
+    p.add_argument("--png", default="compare.png", help="the plot (default: compare.png)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    p.set_defaults(fn=_cmd_compare)

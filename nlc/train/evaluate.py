@@ -13,8 +13,11 @@ Two ways to read the text:
   draws it.
 
 Both report the mean cross-entropy per predicted token (nats), perplexity, bits per token and
-bits per byte (of the UTF-8 text the predicted tokens decode to). Bad input -- a missing run,
-a bad checkpoint or data, a non-positive number -- prints one line and returns 2.
+bits per byte (of the UTF-8 text the predicted tokens decode to). A third, `--task`, scores a
+recall task instead (`nlc.tasks`: accuracy on the answer tokens by distance). Every result is
+also written to RUN/eval/NAME.json (`results.py`), where `nlc compare` finds it. Bad input --
+a missing run, a bad checkpoint, data or task file, a non-positive number -- prints one line
+and returns 2.
 """
 
 from __future__ import annotations
@@ -74,24 +77,55 @@ class Result:
 
 
 def eval_command(args) -> int:
+    from nlc.tasks.taskfile import TaskError
+    from nlc.train.results import result_name, save_result
+
     try:
         check_flags(args)
         loaded = load(Path(args.run), args.device, args.dtype)
-        tokens, data = eval_tokens(loaded, args)
-        if args.stream:
-            result = stream_losses(loaded, tokens, args.piece or loaded.context)
+        name = result_name(args)
+        if args.task:
+            report, table = task_eval(loaded, args, name)
         else:
-            result = window_losses(loaded, tokens, args.batch_size or 8)
-        result.bytes = count_bytes(loaded.tokenizer, tokens[1:])
-        report = make_report(loaded, args, data, result)
-        if args.stream:
-            png = Path(args.png or loaded.run / "stream.png")
-            report["png"] = str(write_stream_plot(report, png))
-    except EvalError as err:
+            report, table = text_eval(loaded, args)
+    except (EvalError, TaskError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if args.json else render_table(report))
+    saved = save_result(loaded.run, name, report)
+    if saved is None:
+        print(f"{PROG}: warning: cannot write {loaded.run / 'eval'}; not saved", file=sys.stderr)
+    print(json.dumps(report, indent=2) if args.json else table(report))
+    if saved is not None and not args.json:
+        print(f"saved: {saved}")
     return 0
+
+
+def text_eval(loaded: Loaded, args):
+    """Loss over every token of a text: the report and the function that renders it."""
+    tokens, data = eval_tokens(loaded, args)
+    if args.stream:
+        result = stream_losses(loaded, tokens, args.piece or loaded.context)
+    else:
+        result = window_losses(loaded, tokens, args.batch_size or 8)
+    result.bytes = count_bytes(loaded.tokenizer, tokens[1:])
+    report = make_report(loaded, args, data, result)
+    if args.stream:
+        png = Path(args.png or loaded.run / "stream.png")
+        report["png"] = str(write_stream_plot(report, png))
+    return report, render_table
+
+
+def task_eval(loaded: Loaded, args, name: str):
+    """Accuracy on a recall task by distance (`nlc.tasks`), plotted to RUN/eval/NAME.png."""
+    from nlc.tasks.evaluate import task_report
+    from nlc.tasks.report import render_task_table, write_task_plot
+    from nlc.train.results import FOLDER
+
+    piece = args.piece or loaded.context
+    report = task_report(loaded, args.task, piece, args.batch_size or 8, progress_examples)
+    png = Path(args.png or loaded.run / FOLDER / f"{name}.png")
+    report["png"] = str(write_task_plot(report, png))
+    return report, lambda r: render_task_table(r) + f"\nplot: {r['png']}"
 
 
 def check_flags(args) -> None:
@@ -102,14 +136,19 @@ def check_flags(args) -> None:
         if value is not None and value <= 0:
             name = "--" + flag.replace("_", "-")
             raise EvalError(f"{name} must be a positive integer (got {value})")
+    if args.task:
+        for flag in ("data", "split", "max_tokens"):
+            if getattr(args, flag) is not None:
+                raise EvalError(f"--{flag.replace('_', '-')} does not apply to --task")
+        if args.stream:
+            raise EvalError("--task streams each example already; drop --stream")
+        return
     if not args.stream:
         for flag in ("piece", "png"):
             if getattr(args, flag) is not None:
-                raise EvalError(f"--{flag} applies to --stream only")
+                raise EvalError(f"--{flag} applies to --stream (and --task) only")
     elif args.batch_size is not None:
         raise EvalError("--batch-size applies to window mode only (--stream feeds one sequence)")
-    if args.data is not None and args.split is not None:
-        raise EvalError("--split applies to the bundled corpus only (--data is read whole)")
 
 
 def load(run: Path, device: str, dtype: str) -> Loaded:
@@ -127,19 +166,23 @@ def load(run: Path, device: str, dtype: str) -> Loaded:
 
 def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
     """The tokens to evaluate (1-D) and a description of where they come from. Without --data:
-    the bundled corpus, whole or its held-out tail split exactly as `nlc train` split it."""
+    the data the run trained on (its recorded `--data`, else the bundled corpus), by default
+    its held-out tail split exactly as `nlc train` split it (`--split all`: whole). A --data
+    file is read whole unless `--split val` asks for its tail."""
     from nlc_runtime.data import DataError, load_tokens, split_tokens
 
+    source = args.data if args.data is not None else recorded_option(loaded.run, "--data", None)
+    name = source or "bundled corpus"
+    split = args.split or ("all" if args.data is not None else "val")
     try:
-        tokens = load_tokens(args.data, loaded.tokenizer, loaded.vocab_size)
-        if args.data is not None:
-            data = args.data
-        elif (args.split or "val") == "all":
-            data = "bundled corpus (all)"
-        else:
+        tokens = load_tokens(source, loaded.tokenizer, loaded.vocab_size)
+        if split == "val":
             fraction = float(recorded_option(loaded.run, "--val-fraction", VAL_FRACTION))
-            tokens = split_tokens(tokens, loaded.context, fraction, "bundled corpus")[1]
-            data = "bundled corpus (val split)"
+            tokens = split_tokens(tokens, loaded.context, fraction, name)[1]
+        if split == "val":
+            data = f"{name} (val split)"
+        else:
+            data = name if args.data is not None else f"{name} (all)"
     except DataError as err:
         raise EvalError(str(err)) from None
     if args.max_tokens is not None:  # N predictions need N + 1 tokens (the first has no target)
@@ -227,6 +270,13 @@ def progress(done: int, total: int) -> None:
         return
     end = "\n" if done >= total else ""
     print(f"\reval: {done:,}/{total:,} tokens", end=end, file=sys.stderr, flush=True)
+
+
+def progress_examples(done: int, total: int) -> None:
+    """`eval: N/M examples` on a terminal's stderr (task mode), like `progress`."""
+    if sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        print(f"\reval: {done:,}/{total:,} examples", end=end, file=sys.stderr, flush=True)
 
 
 def count_bytes(tokenizer, targets) -> int:

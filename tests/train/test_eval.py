@@ -153,7 +153,8 @@ def test_stream_table_and_default_plot_in_the_run_folder(runs, capsys):
         ["256-1K", "768"],
         ["1K-4K", "76"],
     ]
-    assert out[-1] == f"plot: {run / 'stream.png'}"
+    assert out[-2] == f"plot: {run / 'stream.png'}"
+    assert out[-1] == f"saved: {run / 'eval' / 'stream-val-first1100.json'}"
     assert (run / "stream.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -298,7 +298,15 @@ def train(args, dist, device: str) -> list[float]:
             tokens_seen += tokens_per_step
             done = step + 1
             tok_s = (done - start) * tokens_per_step / max(train_time, 1e-9)
-            metrics.log(step=done, loss=train_loss, lr=lr, tokens=tokens_seen, tok_per_s=tok_s)
+            # seconds: training time so far (resumes included), for loss-against-time curves
+            metrics.log(
+                step=done,
+                loss=train_loss,
+                lr=lr,
+                tokens=tokens_seen,
+                tok_per_s=tok_s,
+                seconds=round(train_time, 3),
+            )
             progress.update(done, train_loss, tok_s, train_time)
             if done % args.eval_every == 0 or done == args.steps:
                 evaluate(done)

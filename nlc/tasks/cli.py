@@ -1,0 +1,97 @@
+"""`nlc data make TASK -o FILE`: write a recall task's examples as a task file (JSONL).
+
+Every task's options are flags of `make` (`--distances` for passkey, `--pairs`, `--gaps` for
+mqar); one the chosen task does not take is refused. Values are parsed here rather than by
+argparse, so that a bad one is one line naming the flag and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PROG = "nlc data make"
+
+
+def _parse(flag: str, kind: str, text: str):
+    try:
+        if kind == "ints":
+            values = [int(v) for v in text.split(",") if v.strip()]
+            if not values:
+                raise ValueError
+            return values
+        return int(text)
+    except ValueError:
+        what = "comma-separated integers" if kind == "ints" else "an integer"
+        raise ValueError(f"{flag}: expected {what} (got {text!r})") from None
+
+
+def _cmd_make(args) -> int:
+    from nlc.tasks import TASKS
+    from nlc.tasks.taskfile import TaskError, write_task_file
+
+    try:
+        if args.task not in TASKS:
+            raise TaskError(f"unknown task {args.task!r} (tasks: {', '.join(TASKS)})")
+        module = TASKS[args.task]
+        options = {}
+        for name, (kind, _, _) in all_options().items():
+            text = getattr(args, name)
+            if text is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            if name not in module.OPTIONS:
+                raise TaskError(f"{flag} is not an option of {args.task}")
+            options[name] = _parse(flag, kind, text)
+        if args.n <= 0:
+            raise TaskError(f"--n: expected a positive integer (got {args.n})")
+        examples = module.generate(args.seed, args.n, **options)
+        out = write_task_file(examples, Path(args.out))
+    except (TaskError, ValueError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    answers = sum(len(e.answers) for e in examples)
+    longest = max(len(e.text) for e in examples)
+    print(
+        f"{out}: {len(examples)} {args.task} examples, {answers} answers, "
+        f"up to {longest:,} characters (seed {args.seed})"
+    )
+    return 0
+
+
+def all_options() -> dict:
+    from nlc.tasks import TASKS
+
+    options = {}
+    for module in TASKS.values():
+        options.update(module.OPTIONS)
+    return options
+
+
+def add_commands(sub) -> None:
+    """Register `nlc data make` on the main parser's subcommands."""
+    from nlc.tasks import TASKS
+
+    data = sub.add_parser("data", help="make data: recall task files")
+    verbs = data.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    p = verbs.add_parser(
+        "make",
+        help="write a recall task as JSONL (nlc eval --task FILE; nlc train --data FILE)",
+        description="Write a recall task's examples, one JSON object per line: the text (what "
+        "`nlc train --data` reads) and the answer spans `nlc eval --task` scores. The same "
+        "seed writes the same file.",
+    )
+    p.add_argument("task", help=f"the task: {', '.join(TASKS)}")
+    p.add_argument("-o", "--out", required=True, metavar="FILE", help="the task file to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--n", type=int, default=20, help="examples per distance / gap (default 20)")
+    for name, (kind, default, text) in all_options().items():
+        shown = ",".join(map(str, default)) if kind == "ints" else default
+        owner = [t for t, m in TASKS.items() if name in m.OPTIONS]
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            default=None,
+            help=f"{'/'.join(owner)}: {text} (default {shown})",
+        )
+    p.set_defaults(fn=_cmd_make)

@@ -1,0 +1,123 @@
+"""A task's scores as a report: accuracy by distance as a dict (the JSON), a table and a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nlc.tasks.score import Scored
+from nlc.tasks.taskfile import TaskError
+
+EXACT_ROWS = 12  # up to this many distinct distances get a row each; more: power-of-2 buckets
+
+
+def _row(label: str, lo: int, hi: int, part: list[Scored]) -> dict:
+    tokens = sum(s.tokens for s in part)
+    return {
+        "distance": label,
+        "min": lo,
+        "max": hi,
+        "answers": len(part),
+        "tokens": tokens,
+        "accuracy": sum(s.correct for s in part) / tokens,
+        "exact": sum(s.exact for s in part) / len(part),
+    }
+
+
+def rows_by_distance(scored: list[Scored]) -> list[dict]:
+    """One row per distance when there are few (passkey), else per [2^k, 2^(k+1)) (mqar)."""
+    distances = sorted({s.distance for s in scored})
+    if len(distances) <= EXACT_ROWS:
+        return [_row(str(d), d, d, [s for s in scored if s.distance == d]) for d in distances]
+    rows, lo = [], 1
+    while lo <= distances[-1]:
+        part = [s for s in scored if lo <= s.distance < 2 * lo]
+        if part:
+            rows.append(_row(f"{lo}-{2 * lo - 1}", lo, 2 * lo - 1, part))
+        lo *= 2
+    return rows
+
+
+def _accuracy(part: list[Scored]):
+    tokens = sum(s.tokens for s in part)
+    return sum(s.correct for s in part) / tokens if tokens else None
+
+
+def make_task_report(scored: list[Scored], meta: dict, chance: float | None) -> dict:
+    """The JSON of `nlc eval --task`: `meta` (run, task, source, context ...) and the scores;
+    `beyond_context` is the accuracy on answers further back than the training context."""
+    if not scored:
+        raise TaskError("no answers to score")
+    context = meta["context"]
+    return {
+        **meta,
+        "answers": len(scored),
+        "answer_tokens": sum(s.tokens for s in scored),
+        "accuracy": _accuracy(scored),
+        "exact": sum(s.exact for s in scored) / len(scored),
+        "chance": chance,
+        "within_context": _accuracy([s for s in scored if s.distance < context]),
+        "beyond_context": _accuracy([s for s in scored if s.distance >= context]),
+        "by_distance": rows_by_distance(scored),
+    }
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def render_task_table(report: dict) -> str:
+    span = report.get("attention_span")
+    reach = f"  attention span: {span}" if span else ""
+    lines = [
+        f"run: {report['run']}  task: {report['task']} ({report['source']})  "
+        f"examples: {report['examples']}  context: {report['context']}{reach}",
+        f"accuracy {_pct(report['accuracy'])} of {report['answer_tokens']:,} answer tokens  "
+        f"exact {_pct(report['exact'])} of {report['answers']:,} answers  "
+        f"chance {_pct(report['chance'])}  beyond context {_pct(report['beyond_context'])}",
+        f"{'distance':<12}{'answers':>9}{'tokens':>9}{'accuracy':>10}{'exact':>9}",
+    ]
+    for r in report["by_distance"]:
+        lines.append(
+            f"{r['distance']:<12}{r['answers']:>9,}{r['tokens']:>9,}"
+            f"{_pct(r['accuracy']):>10}{_pct(r['exact']):>9}"
+        )
+    return "\n".join(lines)
+
+
+def write_task_plot(report: dict, out: Path) -> Path:
+    """Accuracy against distance (log axis), chance and the context (and attention span)
+    marked: a memory that recalls past the window keeps its curve up right of the lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    rows = report["by_distance"]
+    x = [(r["min"] * r["max"]) ** 0.5 for r in rows]  # a bucket's middle on a log axis
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    ax.plot(x, [r["accuracy"] for r in rows], "o-", color="#c33", lw=2, ms=4, label="tokens")
+    ax.plot(x, [r["exact"] for r in rows], "s--", color="#36c", lw=1, ms=3, label="whole answers")
+    if report.get("chance"):
+        ax.axhline(report["chance"], color="#999", ls="--", lw=1, label="chance (per token)")
+    ax.axvline(report["context"], color="#333", ls=":", lw=1.5, label="training context")
+    span = report.get("attention_span")
+    if span and span != report["context"]:
+        ax.axvline(span, color="#393", ls="-.", lw=1.5, label="attention span")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())  # 64, not 2^6
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("distance to the recalled value (tokens)")
+    ax.set_ylabel("accuracy (teacher-forced, greedy)")
+    ax.set_title(f"{Path(report['run']).name}: {report['task']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    except OSError as err:
+        raise TaskError(f"{out}: cannot write the plot: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    return out

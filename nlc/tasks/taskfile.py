@@ -1,0 +1,135 @@
+"""The task file: JSONL, one example per line, answers given as character spans of the text.
+
+    {"task": "passkey", "text": "... QXF=73915. ... QXF=73915. ...",
+     "answers": [{"start": 120, "end": 125, "value": "73915", "distance": 64}],
+     "choices": "0123456789"}
+
+- `text`: the whole example; what `nlc train --data` reads from a .jsonl file, so a task file
+  is training data as it is.
+- `answers`: the spans to score, in order, not overlapping; `text[start:end] == value` is
+  checked on reading, so a file whose answers do not match its text is refused.
+- `distance`: characters from the start of the value's earlier occurrence (the one to recall)
+  to the start of the answer; with the byte tokenizer (the default) characters are tokens,
+  since the generators write ASCII.
+- `choices`: the alphabet answers are drawn from: chance accuracy per token is 1/len.
+
+Spans rather than token positions keep the file independent of the tokenizer: the scorer
+tokenizes the text piece by piece at the span edges (`score.tokenize_example`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+class TaskError(Exception):
+    """A task file or task option that cannot be used: one line for the user, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    start: int
+    end: int
+    value: str
+    distance: int
+
+
+@dataclass
+class Example:
+    task: str
+    text: str
+    answers: list[Answer]
+    choices: str
+    extra: dict = field(default_factory=dict)  # generator settings worth keeping (key, gap)
+
+    def to_json(self) -> str:
+        record = {
+            "task": self.task,
+            "text": self.text,
+            "answers": [asdict(a) for a in self.answers],
+            "choices": self.choices,
+            **self.extra,
+        }
+        return json.dumps(record, separators=(",", ":"))
+
+
+def write_task_file(examples: list[Example], out: Path) -> Path:
+    """Write atomically (a reader never sees half a file)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text("".join(e.to_json() + "\n" for e in examples))
+        os.replace(tmp, out)
+    except OSError as err:
+        raise TaskError(f"{out}: cannot write: {err.strerror or err}") from None
+    return out
+
+
+def _int(record: dict, key: str, where: str) -> int:
+    value = record.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TaskError(f"{where}.{key}: expected an integer (got {value!r})")
+    return value
+
+
+def parse_example(record, where: str) -> Example:
+    """One line's record, checked: every answer lies in the text and says what the text says."""
+    if not isinstance(record, dict):
+        raise TaskError(f"{where}: expected a JSON object")
+    text, answers = record.get("text"), record.get("answers")
+    if not isinstance(text, str) or not text:
+        raise TaskError(f"{where}: text: expected a non-empty string")
+    if not isinstance(answers, list) or not answers:
+        raise TaskError(f"{where}: answers: expected a non-empty list of spans")
+    choices = record.get("choices", "")
+    if not isinstance(choices, str):
+        raise TaskError(f"{where}: choices: expected a string (got {choices!r})")
+    parsed, previous_end = [], 0
+    for i, a in enumerate(answers):
+        at = f"{where}: answers[{i}]"
+        if not isinstance(a, dict):
+            raise TaskError(f"{at}: expected an object with start, end, value, distance")
+        start, end, distance = _int(a, "start", at), _int(a, "end", at), _int(a, "distance", at)
+        if not previous_end <= start < end <= len(text):
+            raise TaskError(
+                f"{at}: span {start}-{end} is outside the text ({len(text)} characters), "
+                "empty, or overlaps the answer before it"
+            )
+        if start == 0:
+            raise TaskError(f"{at}: an answer cannot start the text (nothing predicts it)")
+        if a.get("value") != text[start:end]:
+            raise TaskError(
+                f"{at}.value: {a.get('value')!r} is not the text at {start}-{end} "
+                f"({text[start:end]!r})"
+            )
+        if distance <= 0:
+            raise TaskError(f"{at}.distance: expected a positive integer (got {distance})")
+        parsed.append(Answer(start, end, text[start:end], distance))
+        previous_end = end
+    extra = {k: v for k, v in record.items() if k not in ("task", "text", "answers", "choices")}
+    return Example(str(record.get("task", "")), text, parsed, choices, extra)
+
+
+def read_task_file(path: Path) -> list[Example]:
+    """Every example of a task file; a bad line raises TaskError naming FILE:LINE and field."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise TaskError(f"{path}: no such task file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise TaskError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    examples = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise TaskError(f"{path}:{number}: not JSON: {err.msg}") from None
+        examples.append(parse_example(record, f"{path}:{number}"))
+    if not examples:
+        raise TaskError(f"{path}: no examples (empty file)")
+    return examples
