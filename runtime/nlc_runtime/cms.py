@@ -4,7 +4,8 @@ periods C_1 < ... < C_k, each updated in context every C_l tokens (Eq. 71):
     theta_l <- theta_l - lr_l * sum_{t in chunk} grad_theta <delta_t, f_theta(n_t)>
 
 with every gradient taken at the chunk-start theta_l (DESIGN.md §1), the last partial chunk
-flushed. delta_t is the *signal* at the level's output:
+flushed, and each token's term of each layer scaled by min(1, d / ||h_t||^2) for the layer's
+input h_t of width d (`_bounded`: a step that stays stable as outer training grows the inputs). delta_t is the *signal* at the level's output:
 
 - signal="lm_grad" (the spec's `lm`; the public reproductions' reading of the paper): delta_t
   is the language-model gradient at the level's output. The model's loop nest takes it
@@ -55,6 +56,21 @@ def _level_pairs(spec, Ws, n, g_out):
     return out, pairs, dn
 
 
+def _bounded(pairs):
+    """Each token's gradient term h_t^T g_t of each layer scaled by min(1, d / ||h_t||^2), d
+    the layer's input width. On inputs of the size the level starts with (normalised inputs,
+    ||n||^2 ~ d) the step is unchanged; when outer training grows a layer's inputs (a hidden
+    layer's activations), the step shrinks with them, so lr * period * d <= 2 (the bound
+    `nlc check` enforces on the spec) keeps the in-context step stable for the whole run,
+    not only at initialisation. Without it HOPE's CMS outputs grew into the thousands on
+    Python source and the run went NaN at step 58 (bench/bench_stability.py)."""
+    out = []
+    for h, g in pairs:
+        scale = (h.shape[-1] / h.square().sum(-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+        out.append((h, g * scale))
+    return out
+
+
 def _forward_levels(cfg, params, Ws, x, teach):
     """All levels on a span of tokens with fixed weights.
 
@@ -82,7 +98,7 @@ def _forward_levels(cfg, params, Ws, x, teach):
                 g = agg[i] * teach
             else:
                 continue
-            sig[i] = mlp_backward(spec[i], Ws[i], cache, g)[0]
+            sig[i] = _bounded(mlp_backward(spec[i], Ws[i], cache, g)[0])
         return y, sig
     hs, ns, caches = [x], [], []
     h = x
@@ -93,12 +109,12 @@ def _forward_levels(cfg, params, Ws, x, teach):
         h = h + f
         hs.append(h)
         if signal == "local" and learns[i]:
-            sig[i] = mlp_backward(spec[i], Ws[i], cache, f - n @ Wv[i])[0]
+            sig[i] = _bounded(mlp_backward(spec[i], Ws[i], cache, f - n @ Wv[i])[0])
     if signal == "lm_grad" and teach is not None:
         d = teach  # dL/dh_k
         for i in range(k - 1, -1, -1):  # dL/d f_i = dL/dh_i
             pairs, dn = mlp_backward(spec[i], Ws[i], caches[i], d)
-            sig[i] = pairs
+            sig[i] = _bounded(pairs)
             if i > 0:
                 d = d + rms_norm_input_grad(hs[i], norms_w[i], dn)
     return h, sig
