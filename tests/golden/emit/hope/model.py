@@ -77,6 +77,7 @@ class Layers(nn.Module):
             dgd="first",
             stop_grad=False,
             normalize=True,
+            clip=1.0,
             impl=cfg.impl,
         )
         # layers.0.cms (cms): mlp0 at level 3 (every 32 tokens); mlp1 at level 4 (every 128 tokens);
