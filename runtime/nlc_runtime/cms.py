@@ -5,7 +5,8 @@ periods C_1 < ... < C_k, each updated in context every C_l tokens (Eq. 71):
 
 with every gradient taken at the chunk-start theta_l (DESIGN.md §1), the last partial chunk
 flushed, and each token's term of each layer scaled by min(1, d / ||h_t||^2) for the layer's
-input h_t of width d (`_bounded`: a step that stays stable as outer training grows the inputs). delta_t is the *signal* at the level's output:
+input h_t of width d (`_bounded`: a step that stays stable as outer training grows the inputs).
+delta_t is the *signal* at the level's output:
 
 - signal="lm_grad" (the spec's `lm`; the public reproductions' reading of the paper): delta_t
   is the language-model gradient at the level's output. The model's loop nest takes it
