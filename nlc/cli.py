@@ -109,7 +109,9 @@ def _cmd_schema(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from nlc.pipeline import PASS_NAMES
 
-    parser = argparse.ArgumentParser(
+    from nlc_runtime.flags import Parser
+
+    parser = Parser(
         prog="nlc",
         description="Declarative graph compiler for multi-timescale (Nested Learning) models.",
     )

@@ -10,6 +10,16 @@ import argparse
 import math
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `PROG: error: MESSAGE (PROG --help: the options)` and
+    exit 2, instead of the usage block first (a diagnostic is one line, as everywhere in nlc).
+    Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help: the options)\n")
+
+
 def _number(kind, text: str, ok, what: str):
     try:
         value = kind(text)

@@ -52,7 +52,7 @@ from nlc_runtime.checkpoint import (
 )
 from nlc_runtime.compile import compile_chunk_kernels
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
-from nlc_runtime.flags import add_training_flags
+from nlc_runtime.flags import Parser, add_training_flags
 from nlc_runtime.interrupt import StopFlag
 from nlc_runtime.report import Metrics, Progress
 from nlc_runtime.schedule import cosine_lr
@@ -104,7 +104,7 @@ def estimate_loss(model, data, args, dist, device, autocast) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])  # one-line errors, exit 2
     constants = {
         "STEPS": STEPS, "BATCH_SIZE": BATCH_SIZE, "ACCUMULATE": ACCUMULATE, "LR": LR,
         "WARMUP": WARMUP, "GRAD_CLIP": GRAD_CLIP, "EVAL_EVERY": EVAL_EVERY, "SEED": SEED,

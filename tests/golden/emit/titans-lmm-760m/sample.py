@@ -13,13 +13,12 @@ state (`nlc generate` also starts from the memories a run persists).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 from model import Config, Model
-from nlc_runtime.flags import count, positive_float, positive_int
+from nlc_runtime.flags import Parser, count, positive_float, positive_int
 from nlc_runtime.sampling import generate
 from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer
 from safetensors.torch import load_model
@@ -56,7 +55,7 @@ def load(run: Path, device: str) -> tuple[Model, object]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])  # one-line errors, exit 2
     parser.add_argument("--run", type=Path, default=None, help="run or export folder")
     parser.add_argument("--prompt", default="\n", help="text to continue")
     parser.add_argument("--tokens", type=positive_int, default=200, help="tokens to sample")
