@@ -107,9 +107,9 @@ def _cmd_schema(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nlc.pipeline import PASS_NAMES
-
     from nlc_runtime.flags import Parser
+
+    from nlc.pipeline import PASS_NAMES
 
     parser = Parser(
         prog="nlc",

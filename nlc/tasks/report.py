@@ -113,11 +113,6 @@ def write_task_plot(report: dict, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    except OSError as err:
-        raise TaskError(f"{out}: cannot write the plot: {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
-    return out
+    from nlc.train.plot import save_figure
+
+    return save_figure(fig, out, TaskError)

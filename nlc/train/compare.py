@@ -195,14 +195,9 @@ def write_compare_plot(runs: list[Curves], out: Path) -> Path:
     axes[1].legend(fontsize=8)
     fig.suptitle("validation loss (points), training loss (faint)", fontsize=10)
     fig.tight_layout()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    except OSError as err:
-        raise CompareError(f"{out}: cannot write the plot: {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
-    return out
+    from nlc.train.plot import save_figure
+
+    return save_figure(fig, out, CompareError)
 
 
 def compare_command(args) -> int:

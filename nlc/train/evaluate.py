@@ -375,11 +375,6 @@ def write_stream_plot(report: dict, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    except OSError as err:
-        raise EvalError(f"{out}: cannot write the plot: {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
-    return out
+    from nlc.train.plot import save_figure
+
+    return save_figure(fig, out, EvalError)

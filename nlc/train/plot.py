@@ -25,6 +25,21 @@ def read_metrics(path: Path) -> tuple[list[tuple[int, float]], list[tuple[int, f
     return train, val
 
 
+def save_figure(fig, out: Path, error: type[Exception]) -> Path:
+    """Write a matplotlib figure to `out` (folders made) and close it; an unwritable path is
+    one `error` naming it, never a traceback."""
+    import matplotlib.pyplot as plt
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    except OSError as err:
+        raise error(f"{out}: cannot write the plot: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
 def write_loss_plot(metrics: Path, out: Path, title: str) -> Path:
     import matplotlib
 

@@ -66,18 +66,22 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def jsonl_text(path: Path, number: int, line: str, field: str = "text") -> str:
+    """The string `field` of JSONL line `number` of `path`; a bad line is one DataError."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
+    if not isinstance(record, dict) or not isinstance(record.get(field), str):
+        raise DataError(f"{path}:{number}: expected an object with a string '{field}' field")
+    return record[field]
+
+
 def _read_jsonl(path: Path, field: str = "text") -> str:
     docs = []
     for number, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
-        if not isinstance(record, dict) or not isinstance(record.get(field), str):
-            raise DataError(f"{path}:{number}: expected an object with a string '{field}' field")
-        docs.append(record[field])
+        if line.strip():
+            docs.append(jsonl_text(path, number, line, field))
     return "\n\n".join(docs)
 
 

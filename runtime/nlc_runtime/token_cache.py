@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nlc_runtime.data import jsonl_text
 from nlc_runtime.errors import DataError
 from nlc_runtime.tokenizer import ByteTokenizer
 
@@ -73,15 +74,8 @@ def _documents(path: Path, counter: list[int], field: str = "text") -> Iterator[
             yield "".join(buffer)
         return
     for number, line in _lines(path, counter):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
-        if not isinstance(record, dict) or not isinstance(record.get(field), str):
-            raise DataError(f"{path}:{number}: expected an object with a string '{field}' field")
-        yield record[field]
+        if line.strip():
+            yield jsonl_text(path, number, line, field)
 
 
 class Source:
