@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from nlc_runtime.cms import _bounded
 
 from nlc.cli import main
 from nlc.spec.load import load_spec_text
-from nlc_runtime.cms import _bounded
 from tests.conftest import SPECS
 
 
