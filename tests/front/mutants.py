@@ -71,7 +71,7 @@ def _edit(draw, doc: dict) -> None:
     """Apply one random edit to `doc` in place."""
     kind = draw(st.sampled_from(["delete", "retype", "duplicate", "swap", "rename", "period"]))
     paths = list(_paths(doc))
-    lists = [p for p in _component_lists(doc) if _get(doc, p)]
+    lists = [p for p in _component_lists(doc) if isinstance(_get(doc, p), list) and _get(doc, p)]
     if kind == "delete":
         at, key = draw(st.sampled_from(paths))
         container = _get(doc, at)
