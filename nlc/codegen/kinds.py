@@ -152,6 +152,18 @@ def _titans_memory(
     kinds = tuple("data" if _is_data(g) else "const" for g in coefs)
     used = {kind for kind, g in zip(kinds, coefs, strict=True) if g is not None}
     gates = used.pop() if len(used) == 1 else kinds  # one word when the enabled gates agree
+    # the constants and the lr cap a gate reads, and only those (no dead arguments): an
+    # unset momentum of kind momentum follows the other gates' word
+    lr_gate, mom_gate, alpha_gate = (gates,) * 3 if isinstance(gates, str) else gates
+    constants: dict = {}
+    if lr_gate == "data":
+        constants["lr_max"] = _lr_max(opt.lr, 0.1)
+    else:
+        constants["lr_const"] = _const(opt.lr, 0.05)
+    if opt.has_momentum and mom_gate == "const":
+        constants["mom_const"] = _const(opt.momentum, 0.9)
+    if opt.retention is not None and alpha_gate == "const":
+        constants["alpha_const"] = _const(opt.retention, 0.01)
     conv = getattr(c, "conv", None)
     args = _args(
         d,
@@ -165,10 +177,7 @@ def _titans_memory(
         # gd on the l2 objective already is the delta rule; dgd adds the (I - eta k k^T) term
         delta="first" if opt.kind == "dgd" else "none",
         gates=gates,
-        lr_max=_lr_max(opt.lr, 0.1),
-        lr_const=_const(opt.lr, 0.05),
-        mom_const=_const(opt.momentum, 0.9),
-        alpha_const=_const(opt.retention, 0.01),
+        **constants,
         **_gate_ranges(opt),
         conv=bool(conv),
         conv_kernel=conv or 4,

@@ -51,7 +51,7 @@ def test_linear_attention_and_the_dot_objective_are_emitted():
     assert (
         "LinearAttention( 16, n_heads=2, depth=1, expansion=1.0, residual=False, chunk=1," in flat
     )
-    assert 'gates="const", lr_max=0.1, lr_const=1.0' in flat and 'objective="dot"' in flat
+    assert 'gates="const", lr_const=1.0' in flat and 'objective="dot"' in flat
     titans = render_text(_spec({"kind": "titans_memory", "update": {
         "period": 2, "objective": "dot", "optimizer": {"kind": "gd", "lr": 1}}}))["model.py"]  # fmt: skip
     assert 'objective="dot"' in titans
