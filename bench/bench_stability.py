@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ["transformer", "titans-lmm", "titans-mac", "titans-mag", "titans-mal",
-           "hope-attention", "hope", "hope-lm"]  # fmt: skip
+           "hope-attention", "hope", "hope-lm", "hope-large-chunk"]  # fmt: skip
 CORPORA = ["shakespeare", "python", "pydoc", "random"]
 CORPUS_BYTES = 2_000_000
 
