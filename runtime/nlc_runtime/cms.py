@@ -99,7 +99,7 @@ def _forward_levels(cfg, params, Ws, x, teach):
                 g = agg[i] * teach
             else:
                 continue
-            sig[i] = _bounded(mlp_backward(spec[i], Ws[i], cache, g)[0])
+            sig[i] = _bounded(mlp_backward(spec[i], Ws[i], cache, g, need_dx=False)[0])
         return y, sig
     hs, ns, caches = [x], [], []
     h = x
@@ -110,7 +110,7 @@ def _forward_levels(cfg, params, Ws, x, teach):
         h = h + f
         hs.append(h)
         if signal == "local" and learns[i]:
-            sig[i] = _bounded(mlp_backward(spec[i], Ws[i], cache, f - n @ Wv[i])[0])
+            sig[i] = _bounded(mlp_backward(spec[i], Ws[i], cache, f - n @ Wv[i], need_dx=False)[0])
     if signal == "lm_grad" and teach is not None:
         d = teach  # dL/dh_k
         for i in range(k - 1, -1, -1):  # dL/d f_i = dL/dh_i

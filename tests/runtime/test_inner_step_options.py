@@ -70,17 +70,28 @@ def test_clip_change_bounds_each_matrix_and_keeps_small_changes():
     assert torch.equal(clip_change(W0, W0 + change, None), W0 + change)  # None: no clipping
 
 
+def test_clip_change_of_no_change_has_a_finite_gradient():
+    """A memory that did not move is clipped without NaN in its gradient."""
+    W0 = torch.randn(2, 3, 4, requires_grad=True)
+    W = clip_change(W0, W0 * 1.0, 0.1)
+    (grad,) = torch.autograd.grad(W.sum(), W0)
+    assert torch.equal(W, W0) and torch.isfinite(grad).all()
+
+
 def _memory(kind: str, chunk: int, **options):
     if kind == "titans":
         return NeuralMemory(8, n_heads=2, chunk=chunk, lr_max=0.5, delta="all", **options)
+    # "selfmod": with momentum; "selfmod-hope": without, as the HOPE presets (where `clip` is
+    # computed in closed form inside the chunk update)
+    momentum = 0.9 if kind == "selfmod" else None
     return SelfModifyingTitans(
-        8, n_heads=2, chunk_mem=chunk, chunk_other=chunk, momentum=0.9, **options
+        8, n_heads=2, chunk_mem=chunk, chunk_other=chunk, momentum=momentum, **options
     )
 
 
 @pytest.mark.usefixtures("f64")
 @pytest.mark.parametrize("option,value", [("normalize", True), ("clip", 0.05)])
-@pytest.mark.parametrize("kind", ["titans", "selfmod"])
+@pytest.mark.parametrize("kind", ["titans", "selfmod", "selfmod-hope"])
 @pytest.mark.parametrize("chunk,T", [(1, 5), (4, 11)])
 def test_chunked_equals_per_token_with_the_option(option, value, kind, chunk, T):
     x = torch.randn(2, T, 8, requires_grad=True)
