@@ -1,9 +1,12 @@
 """Emitted models against a hand-written nanoGPT-style Transformer of the same size, side by side
-in one run on this machine (issue 14's yardstick): training tokens/s and their ratio, and the
-top-level aten ops and autograd nodes of one training step (torch.profiler).
+in one run on this machine (issue 14's yardstick): training tokens/s and their ratio, the
+top-level aten ops and autograd nodes of one training step (torch.profiler), and its FLOPs
+(torch.utils.flop_counter): the FLOP ratio yardstick / model is the speed ratio the model would
+have at the yardstick's FLOP rate, the ceiling of what fewer or faster small operations can win.
 
     python bench/bench_yardstick.py                          # the five specs, CPU, eager
     python bench/bench_yardstick.py --specs hope --schedule plain
+    python bench/bench_yardstick.py --specs hope --compile   # the chunk kernels compiled
 
 Shape: vocab 256, width 128, 2 layers, 4 heads, sequence 256, batch 4, AdamW, float32 (each
 spec is the shipped preset with n_layers 2 and context 256; the yardstick has the same width,
@@ -85,6 +88,16 @@ def op_counts(step) -> tuple[int, int]:
     return aten, nodes
 
 
+def gflops(step) -> float:
+    """FLOPs of one training step (every matrix product, forward and backward), in GFLOP."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops() / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", default=",".join(SPECS))
@@ -92,10 +105,18 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=CONTEXT, help="tokens per sequence")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="the emitted models' chunk kernels compiled (train.py --compile on CPU); the "
+        "yardstick stays eager",
+    )
     args = parser.parse_args()
+    how = "chunk kernels compiled" if args.compile else "eager"
     print(
-        f"CPU ({torch.get_num_threads()} threads), eager float32, batch {BATCH} x {args.context}, "
-        f"{LAYERS} layers, schedule {args.schedule}; ratio = tokens/s over the yardstick's"
+        f"CPU ({torch.get_num_threads()} threads), {how}, float32, batch {BATCH} x "
+        f"{args.context}, {LAYERS} layers, schedule {args.schedule}; ratio = tokens/s over the "
+        "eager yardstick's; FLOP ceiling = yardstick FLOPs / model FLOPs per step"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.specs.split(","):
@@ -103,6 +124,16 @@ def main() -> None:
             torch.manual_seed(0)
             hand = HandWritten(m["vocab_size"], m["d_model"], m["n_heads"], LAYERS)
             ours, theirs = trainer(model, args.context), trainer(hand, args.context)
+            flops, hand_flops = gflops(ours), gflops(theirs)  # eager, before any compile
+            first = ""
+            if args.compile:
+                from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
+
+                torch._dynamo.reset()
+                compile_chunk_kernels()
+                t0 = time.perf_counter()
+                ours()
+                first = f"  first step {time.perf_counter() - t0:.1f} s (compiling)"
             ours(), theirs()  # warm-up
             t_ours, t_theirs = float("inf"), float("inf")
             for _ in range(args.reps):  # interleaved: both see the same machine load
@@ -110,10 +141,13 @@ def main() -> None:
                 t_theirs = min(t_theirs, seconds(theirs, args.steps))
             aten, nodes = op_counts(ours)
             hand_aten, _ = op_counts(theirs)
+            if args.compile:
+                reset_chunk_kernels()
             tps = BATCH * args.context / t_ours
             print(
                 f"{name:16s} {tps:9,.0f} tok/s  {t_theirs / t_ours:6.3f}x yardstick  "
-                f"{aten:7,} aten ops ({hand_aten:,} yardstick)  {nodes:7,} autograd nodes"
+                f"{aten:7,} aten ops ({hand_aten:,} yardstick)  {nodes:7,} autograd nodes  "
+                f"{flops:6.2f} GFLOP ({hand_flops:.2f}): ceiling {hand_flops / flops:.3f}x{first}"
             )
 
 
