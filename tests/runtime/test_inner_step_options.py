@@ -70,6 +70,27 @@ def test_clip_change_bounds_each_matrix_and_keeps_small_changes():
     assert torch.equal(clip_change(W0, W0 + change, None), W0 + change)  # None: no clipping
 
 
+def test_clip_change_gradients_are_the_expression_differentiated():
+    """The written-out backward equals autograd through W0 + change * min(1, clip/||change||),
+    in float64, for clipped, unclipped and unchanged matrices (the last: a finite gradient)."""
+    W0 = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    step = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    step[0, 0] *= 1e-3  # within the bound
+    step[1, 2] = 0.0  # no change at all
+    W = (W0.detach() + step).requires_grad_()
+    probe = torch.randn_like(step)
+    got = torch.autograd.grad((clip_change(W0, W, 0.5) * probe).sum(), (W0, W))
+
+    change = W - W0
+    norm = torch.linalg.matrix_norm(change).clamp_min(1e-300)[..., None, None]
+    expr = W0 + change * torch.where(norm > 0.5, 0.5 / norm, 1.0)
+    want = torch.autograd.grad((expr * probe).sum(), (W0, W))
+    for g, w in zip(got, want, strict=True):
+        assert torch.isfinite(g).all()
+        assert torch.allclose(g, w, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda a, b: clip_change(a, b, 0.5), (W0, W))
+
+
 def test_clip_change_of_no_change_has_a_finite_gradient():
     """A memory that did not move is clipped without NaN in its gradient."""
     W0 = torch.randn(2, 3, 4, requires_grad=True)
