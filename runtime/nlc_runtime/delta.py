@@ -225,12 +225,16 @@ def chunk_update(
     mu: torch.Tensor | None,
     delta: bool,
     rates: ChunkRates | None = None,
+    HW0: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The state after a whole chunk of `step_update`s, in closed form.
 
     W0, S0: (B, H, din, dout); Hm: (B, H, c, din) layer inputs; Gm: (B, H, c, dout) output
     gradients (both at W0); lr, a, mu: (B, H, c); `rates`: `chunk_rates(lr, a, mu, ...)` when
-    the caller already has them (then a and mu are not read; lr may differ per layer).
+    the caller already has them (then a and mu are not read; lr may differ per layer); `HW0`:
+    Hm @ W0 (B, H, c, dout), when the caller has it (a memory's forward at W0 on these inputs
+    computed it: the delta rule's correction reads it, and one product fewer is 10% of the
+    self-modifying Titans' matrix FLOPs).
     Returns (W_c, S_c). The matrices and the rates broadcast: W0 (M, B, H, din, dout) with
     Gm (M, B, H, c, dout) updates M memories that share the rates (and, where Hm has no M dim,
     the inputs) in one pass.
@@ -259,7 +263,8 @@ def chunk_update(
     if delta:
         A_cum_prev, g_prev, P_prev, A_prev = r.delta
         K = Hm @ Ht  # (B, H, c, c): h_t . h_i
-        rhs = A_cum_prev.unsqueeze(-1) * (Hm @ W0)  # (B, H, c, dout)
+        HW0 = Hm @ W0 if HW0 is None else HW0  # (B, H, c, dout)
+        rhs = A_cum_prev.unsqueeze(-1) * HW0
         if S0 is not None:
             rhs = rhs + g_prev.unsqueeze(-1) * (Hm @ S0)
         rhs = rhs - (P_prev * K) @ lrG

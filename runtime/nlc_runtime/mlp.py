@@ -119,18 +119,33 @@ def W_t(W: torch.Tensor) -> torch.Tensor:
     return W.transpose(-1, -2)
 
 
+def _products(cache: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each layer's product z_l = h_{l-1} @ W_l from a forward's cache [h_0, z_1, h_1, ...]."""
+    return cache[1::2]
+
+
 def l2_loss_pairs(
-    spec: MemorySpec, Ws: list[torch.Tensor], k: torch.Tensor, v: torch.Tensor
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per-layer (h_{l-1}, g_l) of the per-token loss 1/2||M(k_t) - v_t||^2 (v a fixed target)."""
+    spec: MemorySpec,
+    Ws: list[torch.Tensor],
+    k: torch.Tensor,
+    v: torch.Tensor,
+    products: bool = False,
+):
+    """Per-layer (h_{l-1}, g_l) of the per-token loss 1/2||M(k_t) - v_t||^2 (v a fixed target).
+    `products`: also each layer's h_{l-1} @ W_l, returned as (pairs, products): the delta
+    rule's correction reads it, and the forward has it already (`delta.chunk_update`'s HW0)."""
     out, cache = mlp_forward(spec, Ws, k)
     pairs, _ = mlp_backward(spec, Ws, cache, out - v, need_dx=False)
-    return pairs
+    return (pairs, _products(cache)) if products else pairs
 
 
 def self_target_pairs(
-    spec: MemorySpec, Ws: list[torch.Tensor], k: torch.Tensor, v: torch.Tensor
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    spec: MemorySpec,
+    Ws: list[torch.Tensor],
+    k: torch.Tensor,
+    v: torch.Tensor,
+    products: bool = False,
+):
     """`l2_loss_pairs` with the memory's own values as targets: the per-token loss
     1/2||M(k_t) - M(v_t)||^2 with M(v_t) fixed (self-modifying Titans' self-generated values).
     Both reads share the weights, so they run as one forward over the 2n tokens [k; v]."""
@@ -139,18 +154,22 @@ def self_target_pairs(
     first = [z.narrow(-2, 0, n) for z in cache]  # the k half of every cached activation
     g_out = out.narrow(-2, 0, n) - out.narrow(-2, n, n)
     pairs, _ = mlp_backward(spec, Ws, first, g_out, need_dx=False)
-    return pairs
+    return (pairs, _products(first)) if products else pairs
 
 
 def dot_loss_pairs(
-    spec: MemorySpec, Ws: list[torch.Tensor], k: torch.Tensor, v: torch.Tensor
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    spec: MemorySpec,
+    Ws: list[torch.Tensor],
+    k: torch.Tensor,
+    v: torch.Tensor,
+    products: bool = False,
+):
     """Per-layer (h_{l-1}, g_l) of the per-token loss -<M(k_t), v_t>, the dot-product objective
     of NL §2.1 (dl/d(output) = -v, whatever M(k) is). A gd step of size lr on it adds
     lr * k v^T to a matrix memory: linear attention's write."""
     _, cache = mlp_forward(spec, Ws, k)
     pairs, _ = mlp_backward(spec, Ws, cache, -v, need_dx=False)
-    return pairs
+    return (pairs, _products(cache)) if products else pairs
 
 
 LOSS_PAIRS = {"l2": l2_loss_pairs, "dot": dot_loss_pairs}

@@ -135,10 +135,13 @@ def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=Fal
     if rates is None:  # shared by memories and layers
         rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)
     newW, newS = [], ([] if runS is not None else None)
-    for i, (h, g) in enumerate(self_target_pairs(spec, Ws, k, v)):
+    pairs, products = self_target_pairs(spec, Ws, k, v, products=True)
+    for i, (h, g) in enumerate(pairs):
         lr = normalised_lr(eta, h) if normalize else eta
         S0 = None if runS is None else runS[i]
-        W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates)
+        # the forward's h @ W is the delta rule's h @ W0 where it started from the same W
+        HW0 = products[i] if runW[i] is Ws[i] else None
+        W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates, HW0)
         newW.append(W)
         if newS is not None:
             newS.append(S)

@@ -75,14 +75,17 @@ def memory_write(
 
     Continuing the recurrence from the running copy makes a chunk cut into several segments
     equal to the chunk in one piece: `delta.chunk_update` starts its recurrence at any W0."""
-    pairs = LOSS_PAIRS[objective](spec, Ws, k, v)  # [(h_{l-1}, g_l)] each (B, H, n, d)
+    # [(h_{l-1}, g_l)] each (B, H, n, d), and each layer's product h_{l-1} @ W_l
+    pairs, products = LOSS_PAIRS[objective](spec, Ws, k, v, products=True)
     if rates is None:  # shared by the layers
         rates = chunk_rates(lr, decay, mom, any(delta_layers), k.dtype)
     newW, newS = [], ([] if runS is not None else None)
     for i, (h, g) in enumerate(pairs):
         S0 = None if runS is None else runS[i]
         lr_i = normalised_lr(lr, h) if normalize else lr
-        W, S = chunk_update(runW[i], S0, h, g, lr_i, decay, mom, delta_layers[i], rates)
+        # the forward's h @ W is the delta rule's h @ W0 where it started from the same W
+        HW0 = products[i] if runW[i] is Ws[i] else None
+        W, S = chunk_update(runW[i], S0, h, g, lr_i, decay, mom, delta_layers[i], rates, HW0)
         newW.append(W)
         if newS is not None:
             newS.append(S)
