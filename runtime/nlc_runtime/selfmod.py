@@ -107,31 +107,36 @@ def generate_read(spec, proj, mem, outer, x, q_static):
     return y, k, v, eta, alpha
 
 
-def projection_chunk(spec, proj, projS, outer, x, q_static, mu, dgd, normalize):
+def projection_chunk(spec, proj, projS, outer, x, q_static, mu, dgd, normalize, clip):
     """A whole chunk of the projection memories (the scan's step, `SelfModifyingTitans.scan`):
     its tokens' k, v, q, eta, alpha generated at the chunk-start weights `proj`, then learned
-    in closed form. Returns (k, v, q, eta, alpha, W, S)."""
+    in closed form (each matrix's change clipped to `clip`). Returns (k, v, q, eta, alpha, W,
+    S)."""
     k, v, q, eta, alpha = generate(spec, proj, outer, x, q_static)
     m = None if mu is None else torch.full_like(eta, mu)
-    W, S = write_chunked(spec, proj, proj, projS, k, v, eta, alpha, m, dgd, normalize)
+    W, S = write_chunked(spec, proj, proj, projS, k, v, eta, alpha, m, dgd, normalize, clip)
     return k, v, q, eta, alpha, W, S
 
 
-def memory_chunk(spec, mem, memS, q, k, v, eta, alpha, mu, dgd, normalize, rates):
+def memory_chunk(spec, mem, memS, q, k, v, eta, alpha, mu, dgd, normalize, clip, rates):
     """A whole chunk of the main memory (the scan's step): the read y = M_mem(q) at the
-    chunk-start weights, then the chunk learned in closed form with its precomputed `rates`.
-    Returns (y, W, S)."""
+    chunk-start weights, then the chunk learned in closed form with its precomputed `rates`
+    (each matrix's change clipped to `clip`). Returns (y, W, S)."""
     y = mlp_forward(spec, mem, q)[0]
     m = None if mu is None else torch.full_like(eta, mu)
-    W, S = write_chunked(spec, mem, mem, memS, k, v, eta, alpha, m, dgd, normalize, rates)
+    W, S = write_chunked(spec, mem, mem, memS, k, v, eta, alpha, m, dgd, normalize, clip, rates)
     return y, W, S
 
 
-def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False, rates=None):
+def write_chunked(
+    spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False, clip=None, rates=None
+):
     """The memories Ws (stacked) learn a chunk's tokens in closed form, starting from
     (runW, runS): each learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and
     every gradient at its chunk-start weights Ws. k, v: (B, H, c, D); eta, alpha, mu:
-    (B, H, c); `rates`: their `chunk_rates`, when the caller has them. Returns (W, S)."""
+    (B, H, c); `clip`: each matrix's change from Ws bounded to that norm (`clip_change`, here
+    so that a compiled kernel fuses it with the update); `rates`: their `chunk_rates`, when the
+    caller has them. Returns (W, S)."""
     if rates is None:  # shared by memories and layers
         rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)
     newW, newS = [], ([] if runS is not None else None)
@@ -142,7 +147,7 @@ def write_chunked(spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=Fal
         # the forward's h @ W is the delta rule's h @ W0 where it started from the same W
         HW0 = products[i] if runW[i] is Ws[i] else None
         W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates, HW0)
-        newW.append(W)
+        newW.append(clip_change(Ws[i], W, clip))
         if newS is not None:
             newS.append(S)
     return newW, newS
@@ -335,14 +340,14 @@ class SelfModifyingTitans(nn.Module):
         args = (k, v, eta, alpha, mu, self.dgd, self.normalize)
         if self.impl == "naive":
             newW, newS = write_naive(self.spec, Ws, Ss, *args)
+            newW = [clip_change(W0, W, self.clip) for W0, W in zip(Ws, newW, strict=True)]
         else:
-            newW, newS = KERNELS["write"](self.spec, Ws, Ws, Ss, *args)
-        return self._visible(Ws, newW, newS)
+            newW, newS = KERNELS["write"](self.spec, Ws, Ws, Ss, *args, self.clip)
+        return self._visible(newW, newS)
 
-    def _visible(self, Ws: list, newW: list, newS: list | None) -> dict:
-        """What a group's update makes visible: the new weights (change clipped to `clip`) and
-        momenta, detached with `stop_grad`."""
-        newW = [clip_change(W0, W, self.clip) for W0, W in zip(Ws, newW, strict=True)]
+    def _visible(self, newW: list, newS: list | None) -> dict:
+        """What a group's update makes visible: the new weights (their change clipped to
+        `clip` by the update) and momenta, detached with `stop_grad`."""
         vis = _pack(newW, newS)
         if self.stop_grad:
             vis = {key: val.detach() for key, val in vis.items()}
@@ -370,9 +375,9 @@ class SelfModifyingTitans(nn.Module):
             Ws, Ss = _weights(vis), _weights(vis, "S")
             if e < n and e - s == P and pend.shape[2] == 0:  # a whole chunk
                 *out, W, S = KERNELS["projection"](
-                    self.spec, Ws, Ss, outer, u, q_static, mu, self.dgd, self.normalize
+                    self.spec, Ws, Ss, outer, u, q_static, mu, self.dgd, self.normalize, self.clip
                 )
-                vis = self._visible(Ws, W, S)
+                vis = self._visible(W, S)
             else:
                 out = generate(self.spec, Ws, outer, u, q_static)
                 pend = _join(pend, out[0], out[1], out[3], out[4])
@@ -400,9 +405,9 @@ class SelfModifyingTitans(nn.Module):
             if j in rates:
                 y, W, S = KERNELS["memory"](
                     self.spec, Ws, Ss, q[j], k[j], v[j], eta[j], alpha[j], mu, self.dgd,
-                    self.normalize, rates[j],
+                    self.normalize, self.clip, rates[j],
                 )  # fmt: skip
-                mvis = self._visible(Ws, W, S)
+                mvis = self._visible(W, S)
             else:
                 y = mlp_forward(self.spec, Ws, q[j])[0]
                 mpend = _join(mpend, k[j], v[j], eta[j], alpha[j])
