@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from nlc.ir.dim import Dim, code
 from nlc.spec import kinds as k
 from nlc.spec.common import Coefficient, DataDependent
 
@@ -50,6 +51,9 @@ class Emission:
         return self.call.startswith("span(")
 
     groups: tuple[Group, ...] = ()  # its in-context updates, as the loop nest fires them
+    # spec fields giving widths in absolute channels (written as literals: they do not scale
+    # with Config's settings; the emitted comment says so)
+    fixed: tuple[str, ...] = ()
     flush: bool = True  # a partial chunk at the end of a sequence updates (False: dropped)
     lm_signal: bool = False  # learns from the LM loss (`learn(state, taps)` per LM piece)
 
@@ -78,6 +82,10 @@ RUNTIME_IMPORTS = {
 """Which runtime import a piece of emitted code needs, keyed by the text that uses it."""
 
 
+def _fixed(c: k.HiddenWidth) -> tuple[str, ...]:
+    return ("hidden",) if c.hidden is not None else ()
+
+
 def _is_data(c: Coefficient | None) -> bool:
     return c == "data_dependent" or isinstance(c, DataDependent)
 
@@ -93,9 +101,12 @@ def _lr_max(c: Coefficient | None, default: float) -> float:
 
 
 def py(value) -> str:
-    """A Python literal for a spec value, formatted as ruff would (double-quoted strings)."""
+    """A Python literal for a spec value, formatted as ruff would (double-quoted strings); a
+    size that derives from the model settings (a `Dim`) is its expression over `cfg`."""
     if isinstance(value, _Raw):
         return str(value)
+    if isinstance(value, Dim):
+        return value.code
     if isinstance(value, str):
         return json.dumps(value)  # a valid, double-quoted Python string literal
     if isinstance(value, (list, tuple)):
@@ -213,13 +224,15 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
                     ("tie",), "a tied head must sit at the same level as its embedding"
                 )
             return Emission(None, f"F.linear({{in0}}, self.{tie_attr}.weight)")
-        return Emission(f"nn.Linear({d}, cfg.vocab_size, bias=False)", "{mod}({in0})")
+        return Emission(f"nn.Linear({code(d)}, cfg.vocab_size, bias=False)", "{mod}({in0})")
     if isinstance(c, k.Norm):
         if c.type == "rms":
             return Emission(f"RMSNorm({_args(d, eps=c.eps)})", "{mod}({in0})")
         return Emission(f"nn.LayerNorm({_args(d, eps=c.eps)})", "{mod}({in0})")
     if isinstance(c, k.Linear):
-        return Emission(f"nn.Linear({_args(d, c.out, bias=c.bias)})", "{mod}({in0})")
+        return Emission(
+            f"nn.Linear({_args(d, c.out, bias=c.bias)})", "{mod}({in0})", fixed=("out",)
+        )
     if isinstance(c, k.Identity):
         return Emission(None, "{in0}")
     if isinstance(c, k.Add):
@@ -228,10 +241,11 @@ def emit_component(c: k.ComponentBase, d: int, model, tie_attr: str | None) -> E
         args = _args(d, activation=c.activation, normalize=c.normalize)
         return Emission(f"rt.Gate({args})", "{mod}({in0}, {in1})")
     if isinstance(c, k.MLP):
-        args = _args(d, c.hidden or 4 * d, activation=c.activation)
-        return Emission(f"rt.MLP({args})", "{mod}({in0})")
+        args = _args(d, c.hidden_width(d), activation=c.activation)
+        return Emission(f"rt.MLP({args})", "{mod}({in0})", fixed=_fixed(c))
     if isinstance(c, k.SwiGLU):
-        return Emission(f"rt.SwiGLU({_args(d, c.hidden or (8 * d) // 3)})", "{mod}({in0})")
+        args = _args(d, c.hidden_width(d))
+        return Emission(f"rt.SwiGLU({args})", "{mod}({in0})", fixed=_fixed(c))
     if isinstance(c, k.Conv):
         return Emission(
             f"CausalConv1d({_args(d, c.window)})", "{mod}({in0}, {state})", stateful=True
@@ -442,8 +456,8 @@ def _cms(c: k.CMS, d: int) -> Emission:
     args = _args(
         d,
         periods=periods,
-        hidden=[lv.hidden or 4 * d for lv in c.levels],
-        lrs=[c.level_lr(i, d) for i in range(len(c.levels))],
+        hidden=[lv.hidden_width(d) for lv in c.levels],
+        lrs=[_level_lr(c, i, d) for i in range(len(c.levels))],
         variant=c.variant,
         signal="lm_grad" if c.signal == "lm" else "local",
         act=c.activation,
@@ -460,10 +474,24 @@ def _cms(c: k.CMS, d: int) -> Emission:
         for i, lv in enumerate(c.levels)
         if isinstance(lv.period, int)
     )
+    fixed = [f"levels.{i}.hidden" for i, lv in enumerate(c.levels) if lv.hidden is not None]
     return Emission(
         f"CMS({args})",
         SPAN if groups else "{mod}({in0}, {state})",
         stateful=True,
         groups=groups,
         lm_signal=c.signal == "lm" and bool(groups),
+        fixed=tuple(fixed),
     )
+
+
+def _level_lr(c: k.CMS, i: int, d: int) -> float | _Raw:
+    """Level i's inner lr: the spec's number, or its default (`CMS.level_lr`); the default of
+    a level learning in context from its local signal scales with the level's width, so it is
+    written as an expression of the Config (`1.0 / (32 * (4 * cfg.d_model))`): a wider model
+    keeps its step stable."""
+    level, width = c.levels[i], c.level_width(i, d)
+    local = c.signal == "local" and isinstance(level.period, int)
+    if level.lr is not None or not local or not isinstance(width, Dim):
+        return c.level_lr(i, d)
+    return _Raw(f"{k.STABLE_STEP / 2} / ({code(level.period * width)})")

@@ -98,7 +98,7 @@ def _expand_one(graph: Graph, g, name: str, components, tensors, widths) -> None
         else:
             holder = next(s for s in owned if s.name == f"{node.component}.mlp{i}")
         weight_period = holder.period if holder is not None else Period.of("outer")
-        hidden = level.hidden or 4 * d
+        hidden = level.hidden_width(d)
         base = f"{name}.level{i}"
         parts = {
             "norm": (Norm(name=f"level{i}_norm", kind="norm"), [("weight", (d,))]),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from nlc.ir.dim import dim_max
 from nlc.ir.nodes import Signal, StateDecl, StateKind
 from nlc.ir.period import FROZEN_PERIOD, OUTER_PERIOD, Period
 from nlc.spec.common import (
@@ -176,26 +177,55 @@ class Gate(ComponentBase):
         return {"W": [("norm_a", (d_in,)), ("norm_b", (d_in,))]} if self.normalize else {}
 
 
-class MLP(ComponentBase):
-    """Two-layer MLP: down(act(up(x)))."""
+class HiddenWidth(Strict):
+    """The hidden width of an MLP: absolute (`hidden`) or a multiple of the input width
+    (`expansion`, which scales with d_model in the emitted Config); at most one of them."""
+
+    hidden: int | None = Field(
+        None, gt=0, description="Hidden width in channels (fixed: does not scale with d_model)."
+    )
+    expansion: int | None = Field(
+        None, gt=0, le=64, description="Hidden width as a multiple of the input width."
+    )
+
+    @model_validator(mode="after")
+    def _one_width(self):
+        if self.hidden is not None and self.expansion is not None:
+            raise ValueError("set either 'hidden' (channels) or 'expansion' (x input width)")
+        return self
+
+    def hidden_width(self, d_in: int) -> int:
+        if self.hidden is not None:
+            return self.hidden
+        if self.expansion is not None:
+            return self.expansion * d_in
+        return self.default_hidden(d_in)
+
+    def default_hidden(self, d_in: int) -> int:
+        return 4 * d_in
+
+
+class MLP(ComponentBase, HiddenWidth):
+    """Two-layer MLP: down(act(up(x))); hidden width by default 4 * input width."""
 
     kind: Literal["mlp"]
-    hidden: int | None = Field(None, gt=0, description="Hidden width; default 4 * input width.")
     activation: Literal["gelu", "silu", "relu"] = "gelu"
 
     def tensors(self, d_in, model):
-        h = self.hidden or 4 * d_in
+        h = self.hidden_width(d_in)
         return {"W": [("up", (h, d_in)), ("down", (d_in, h))]}
 
 
-class SwiGLU(ComponentBase):
-    """Gated MLP: down(silu(gate(x)) * up(x))."""
+class SwiGLU(ComponentBase, HiddenWidth):
+    """Gated MLP: down(silu(gate(x)) * up(x)); hidden width by default 8/3 * input width."""
 
     kind: Literal["swiglu"]
-    hidden: int | None = Field(None, gt=0, description="Hidden width; default 8/3 * input width.")
+
+    def default_hidden(self, d_in: int) -> int:
+        return (8 * d_in) // 3
 
     def tensors(self, d_in, model):
-        h = self.hidden or (8 * d_in) // 3
+        h = self.hidden_width(d_in)
         return {"W": [("gate", (h, d_in)), ("up", (h, d_in)), ("down", (d_in, h))]}
 
 
@@ -522,11 +552,11 @@ STABLE_STEP = 2.0
 LM_SIGNAL_LR = 1e-2  # default inner lr of a level learning from the LM gradient
 
 
-class CMSLevel(Strict):
-    """One MLP block of a Continuum Memory System, with its own period."""
+class CMSLevel(HiddenWidth):
+    """One MLP block of a Continuum Memory System, with its own period; hidden width by
+    default 4 * input width."""
 
     period: PeriodField
-    hidden: int | None = Field(None, gt=0, description="Hidden width; default 4 * input width.")
     lr: Coefficient | None = Field(
         None,
         description="Inner learning rate of this level; default (signal local): 1 / (period x "
@@ -620,13 +650,14 @@ class CMS(ComponentBase):
         out: Tensors = {}
         outer = []  # norms, local-objective targets and initial values of in-context levels
         for i, level in enumerate(self.levels):
-            h = level.hidden or 4 * d_in
+            h = level.hidden_width(d_in)
             self._check_step_is_stable(i, level, self.level_width(i, d_in))
             shapes = [("up", (h, d_in)), ("down", (d_in, h))]
             extra = [(f"norm{i}", (d_in,))] if self.variant != "independent" or i == 0 else []
-            if self.signal == "local":
+            in_context = Period.of(level.period).in_context
+            if self.signal == "local" and in_context:  # the target of its local objective
                 extra.append((f"w_v{i}", (d_in, d_in)))
-            if Period.of(level.period).in_context:
+            if in_context:
                 out[f"mlp{i}"] = shapes
                 if level.optimizer == "momentum":
                     out[f"mlp{i}_momentum"] = shapes
@@ -647,7 +678,7 @@ class CMS(ComponentBase):
 
     def level_width(self, i: int, d_in: int) -> int:
         """The width that scales level i's step: the larger of its input and hidden widths."""
-        return max(d_in, self.levels[i].hidden or 4 * d_in)
+        return dim_max(d_in, self.levels[i].hidden_width(d_in))
 
     def level_lr(self, i: int, d_in: int) -> float:
         """Level i's inner learning rate: the spec's, else the default (see `CMSLevel.lr`)."""
