@@ -71,7 +71,7 @@ def expand_outer_cms(graph: Graph) -> Graph:
 def _expand_one(graph: Graph, g, name: str, components, tensors, widths) -> None:
     node = graph.node(name)
     comp = components[node.component]
-    d = graph.widths[name] if graph.widths else graph.model.d_model
+    d = int(graph.widths[name]) if graph.widths else graph.model.d_model  # shapes: ints
     owned = [s for s in graph.states() if s.component == node.component]
     # weights read by the CMS, the optimizer states that move them, and its input edge
     optimizers = sorted(
@@ -98,13 +98,13 @@ def _expand_one(graph: Graph, g, name: str, components, tensors, widths) -> None
         else:
             holder = next(s for s in owned if s.name == f"{node.component}.mlp{i}")
         weight_period = holder.period if holder is not None else Period.of("outer")
-        hidden = level.hidden_width(d)
+        hidden = int(level.hidden_width(d))
         base = f"{name}.level{i}"
         parts = {
             "norm": (Norm(name=f"level{i}_norm", kind="norm"), [("weight", (d,))]),
             "mlp": (
                 MLP(name=f"level{i}_mlp", kind="mlp", hidden=hidden, activation=comp.activation),
-                [("up", (hidden, d)), ("down", (d, hidden))],
+                [("up.weight", (hidden, d)), ("down.weight", (d, hidden))],
             ),
         }
         for role, (spec, shapes) in parts.items():

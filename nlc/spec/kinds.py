@@ -4,7 +4,9 @@ A kind is a pydantic model (its YAML fields, unknown keys rejected) plus three p
 that the compiler passes call, so everything nlc knows about a kind lives in one class:
 - `state_decls(model)`: the states it owns, with their periods and update signals (for `lower`);
 - `out_width(in_widths, model)`: the width of its output (for `infer_shapes`);
-- `tensors(in_width, model)`: the tensors of each state (for `infer_shapes` and parameter counts).
+- `tensors(in_width, model)`: the tensors of each state (for `infer_shapes` and parameter counts);
+  the outer weights' tensors (`W`, an outer CMS level) are named and shaped as the runtime
+  module's parameters, so `<component>.<tensor>` is a key of the emitted model's state_dict.
 `ShapeProblem` carries a field path relative to the component, so errors point at the line.
 """
 
@@ -81,6 +83,16 @@ def _same_width(in_widths: list[int]) -> int:
     if len(set(in_widths)) > 1:
         raise ShapeProblem(("inputs",), f"inputs have different widths {in_widths}")
     return in_widths[0]
+
+
+def _linear(name: str, out: int, d_in: int, bias: bool = False) -> list:
+    """The parameters of an `nn.Linear` named `name`, as its state_dict names them."""
+    return [(f"{name}.weight", (out, d_in))] + ([(f"{name}.bias", (out,))] if bias else [])
+
+
+def _norm(name: str, d: int) -> list:
+    """The gain of an RMSNorm submodule named `name`."""
+    return [(f"{name}.weight", (d,))]
 
 
 def _heads(heads: int | None, d: int, model: ModelSettings) -> tuple[int, int]:
@@ -174,7 +186,7 @@ class Gate(ComponentBase):
     max_inputs: ClassVar[int | None] = 2
 
     def tensors(self, d_in, model):
-        return {"W": [("norm_a", (d_in,)), ("norm_b", (d_in,))]} if self.normalize else {}
+        return {"W": _norm("norm_a", d_in) + _norm("norm_b", d_in)} if self.normalize else {}
 
 
 class HiddenWidth(Strict):
@@ -213,7 +225,7 @@ class MLP(ComponentBase, HiddenWidth):
 
     def tensors(self, d_in, model):
         h = self.hidden_width(d_in)
-        return {"W": [("up", (h, d_in)), ("down", (d_in, h))]}
+        return {"W": _linear("up", h, d_in) + _linear("down", d_in, h)}
 
 
 class SwiGLU(ComponentBase, HiddenWidth):
@@ -226,7 +238,7 @@ class SwiGLU(ComponentBase, HiddenWidth):
 
     def tensors(self, d_in, model):
         h = self.hidden_width(d_in)
-        return {"W": [("gate", (h, d_in)), ("up", (h, d_in)), ("down", (d_in, h))]}
+        return {"W": _linear("gate", h, d_in) + _linear("up", h, d_in) + _linear("down", d_in, h)}
 
 
 class Conv(ComponentBase):
@@ -236,7 +248,7 @@ class Conv(ComponentBase):
     window: int = Field(4, gt=0)
 
     def tensors(self, d_in, model):
-        return {"W": [("weight", (d_in, self.window)), ("bias", (d_in,))]}
+        return {"W": [("weight", (d_in, self.window))]}  # depthwise, no bias
 
 
 # ----------------------------------------------------------------------------- attention
@@ -286,10 +298,11 @@ class Attention(ComponentBase):
         return d
 
     def tensors(self, d_in, model):
-        w = [(n, (d_in, d_in)) for n in ("wq", "wk", "wv", "wo")]
+        at = "attn." if self.segment is not None else ""  # MAC: an Attention inside
+        w = _linear(f"{at}qkv", 3 * d_in, d_in) + _linear(f"{at}proj", d_in, d_in)
         if self.qk_norm:  # one RMSNorm gain per head width, shared by the heads
             _, dh = _heads(self.heads, d_in, model)
-            w += [("q_norm", (dh,)), ("k_norm", (dh,))]
+            w += _norm(f"{at}q_norm", dh) + _norm(f"{at}k_norm", dh)
         if self.persistent_tokens:
             w.append(("persistent", (self.persistent_tokens, d_in)))
         span = min(self.segment or self.window or model.context, model.context)
@@ -349,18 +362,24 @@ class MemoryBase(ComponentBase):
             "M", self.update, Period.of(self.update.period)
         )
 
-    def _projection_tensors(self, d: int, h: int) -> list:
-        """The outer weights around a memory as the runtime's `NeuralMemory` holds them: q, k,
-        v and output projections, the output norm and gate (RMSNorm(y) * silu(x W_g), Titans
-        §4.4), and, when any gate (lr, momentum, retention) is data-dependent, one read-out of
-        all three per head (the constant ones' rows are unused)."""
+    def _neural_memory_tensors(self, d: int, h: int, memory: list, conv: int | None) -> list:
+        """The outer weights of the runtime's `NeuralMemory` around a memory of per-layer
+        shapes `memory`: q, k, v projections (one matrix) and their depthwise conv, the
+        output norm and gate (RMSNorm(y) * silu(x W_g), Titans §4.4) and projection, the
+        meta-learned initial state (`init_W.<i>`) and, when any gate (lr, momentum,
+        retention) is data-dependent, one read-out of all three per head (the constant ones'
+        rows are unused)."""
         opt = self.update.optimizer
         gates = (opt.lr, opt.momentum, opt.retention)
         data = any(g == "data_dependent" or isinstance(g, DataDependent) for g in gates)
         return (
-            [(n, (d, d)) for n in ("wq", "wk", "wv", "wo")]
-            + ([("w_gates", (d, 3 * h)), ("b_gates", (3 * h,))] if data else [])
-            + [("out_norm", (d,)), ("w_out_gate", (d, d))]
+            _linear("to_qkv", 3 * d, d)
+            + ([("conv.weight", (3 * d, conv))] if conv else [])
+            + (_linear("to_gates", 3 * h, d, bias=True) if data else [])
+            + ([(f"init_W.{i}", s) for i, (_, s) in enumerate(memory)] if self.learn_init else [])
+            + _norm("out_norm", d)
+            + _linear("to_gate", d, d)
+            + _linear("proj", d, d)
         )
 
     @model_validator(mode="after")
@@ -382,8 +401,8 @@ class LinearAttention(MemoryBase):
 
     def tensors(self, d_in, model):
         h, dh = _heads(self.heads, d_in, model)
-        m = [("M", (h, dh, dh))]
-        return {"W": self._projection_tensors(d_in, h) + (m if self.learn_init else []), "M": m}
+        m = _memory_mlp_shapes(1, 1, h, dh)
+        return {"W": self._neural_memory_tensors(d_in, h, m, None), "M": m}
 
 
 class DeltaMemory(LinearAttention):
@@ -424,21 +443,17 @@ class TitansMemory(MemoryBase):
     def tensors(self, d_in, model):
         h, dh = _heads(self.heads, d_in, model)
         m = _memory_mlp_shapes(self.depth, self.expansion, h, dh)
-        w = self._projection_tensors(d_in, h)
-        if self.conv:
-            w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
-        out = {"W": w + ([(f"M.{n}", s) for n, s in m] if self.learn_init else []), "M": m}
+        out = {"W": self._neural_memory_tensors(d_in, h, m, self.conv), "M": m}
         if self.update.optimizer.has_momentum:
             out["S"] = m
         return out
 
 
 def _memory_mlp_shapes(depth: int, expansion: int, h: int, dh: int) -> list:
-    """Per-head weights of a memory MLP of `depth` layers (1 = a matrix memory)."""
-    if depth == 1:
-        return [("layer0", (h, dh, dh))]
+    """Per-head weights W<i> (heads, in, out) of a memory MLP of `depth` layers (1 = a matrix
+    memory), as the runtime holds them (`nlc_runtime.mlp.MemorySpec`)."""
     widths = [dh] + [expansion * dh] * (depth - 1) + [dh]
-    return [(f"layer{i}", (h, widths[i + 1], widths[i])) for i in range(depth)]
+    return [(f"W{i}", (h, widths[i], widths[i + 1])) for i in range(depth)]
 
 
 class FrozenMemory(ComponentBase):
@@ -455,14 +470,20 @@ class FrozenMemory(ComponentBase):
     residual: bool = Field(False, description="M(x) = x + MLP(x) (as HOPE's memories).")
     conv: int | None = Field(4, gt=0, description="Depthwise conv window after q; null = none.")
 
-    def tensors(self, d_in, model):
+    def tensors(self, d_in, model):  # the runtime's FrozenMemory
         h, dh = _heads(self.heads, d_in, model)
-        w = [("wq", (d_in, d_in)), ("wo", (d_in, d_in))]
-        w += [("out_norm", (d_in,)), ("w_out_gate", (d_in, d_in))]  # RMSNorm(.) * silu(x W_g)
-        if self.conv:
-            w.append(("conv_q", (d_in, self.conv)))
+        w = _linear("to_q", d_in, d_in) + (
+            [("conv.weight", (d_in, self.conv))] if self.conv else []
+        )
         m = _memory_mlp_shapes(self.depth, self.expansion, h, dh)
-        return {"W": w + [(f"M.{n}", s) for n, s in m]}
+        w += [(f"init_W.{i}", s) for i, (_, s) in enumerate(m)]
+        # RMSNorm(.) * silu(x W_g), then the output projection
+        return {
+            "W": w
+            + _norm("out_norm", d_in)
+            + _linear("to_gate", d_in, d_in)
+            + _linear("proj", d_in, d_in)
+        }
 
 
 class SelfModUpdate(Update):
@@ -519,31 +540,34 @@ class SelfModifyingTitans(MemoryBase):
 
     def tensors(self, d_in, model):
         h, dh = _heads(self.heads, d_in, model)
-        hid = self.expansion * dh
         # every memory is D -> E -> D (M_eta and M_alpha too: a static per-head read-out of
         # their output gives the rate, eta_w / alpha_w below)
-        mlp = [("w2", (h, hid, dh)), ("w1", (h, dh, hid))]
+        mlp = _memory_mlp_shapes(2, self.expansion, h, dh)
         out: Tensors = {}
-        if not self.self_modifying:  # a Titans memory with static projections
-            w = self._projection_tensors(d_in, h)
-            if self.conv:
-                w += [(f"conv_{n}", (d_in, self.conv)) for n in ("q", "k", "v")]
-        else:  # the runtime's SelfModifyingTitans: in_proj, conv, out_norm, proj, read-outs
-            w = [("w_in", (d_in, d_in)), ("wo", (d_in, d_in))]
-            if not self.adaptive_q:
-                w.append(("wq", (d_in, d_in)))
-            w += [("conv", (d_in, self.conv or 1)), ("out_norm", (d_in,))]
-            w += [(f"{g}_{p}", (h, dh) if p == "w" else (h,)) for g in ("eta", "alpha")
-                  for p in ("w", "b")]  # fmt: skip
         for local in self.projection_memories + ["M_memory"]:
-            shapes = mlp
-            out[local] = shapes
+            out[local] = mlp
             if self.update.optimizer.has_momentum:
-                out[f"{local}_momentum"] = shapes
-            if self.learn_init:
-                w += [(f"{local}.{n}", s) for n, s in shapes]
-        out["W"] = w
+                out[f"{local}_momentum"] = mlp
+        if not self.self_modifying:  # the runtime's NeuralMemory with static projections
+            out["W"] = self._neural_memory_tensors(d_in, h, mlp, self.conv)
+            return out
+        # the runtime's SelfModifyingTitans: in_proj, conv, initial states, read-outs, output
+        w = _linear("in_proj", d_in, d_in) + [("conv.weight", (d_in, self.conv or 1))]
+        if not self.adaptive_q:
+            w += _linear("q_proj", d_in, d_in)
+        if self.learn_init:
+            for local in self.projection_memories + ["M_memory"]:
+                short = _SELFMOD_INIT[local]
+                w += [(f"init.{short}_{n}", s) for n, s in mlp]
+        w += [(f"{g}_{p}", (h, dh) if p == "w" else (h,)) for g in ("eta", "alpha")
+              for p in ("w", "b")]  # fmt: skip
+        out["W"] = w + _norm("out_norm", d_in) + _linear("proj", d_in, d_in)
         return out
+
+
+# the runtime's key of each self-modifying memory's initial state (`init.<key>_W<i>`)
+_SELFMOD_INIT = {"M_k": "k", "M_v": "v", "M_q": "q", "M_eta": "eta", "M_alpha": "alpha",
+                 "M_memory": "mem"}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- CMS
@@ -652,20 +676,19 @@ class CMS(ComponentBase):
         for i, level in enumerate(self.levels):
             h = level.hidden_width(d_in)
             self._check_step_is_stable(i, level, self.level_width(i, d_in))
-            shapes = [("up", (h, d_in)), ("down", (d_in, h))]
-            extra = [(f"norm{i}", (d_in,))] if self.variant != "independent" or i == 0 else []
+            shapes = [("W0", (d_in, h)), ("W1", (h, d_in))]  # f(n) = act(n W0) W1
+            weights = [(f"W1.{i}", (d_in, h)), (f"W2.{i}", (h, d_in))]  # the runtime's names
+            extra = _norm(f"norms.{i}", d_in) if self.variant != "independent" or i == 0 else []
             in_context = Period.of(level.period).in_context
             if self.signal == "local" and in_context:  # the target of its local objective
-                extra.append((f"w_v{i}", (d_in, d_in)))
+                extra.append((f"W_v.{i}", (d_in, d_in)))
             if in_context:
                 out[f"mlp{i}"] = shapes
                 if level.optimizer == "momentum":
                     out[f"mlp{i}_momentum"] = shapes
-                outer += extra + (
-                    [(f"mlp{i}.{n}", s) for n, s in shapes] if self.learn_init else []
-                )
+                outer += extra + (weights if self.learn_init else [])
             else:
-                out[f"mlp{i}"] = shapes + extra
+                out[f"mlp{i}"] = weights + extra
         if self.variant == "independent":
             agg = [("agg", (len(self.levels),))]
             if outer:  # the block's outer weights (a W state exists: some level is in context)
