@@ -18,15 +18,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nlc import __version__
-from nlc.codegen.kinds import CodegenError, emit_component, py
 from nlc.codegen.namespace import Names
 from nlc.codegen.nest import Streaming, build_nest
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.dim import Dim, symbolic
 from nlc.ir.graph import Graph
 from nlc.ir.plan import Plan
+from nlc.kinds.base import ComponentBase
+from nlc.kinds.emission import CodegenError, py
 from nlc.report import fold_names
-from nlc.spec.kinds import ComponentBase
 from nlc.spec.schema import Block
 
 WIDTH = 100
@@ -343,7 +343,7 @@ class _Builder:
         d = self._input_width(full)
         tie = top_attrs.get(c.tie) if getattr(c, "tie", None) else None
         try:
-            em = emit_component(c, d, self.settings, tie)
+            em = c.emit(d, self.settings, tie)
         except CodegenError as err:
             raise self.error(loc + err.loc, err.message) from None
         self.imports |= em.imports

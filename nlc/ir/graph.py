@@ -18,7 +18,7 @@ from nlc.ir.nodes import ComputeNode, EdgeKind, Node, StateKind, StateNode
 from nlc.ir.period import Period
 
 if TYPE_CHECKING:
-    from nlc.spec.kinds import ComponentBase
+    from nlc.kinds.base import ComponentBase
     from nlc.spec.schema import ModelSettings, Spec
     from nlc.spec.source import SourceMap
 

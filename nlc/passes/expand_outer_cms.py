@@ -1,7 +1,7 @@
 """Rewrite rule `expand_outer_cms`: a CMS none of whose levels changes in context is the
 Transformer's pre-norm MLP sublayer, once per level.
 
-A CMS level is the residual sublayer h + MLP_l(RMSNorm_l(h)) (nlc/spec/kinds.py, CMS). When
+A CMS level is the residual sublayer h + MLP_l(RMSNorm_l(h)) (`nlc.kinds.cms`). When
 no level of a CMS keeps an in-context state after `collapse` (every level has period `outer`,
 or was folded because it cannot change within a sequence), the CMS is exactly a chain of
 `norm -> mlp -> add` triples, one per level, each with its own outer weights. Writing it that
@@ -28,7 +28,9 @@ from __future__ import annotations
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, StateKind, StateNode
 from nlc.ir.period import Period
-from nlc.spec.kinds import MLP, Add, Norm
+from nlc.kinds.add import Add
+from nlc.kinds.mlp import MLP
+from nlc.kinds.norm import Norm
 
 _IN_CONTEXT_KINDS = (StateKind.MLP_LEVEL, StateKind.MOMENTUM)
 

@@ -16,7 +16,7 @@ from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.dim import symbolic
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import EdgeKind, StateKind
-from nlc.spec.kinds import ShapeProblem
+from nlc.kinds.base import ShapeProblem
 
 
 def _error(graph: Graph, loc: tuple, message: str) -> SpecError:

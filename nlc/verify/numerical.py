@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from nlc.kinds.frozen_memory import FrozenMemory
 from nlc.pipeline import FrontResult
-from nlc.spec.kinds import FrozenMemory
 from nlc.verify.build import build_model
 from nlc.verify.structural import canonical
 
