@@ -89,6 +89,7 @@ _MORE_KINDS = [
     {"kind": "self_modifying_titans", "update": {"period": 4, "projection_period": 2}},
     {"kind": "self_modifying_titans", "adaptive_q": False, "conv": None},
     {"kind": "self_modifying_titans", "self_modifying": False, "conv": 2},
+    {"kind": "gated_delta"},
     {"kind": "cms", "variant": "independent",
      "levels": [{"period": 4, "lr": 0.001}, {"period": "outer", "expansion": 1}]},
 ]  # fmt: skip
