@@ -3,7 +3,7 @@ and the expression that calls it, its update groups, the runtime imports the tex
 from the spec are written with `py` (repr, or a size's expression over `cfg`), names are
 validated identifiers, so a spec cannot inject code. Options the runtime cannot run raise
 `CodegenError` naming the spec field, instead of emitting something that would silently
-differ (the front half calls `emit` too: `nlc check` refuses what compile would)."""
+differ (`nlc check` renders too, so it refuses what compile would)."""
 
 from __future__ import annotations
 
