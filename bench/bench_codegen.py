@@ -117,7 +117,7 @@ def main() -> None:
     cfg = mod.Config()
     batch, context = 8, cfg.context
     emitted = mod.Model(cfg)
-    hand = HandWritten(cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.repeat_layers)
+    hand = HandWritten(cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.n_layers)
     modes = [("eager", lambda m: m)] + ([] if args.quick else [("compiled", torch.compile)])
     print(f"\nTransformer training tokens/s (batch {batch} x {context}, {args.steps} steps, CPU):")
     for label, wrap in modes:

@@ -84,7 +84,7 @@ def main() -> None:
             compile_spec(ROOT / "specs" / f"{name}.yaml", Path(tmp) / name)
             module = load_module(Path(tmp) / name, "model")
             source = (Path(tmp) / name / "model.py").read_text()
-            layers = module.Config().__dict__.get("repeat_layers", 1)
+            layers = module.Config().__dict__.get("n_layers", 1)
             depths = depth(source, layers, context)
             for schedule in args.schedules.split(","):
                 if schedule not in depths:

@@ -18,14 +18,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nlc import __version__
-from nlc.codegen.kinds import CodegenError, emit_component, py
 from nlc.codegen.namespace import Names
 from nlc.codegen.nest import Streaming, build_nest
 from nlc.errors import Diagnostic, SpecError, format_path
+from nlc.ir.dim import Dim, symbolic
 from nlc.ir.graph import Graph
 from nlc.ir.plan import Plan
+from nlc.kinds.base import ComponentBase
+from nlc.kinds.emission import CodegenError, py
 from nlc.report import fold_names
-from nlc.spec.kinds import ComponentBase
 from nlc.spec.schema import Block
 
 WIDTH = 100
@@ -162,6 +163,7 @@ class _Builder:
         self.level_of = {s: lv for lv in graph.levels or () for s in lv.states}
         self.streaming: list[Streaming] = []  # every stateful component, for the loop nest
         self.names = Names()
+        self.settings = symbolic(graph.model)  # sizes as expressions of the Config
 
     def error(self, loc: tuple, message: str) -> SpecError:
         src = self.graph.source
@@ -187,8 +189,11 @@ class _Builder:
         return "; ".join(parts) if parts else "no state"
 
     def width(self, full_name: str) -> str:
+        """The output shape comment, its width as the Config names it (`(B, n, d_model)`)."""
         w = (self.graph.widths or {}).get(full_name)
-        return f"(B, n, {w})" if w is not None else "(B, n)"
+        if w is None:
+            return "(B, n)"
+        return f"(B, n, {w.text if isinstance(w, Dim) else w})"
 
     # --- scopes -------------------------------------------------------------------------------
     def scope(
@@ -254,11 +259,16 @@ class _Builder:
     ) -> None:
         repeat = b.repeat or self.graph.model.n_layers
         cls = self.names.block_class(b.name)
-        field_name = f"repeat_{b.name}"
-        self.repeat_fields.append((field_name, repeat, b.name))
+        # a block without its own `repeat` repeats model.n_layers times, as in the spec
+        field_name = "n_layers" if b.repeat is None else f"repeat_{b.name}"
+        if field_name not in {f for f, _, _ in self.repeat_fields}:
+            self.repeat_fields.append((field_name, repeat, b.name))
         inner_prefix = f"{prefix}{b.name}.0."
         path = prefix + b.name
-        doc = f"Block '{path}', repeated {repeat} times ({path}.0 ... {path}.{repeat - 1})."
+        doc = (
+            f"Block '{path}', repeated cfg.{field_name} times (the spec: {repeat}, "
+            f"{path}.0 ... {path}.{repeat - 1})."
+        )
         attr = parent.attrs[b.name]
         index = "0" if repeat == 1 else f"{{0..{repeat - 1}}}"
         inner = self.scope(
@@ -287,7 +297,7 @@ class _Builder:
                 f"{target}[{key}] = [block.learn(s, teach) for block, s in pairs]",
             ]
         out = f"h_{b.name}"
-        parent.body += comment(f"{prefix}{b.name}: {repeat} x {cls}", 8)
+        parent.body += comment(f"{prefix}{b.name}: cfg.{field_name} x {cls}", 8)
         pos = ", t" if inner.clocked else ""
         s = f"state[{key}][i]"
         if parent.input_name == "idx":  # a top-level block: activation checkpointing applies
@@ -333,7 +343,7 @@ class _Builder:
         d = self._input_width(full)
         tie = top_attrs.get(c.tie) if getattr(c, "tie", None) else None
         try:
-            em = emit_component(c, d, self.graph.model, tie)
+            em = c.emit(d, self.settings, tie)
         except CodegenError as err:
             raise self.error(loc + err.loc, err.message) from None
         self.imports |= em.imports
@@ -352,6 +362,8 @@ class _Builder:
         shape = self.width(full)
         if em.ctor is not None:
             note = f"{full} ({c.kind}): {self.states_comment(full)}"
+            if em.fixed:
+                note += f"; {', '.join(em.fixed)} fixed by the spec (not scaled by Config)"
             scope.modules.append(ModuleDecl(attr, em.ctor, comment(note, 8), c.weights == "frozen"))
         if em.stateful:
             scope.stateful = True
@@ -374,10 +386,8 @@ class _Builder:
 
     def _input_width(self, full: str) -> int:
         ins = self.graph.inputs_of(full)
-        if not ins:
-            return self.graph.model.d_model
-        w = (self.graph.widths or {}).get(ins[0])
-        return w if w is not None else self.graph.model.d_model
+        w = (self.graph.widths or {}).get(ins[0]) if ins else None
+        return w if w is not None else self.settings.d_model
 
 
 def _stable_topo(deps: dict[str, list[str]], declared: list[str]) -> list[str]:
@@ -440,7 +450,7 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
             ("n_heads", repr(m.n_heads), "default head count"),
             ("context", repr(m.context), "tokens per sequence: the in-context clock"),
         ]
-        + [(f, repr(r), f"repeats of block '{n}'") for f, r, n in reversed(b.repeat_fields)]
+        + [(f, repr(r), _repeats_note(f, n)) for f, r, n in reversed(b.repeat_fields)]
         + [("impl", py("chunked"), "'naive': the per-token reference path of every memory")]
         + [
             (
@@ -492,6 +502,12 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         "plan": _plan_lines(plan_text),
         "imports": import_block(b.imports),
     }
+
+
+def _repeats_note(field_name: str, block: str) -> str:
+    if field_name == "n_layers":
+        return "repeats of each block without its own `repeat` (model.n_layers)"
+    return f"repeats of block '{block}' (its own `repeat` in the spec)"
 
 
 def _literal(value) -> str:

@@ -33,7 +33,7 @@ def class_name(name: str) -> str:
 
 def _imported_names() -> frozenset[str]:
     """Every name an emitted model.py imports or defines at module level."""
-    from nlc.codegen.kinds import RUNTIME_IMPORTS
+    from nlc.kinds import RUNTIME_IMPORTS
 
     names = {"Model", "Config", "dataclass", "persistent_state", "_init_weights"}
     lines = set(RUNTIME_IMPORTS.values()) | {

@@ -20,8 +20,8 @@ import math
 import textwrap
 from dataclasses import dataclass
 
-from nlc.codegen.kinds import Emission, Group, py
 from nlc.ir.graph import Graph
+from nlc.kinds.emission import Emission, Group, py
 
 WIDTH = 100
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from nlc.ir.nodes import ComputeNode, EdgeKind, Node, StateNode
+from nlc.ir.nodes import ComputeNode, EdgeKind, Node, StateKind, StateNode
 from nlc.ir.period import Period
 
 if TYPE_CHECKING:
-    from nlc.spec.kinds import ComponentBase
+    from nlc.kinds.base import ComponentBase
     from nlc.spec.schema import ModelSettings, Spec
     from nlc.spec.source import SourceMap
 
@@ -128,6 +128,20 @@ class Graph:
                 n *= d
             total += n
         return total
+
+    def parameters(self) -> dict[str, tuple[int, ...]]:
+        """The outer weights' tensors (every `weight` state's) by the key the emitted model's
+        state_dict gives them, `<component>.<tensor>`, with their shapes. (A component whose
+        spec name would shadow a Python or module name is an attribute with a trailing `_`
+        there: `nlc.codegen.namespace`.)"""
+        if self.tensors is None:
+            raise ValueError("parameters needs infer_shapes to have run")
+        return {
+            f"{s.component}.{name}": shape
+            for s in self.states()
+            if s.kind == StateKind.WEIGHT
+            for name, shape in self.tensors.get(s.name, ())
+        }
 
     def level_of(self, state: str) -> Level:
         assert self.levels is not None

@@ -28,25 +28,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from nlc.spec import kinds as k
 from nlc.spec.common import DataDependent
-
-MEMORY_OPS = ("linear_attention", "delta_memory", "titans_memory", "self_modifying_titans")
 
 
 def memory_signature(comp: Any) -> dict | None:
     """The canonical description of a single-memory component, or None for other kinds (and
     for self-modifying Titans with self-modification on: several memories, its own kind)."""
-    if isinstance(comp, k.SelfModifyingTitans):
-        if comp.self_modifying:
-            return None
-        depth, expansion, residual, conv = 2, comp.expansion, True, comp.conv
-    elif isinstance(comp, k.TitansMemory):
-        depth, expansion, residual, conv = comp.depth, comp.expansion, comp.residual, comp.conv
-    elif isinstance(comp, k.LinearAttention):  # also DeltaMemory (a subclass)
-        depth, expansion, residual, conv = 1, 1, False, None
-    else:
+    shape = comp.memory_shape()  # each kind says whether, and how, it is one memory
+    if shape is None:
         return None
+    depth, expansion, residual, conv = shape
     u = comp.update
     opt = u.optimizer
     delta_term = opt.kind == "dgd"

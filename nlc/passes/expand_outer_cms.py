@@ -1,7 +1,7 @@
 """Rewrite rule `expand_outer_cms`: a CMS none of whose levels changes in context is the
 Transformer's pre-norm MLP sublayer, once per level.
 
-A CMS level is the residual sublayer h + MLP_l(RMSNorm_l(h)) (nlc/spec/kinds.py, CMS). When
+A CMS level is the residual sublayer h + MLP_l(RMSNorm_l(h)) (`nlc.kinds.cms`). When
 no level of a CMS keeps an in-context state after `collapse` (every level has period `outer`,
 or was folded because it cannot change within a sequence), the CMS is exactly a chain of
 `norm -> mlp -> add` triples, one per level, each with its own outer weights. Writing it that
@@ -28,7 +28,9 @@ from __future__ import annotations
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, StateKind, StateNode
 from nlc.ir.period import Period
-from nlc.spec.kinds import MLP, Add, Norm
+from nlc.kinds.add import Add
+from nlc.kinds.mlp import MLP
+from nlc.kinds.norm import Norm
 
 _IN_CONTEXT_KINDS = (StateKind.MLP_LEVEL, StateKind.MOMENTUM)
 
@@ -71,7 +73,7 @@ def expand_outer_cms(graph: Graph) -> Graph:
 def _expand_one(graph: Graph, g, name: str, components, tensors, widths) -> None:
     node = graph.node(name)
     comp = components[node.component]
-    d = graph.widths[name] if graph.widths else graph.model.d_model
+    d = int(graph.widths[name]) if graph.widths else graph.model.d_model  # shapes: ints
     owned = [s for s in graph.states() if s.component == node.component]
     # weights read by the CMS, the optimizer states that move them, and its input edge
     optimizers = sorted(
@@ -98,13 +100,13 @@ def _expand_one(graph: Graph, g, name: str, components, tensors, widths) -> None
         else:
             holder = next(s for s in owned if s.name == f"{node.component}.mlp{i}")
         weight_period = holder.period if holder is not None else Period.of("outer")
-        hidden = level.hidden or 4 * d
+        hidden = int(level.hidden_width(d))
         base = f"{name}.level{i}"
         parts = {
             "norm": (Norm(name=f"level{i}_norm", kind="norm"), [("weight", (d,))]),
             "mlp": (
                 MLP(name=f"level{i}_mlp", kind="mlp", hidden=hidden, activation=comp.activation),
-                [("up", (hidden, d)), ("down", (d, hidden))],
+                [("up.weight", (hidden, d)), ("down.weight", (d, hidden))],
             ),
         }
         for role, (spec, shapes) in parts.items():

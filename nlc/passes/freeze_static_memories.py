@@ -23,18 +23,18 @@ from __future__ import annotations
 
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode
+from nlc.kinds.frozen_memory import FrozenMemory
 from nlc.passes.canonical_memory import memory_signature
-from nlc.spec import kinds as k
 
 
-def frozen_form(comp) -> k.FrozenMemory | None:
+def frozen_form(comp) -> FrozenMemory | None:
     """The `frozen_memory` a memory component reads as when it never learns, or None."""
-    if not isinstance(comp, (k.TitansMemory, k.SelfModifyingTitans)) or not comp.learn_init:
+    if not getattr(comp, "freezes", False) or not comp.learn_init:
         return None
     sig = memory_signature(comp)
     if sig is None:  # self-modification on: several memories, not one read path
         return None
-    return k.FrozenMemory(
+    return FrozenMemory(
         name=comp.name,
         kind="frozen_memory",
         inputs=comp.inputs,

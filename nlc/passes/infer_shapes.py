@@ -1,9 +1,11 @@
 """Pass `infer_shapes`: widths of every activation and the tensors of every state.
 
 Requires: a lowered graph (dataflow acyclic).
-Ensures: `graph.widths` maps every compute node to its output width (None for the loss);
-`graph.tensors` maps every state node to its tensors (name, shape); widths, head counts and
-the loss's vocabulary agree, or a SpecError names the component's field.
+Ensures: `graph.widths` maps every compute node to its output width (None for the loss), a
+`Dim` that keeps how it derives from the model settings (`4 * d_model`: code generation writes
+it from `Config`); `graph.tensors` maps every state node to its tensors (name, shape in plain
+ints, at the spec's settings); widths, head counts and the loss's vocabulary agree, or a
+SpecError names the component's field.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import networkx as nx
 
 from nlc.errors import Diagnostic, SpecError, format_path
+from nlc.ir.dim import symbolic
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import EdgeKind, StateKind
-from nlc.spec.kinds import ShapeProblem
+from nlc.kinds.base import ShapeProblem
 
 
 def _error(graph: Graph, loc: tuple, message: str) -> SpecError:
@@ -23,8 +26,8 @@ def _error(graph: Graph, loc: tuple, message: str) -> SpecError:
 
 def infer_shapes(graph: Graph) -> Graph:
     """Compute widths and state tensors (see the module docstring)."""
-    model = graph.model
-    widths: dict[str, int | None] = {}
+    model = symbolic(graph.model)
+    widths: dict[str, int | None] = {}  # Dim values
     tensors: dict[str, tuple] = {}
     flow = graph.dataflow()
     for name in nx.topological_sort(flow):  # deterministic: follows insertion order
@@ -51,7 +54,7 @@ def infer_shapes(graph: Graph) -> Graph:
             for local, tlist in comp.tensors(d_in, model).items():
                 state = f"{name}.{local}"
                 if state in graph.nx:
-                    tensors[state] = tuple(tlist)
+                    tensors[state] = tuple((n, tuple(map(int, s))) for n, s in tlist)
         except ShapeProblem as problem:
             raise _error(graph, loc + problem.loc, problem.message) from None
         widths[name] = width

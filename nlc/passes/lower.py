@@ -18,8 +18,9 @@ import networkx as nx
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, Signal, StateKind, StateNode
+from nlc.kinds.base import ComponentBase
+from nlc.kinds.lm_head import LMHead
 from nlc.passes.lower_optimizer import lower_optimizer
-from nlc.spec.kinds import ComponentBase, LMHead
 from nlc.spec.load import LoadedSpec
 from nlc.spec.schema import Block
 

@@ -8,12 +8,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from nlc.errors import Diagnostic, SpecError, format_path
-from nlc.spec import common, kinds, optimizers, schema
+from nlc.spec import optimizers, schema
 from nlc.spec.source import SourceMap, parse_yaml, read_yaml_file
 
 _TAGS = set(schema.COMPONENT_KINDS) | {"block"} | set(optimizers.OPTIMIZER_KINDS)
@@ -32,15 +32,23 @@ class LoadedSpec:
 
 
 def _known_fields() -> list[str]:
-    """Every field name of the spec language (for 'did you mean' suggestions)."""
+    """Every field name of the spec language (for 'did you mean' suggestions): the fields of
+    the document's models and of every model nested in them (a kind's own, such as a CMS
+    level's, included)."""
     names: set[str] = set()
-    stack: list[type[BaseModel]] = [schema.Spec, schema.ModelSettings]
-    stack += [*optimizers.OPTIMIZER_KINDS.values(), optimizers.Group, optimizers.AdamWSettings]
-    stack += [schema.TrainSettings, schema.Block, common.Update, common.InnerOptimizer]
-    stack += [common.DataDependent, kinds.SelfModUpdate, kinds.CMSLevel]
+    stack: list[Any] = [schema.Spec, schema.Block, *optimizers.OPTIMIZER_KINDS.values()]
     stack += list(schema.COMPONENT_KINDS.values())
-    for model in stack:
-        names.update(model.model_fields)
+    seen: set[Any] = set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            if item in seen:
+                continue
+            seen.add(item)
+            names.update(item.model_fields)
+            stack += [f.annotation for f in item.model_fields.values()]
+        else:  # list[X], X | None, Annotated[...]: look inside
+            stack += list(get_args(item))
     return sorted(names)
 
 

@@ -1,7 +1,7 @@
 """The spec language: the top-level document, blocks and training settings.
 
 A spec is a YAML mapping validated by these pydantic models (unknown keys are errors). The
-component kinds themselves live in `nlc.spec.kinds`; this module assembles them into the
+component kinds live in `nlc.kinds` (one module each); this module assembles them into the
 `Entry` union (a component, chosen by its `kind`, or a repeated `block` of components); the
 outer optimizer's kinds live in `nlc.spec.optimizers`.
 """
@@ -12,29 +12,12 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag
 
-from nlc.spec import kinds
+from nlc.kinds import KINDS
+from nlc.kinds.base import ComponentBase
 from nlc.spec.common import Identifier, Strict
 from nlc.spec.optimizers import AdamW, OuterOptimizer
 
-COMPONENT_KINDS: dict[str, type[kinds.ComponentBase]] = {
-    "embedding": kinds.Embedding,
-    "lm_head": kinds.LMHead,
-    "norm": kinds.Norm,
-    "linear": kinds.Linear,
-    "identity": kinds.Identity,
-    "add": kinds.Add,
-    "gate": kinds.Gate,
-    "mlp": kinds.MLP,
-    "swiglu": kinds.SwiGLU,
-    "conv": kinds.Conv,
-    "attention": kinds.Attention,
-    "linear_attention": kinds.LinearAttention,
-    "delta_memory": kinds.DeltaMemory,
-    "titans_memory": kinds.TitansMemory,
-    "frozen_memory": kinds.FrozenMemory,
-    "self_modifying_titans": kinds.SelfModifyingTitans,
-    "cms": kinds.CMS,
-}
+COMPONENT_KINDS: dict[str, type[ComponentBase]] = KINDS
 """Every component kind, by the name a spec uses in `kind:`."""
 
 

@@ -15,8 +15,8 @@ matched name for name:
   (the first H*D) of `to_qkv.weight` and `conv.weight`; the k/v rows and the gates are left over.
 Every target parameter must receive exactly one source parameter (or row block) of the same
 shape; whatever of a source parameter is left over is reported if it influences the output:
-its gradient must be zero (e.g. a CMS's unused local-objective target W_v of an outer level,
-or the keys, values and gates of a memory that never learns).
+its gradient must be zero (e.g. the local-objective target W_v of a CMS level folded because
+it never updates within a sequence, or the keys, values and gates of a memory that never learns).
 
 Then both models run forward on the same random tokens; the loss is <logits, R> for a fixed
 random R, and the gradients of corresponding parameters are compared.
@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from nlc.kinds.frozen_memory import FrozenMemory
 from nlc.pipeline import FrontResult
-from nlc.spec.kinds import FrozenMemory
 from nlc.verify.build import build_model
 from nlc.verify.structural import canonical
 

@@ -18,7 +18,7 @@ piece's tokens is differentiated to the CMS's output at each of those tokens; th
 its levels' gradients token by token, before the boundaries at that token fire.
 
 The per-kind calling convention is shared with the code generator
-(`nlc.codegen.kinds.emit_component`), and the weights are the emitted model's (built with
+(each kind's `emit`, `nlc.kinds`), and the weights are the emitted model's (built with
 impl="naive"), so the emitted chunk-parallel code can be compared with it on equal weights
 (`nlc.verify.differential`).
 """
@@ -29,7 +29,6 @@ import math
 
 import networkx as nx
 
-from nlc.codegen.kinds import emit_component
 from nlc.codegen.namespace import attr_name
 from nlc.ir.nodes import EdgeKind
 from nlc.pipeline import FrontResult
@@ -73,7 +72,7 @@ def interpret(front: FrontResult, model, idx, targets=None):
         comp = graph.components[node.component]
         d = graph.widths[ins[0]] if ins and graph.widths else graph.model.d_model
         tie = getattr(comp, "tie", None)
-        em = emit_component(comp, d, graph.model, "tied" if tie else None)
+        em = comp.emit(d, graph.model, "tied" if tie else None)
         mod = module_of(model, node.component) if em.ctor is not None else None
         step = step_for(mod) if mod is not None else None
         if em.stateful and step is None:

@@ -26,7 +26,7 @@ import networkx as nx
 
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import ComputeNode, EdgeKind, StateKind, StateNode
-from nlc.passes.canonical_memory import MEMORY_OPS, memory_signature
+from nlc.passes.canonical_memory import memory_signature
 from nlc.passes.expand_outer_cms import expand_outer_cms
 from nlc.passes.freeze_static_memories import freeze_static_memories
 from nlc.pipeline import FrontResult
@@ -66,7 +66,7 @@ def node_label(graph: Graph, name: str) -> tuple:
             shapes = tuple(sorted(s for _, s in graph.tensors.get(name, ())))
         return ("state", node.kind.value, str(node.period), shapes)
     comp = graph.components.get(node.component)
-    signature = memory_signature(comp) if node.op in MEMORY_OPS else None
+    signature = memory_signature(comp) if comp is not None else None
     if signature is not None:  # one family, compared by what it computes (canonical_memory)
         return ("compute", "memory", repr(sorted(signature.items())))
     return ("compute", node.op, _settings(graph, node))

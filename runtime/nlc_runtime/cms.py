@@ -189,8 +189,16 @@ class CMS(nn.Module):
             [nn.Parameter(torch.randn(hd, dim) * 0.5 * hd**-0.5) for hd in hidden]
         )
         self.agg = nn.Parameter(torch.ones(k)) if variant == "independent" else None
+        # signal local: the target map of each level that learns in context (keyed by level
+        # index; a level of period None has no objective, so no target)
         self.W_v = (
-            nn.ParameterList([nn.Parameter(torch.randn(dim, dim) * dim**-0.5) for _ in range(k)])
+            nn.ParameterDict(
+                {
+                    str(i): nn.Parameter(torch.randn(dim, dim) * dim**-0.5)
+                    for i, p in enumerate(periods)
+                    if p is not None
+                }
+            )
             if signal == "local"
             else None
         )
@@ -203,7 +211,7 @@ class CMS(nn.Module):
     def params(self) -> dict:
         return {
             "norm_w": [n.weight for n in self.norms],
-            "W_v": None if self.W_v is None else list(self.W_v),
+            "W_v": None if self.W_v is None else [self.W_v.get(str(i)) for i in range(self.k)],
             "agg": self.agg,
             "init": [[self.W1[i], self.W2[i]] for i in range(self.k)],
         }

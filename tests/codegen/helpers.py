@@ -41,7 +41,8 @@ def shrink_doc(doc: dict) -> dict:
             if "hidden" in e:
                 e["hidden"] = 64
             for level in e.get("levels", []):
-                level["hidden"] = 64
+                if "expansion" not in level:  # a multiple shrinks with d_model
+                    level["hidden"] = 64
             if e.get("kind") == "attention" and "window" in e:
                 e["window"] = 8
             if e.get("kind") == "attention" and "segment" in e:

@@ -40,7 +40,8 @@ def test_frozen_memory_is_emitted_as_the_runtime_read_path():
     assert "from nlc_runtime.frozen import FrozenMemory" in text
     flat = " ".join(text.split())
     assert (
-        "FrozenMemory( 16, n_heads=2, depth=1, expansion=2.0, residual=False, conv=False," in flat
+        "FrozenMemory( cfg.d_model, n_heads=cfg.n_heads, depth=1, expansion=2.0, residual=False, conv=False,"
+        in flat
     )
 
 
@@ -49,7 +50,8 @@ def test_linear_attention_and_the_dot_objective_are_emitted():
     flat = " ".join(text.split())
     assert "from nlc_runtime.linear_attention import LinearAttention" in flat
     assert (
-        "LinearAttention( 16, n_heads=2, depth=1, expansion=1.0, residual=False, chunk=1," in flat
+        "LinearAttention( cfg.d_model, n_heads=cfg.n_heads, depth=1, expansion=1.0, residual=False, chunk=1,"
+        in flat
     )
     assert 'gates="const", lr_const=1.0' in flat and 'objective="dot"' in flat
     titans = render_text(_spec({"kind": "titans_memory", "update": {

@@ -88,7 +88,7 @@ def test_emitted_model_is_causal_and_returns_state(emitted, name):
     y2, _ = model(idx2)
     assert torch.equal(y1[:, :30], y2[:, :30])  # outputs before token 30 do not see it
     assert not torch.allclose(y1[:, 30:], y2[:, 30:])
-    assert "layers" in state and len(state["layers"]) == mod.Config().repeat_layers
+    assert "layers" in state and len(state["layers"]) == mod.Config().n_layers
 
 
 @pytest.mark.slow

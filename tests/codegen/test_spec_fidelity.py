@@ -18,10 +18,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from nlc.codegen.kinds import CodegenError
 from nlc.errors import SpecError
+from nlc.kinds.cms import CMSLevel
+from nlc.kinds.emission import CodegenError
 from nlc.spec.common import DataDependent
-from nlc.spec.kinds import CMSLevel
 from nlc.spec.load import load_spec_text
 from nlc.spec.schema import COMPONENT_KINDS, Block, ModelSettings, TrainSettings
 from tests.codegen.helpers import render_text

@@ -160,7 +160,7 @@ def test_a_deep_wavefront_equals_the_plain_nest(emitted, name):
     module = emitted[name]
     assert "wavefront(" in Path(module.__file__).read_text()  # the schedule is emitted
     idx = torch.randint(0, 256, (2, 105), generator=torch.Generator().manual_seed(4))
-    cfg = {"repeat_layers": 5}
+    cfg = {"n_layers": 5}
     _assert_agree(_run_schedules(module, idx, ("plain", "wavefront"), cfg))
 
 

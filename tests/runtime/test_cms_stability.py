@@ -44,9 +44,9 @@ def test_the_default_lr_is_half_the_stable_step(tmp_path):
 
 def test_the_bound_and_the_bounded_step_on_the_issues_model(tmp_path, monkeypatch):
     """hope-attention at initialisation, 256 tokens, second level at period 7 (its lr set on
-    the built model, past what check accepts): at 4x the bound the logits are finite with the
+    the built model, past what check accepts): at 3x the bound the logits are finite with the
     runtime's bounded step and NaN without it (the hidden inputs outgrow their starting size
-    within the sequence); at lr 0.01, the issue's setting (9x), NaN even with it -- why check
+    within the sequence; so at seeds 0-3, while at 4x it depends on the seed); at lr 0.01, the issue's setting (9x), NaN even with it -- why check
     refuses past the bound."""
     import nlc_runtime.cms as cms_module
 
@@ -65,9 +65,9 @@ def test_the_bound_and_the_bounded_step_on_the_issues_model(tmp_path, monkeypatc
         with torch.no_grad():
             return bool(torch.isfinite(model(idx)[0]).all())
 
-    assert finite(4 * bound) and not finite(0.01)
+    assert finite(3 * bound) and not finite(0.01)
     monkeypatch.setattr(cms_module, "_bounded", lambda pairs: pairs)
-    assert not finite(4 * bound)
+    assert not finite(3 * bound)
 
 
 def test_bounded_terms_are_unchanged_at_the_starting_size_and_shrink_beyond():

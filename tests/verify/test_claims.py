@@ -3,8 +3,10 @@ Titans, and Titans with memory lr 0."""
 
 from __future__ import annotations
 
+from nlc.kinds.delta_memory import DeltaMemory
+from nlc.kinds.linear_attention import LinearAttention
+from nlc.kinds.titans_memory import TitansMemory
 from nlc.passes.canonical_memory import memory_signature
-from nlc.spec.kinds import DeltaMemory, LinearAttention, TitansMemory
 from nlc.verify.cli import run_verify
 from tests.conftest import SPECS
 

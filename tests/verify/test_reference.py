@@ -93,21 +93,27 @@ def _mixer(draw) -> list[dict]:
     return [titans]
 
 
+def _hidden(draw) -> dict:
+    """An MLP's hidden width: absolute channels or a multiple of its input width."""
+    return draw(st.sampled_from([{"hidden": 16}, {"expansion": 1}, {"expansion": 2}]))
+
+
 def _layer(draw) -> list[dict]:
     """A random residual block from the emittable kinds, with random periods."""
     block = [{"name": "n1", "kind": "norm"}, *_mixer(draw),
              {"name": "r1", "kind": "add", "inputs": ["in", "mix"]}]  # fmt: skip
     if draw(st.booleans()):
         periods = sorted(draw(st.lists(st.integers(2, 12), min_size=0, max_size=2, unique=True)))
-        levels = [{"period": p, "hidden": 16, "lr": 0.01} for p in periods]
+        # lr x period x width stays under the stable bound at twice the width (test_config)
+        levels = [{"period": p, **_hidden(draw), "lr": 0.0025} for p in periods]
         if levels and draw(st.booleans()):  # the fastest level with momentum
             levels[0].update(optimizer="momentum", momentum=0.5)
-        levels.append({"period": "outer", "hidden": 16})
+        levels.append({"period": "outer", **_hidden(draw)})
         block.append({"name": "cms", "kind": "cms", "levels": levels,
                       "variant": draw(st.sampled_from(["sequential", "independent", "nested"])),
                       "signal": draw(st.sampled_from(["local", "lm"]))})  # fmt: skip
     else:
-        block += [{"name": "n2", "kind": "norm"}, {"name": "mlp", "kind": "mlp", "hidden": 16},
+        block += [{"name": "n2", "kind": "norm"}, {"name": "mlp", "kind": "mlp", **_hidden(draw)},
                   {"name": "r2", "kind": "add", "inputs": ["r1", "mlp"]}]  # fmt: skip
     return block
 

@@ -27,7 +27,10 @@ def test_outer_cms_expands_into_norm_mlp_add_chain():
     assert ops["layers.0.cms.level0.mlp"] == "mlp"
     assert g.inputs_of("layers.0.cms.level0.add") == ["layers.0.res1", "layers.0.cms.level0.mlp"]
     assert g.inputs_of("layers.1.norm1") == ["layers.0.cms.level0.add"]
-    assert g.tensors["layers.0.cms.level0.mlp.W"] == (("up", (256, 128)), ("down", (128, 256)))
+    assert g.tensors["layers.0.cms.level0.mlp.W"] == (
+        ("up.weight", (256, 128)),
+        ("down.weight", (128, 256)),
+    )
 
 
 def test_in_context_cms_is_not_expanded():

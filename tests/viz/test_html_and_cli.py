@@ -22,7 +22,7 @@ def test_html_is_self_contained_and_carries_node_details():
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "url(http" not in page
     assert page.count("<svg") == 2  # folded and unfolded drawings
-    for detail in ("layers.{0..1}.memory.M_k", "projection_period", "w2[4, 64, 32]", "32768"):
+    for detail in ("layers.{0..1}.memory.M_k", "projection_period", "W1[4, 64, 32]", "32768"):
         assert detail in page, detail
 
 

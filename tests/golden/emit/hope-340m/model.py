@@ -42,7 +42,7 @@ class Config:
     d_model: int = 1024  # width of the residual stream
     n_heads: int = 16  # default head count
     context: int = 4096  # tokens per sequence: the in-context clock
-    repeat_layers: int = 24  # repeats of block 'layers'
+    n_layers: int = 24  # repeats of each block without its own `repeat` (model.n_layers)
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
     schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
@@ -53,7 +53,7 @@ class Config:
 
 
 class Layers(nn.Module):
-    """Block 'layers', repeated 24 times (layers.0 ... layers.23)."""
+    """Block 'layers', repeated cfg.n_layers times (the spec: 24, layers.0 ... layers.23)."""
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {}  # state key -> repeated block
@@ -61,12 +61,12 @@ class Layers(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 5 (outer)
-        self.norm1 = RMSNorm(1024, eps=1e-06)
+        self.norm1 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.memory (self_modifying_titans): M_k, M_v, M_q, M_eta, M_alpha at level 1 (every
         # 16 tokens); M_memory at level 2 (every 64 tokens); W at level 5 (outer)
         self.memory = SelfModifyingTitans(
-            1024,
-            n_heads=16,
+            cfg.d_model,
+            n_heads=cfg.n_heads,
             expansion=2.0,
             chunk_mem=64,
             chunk_other=16,
@@ -80,9 +80,10 @@ class Layers(nn.Module):
             impl=cfg.impl,
         )
         # layers.0.cms (cms): mlp0 at level 3 (every 256 tokens); mlp1 at level 4 (every 1024
-        # tokens); W, mlp2 at level 5 (outer)
+        # tokens); W, mlp2 at level 5 (outer); levels.0.hidden, levels.1.hidden, levels.2.hidden
+        # fixed by the spec (not scaled by Config)
         self.cms = CMS(
-            1024,
+            cfg.d_model,
             periods=[256, 1024, None],
             hidden=[1664, 1664, 1664],
             lrs=[2e-06, 5e-07, 0.01],
@@ -100,12 +101,12 @@ class Layers(nn.Module):
         """A span x (B, n, C) of the tokens after t; a component with update groups steps
         through its own boundaries inside it (`span`)."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, n, 1024)
+        h_norm1 = self.norm1(x)  # (B, n, d_model)
         h_memory, new_state["memory"] = span(
             self.memory, state["memory"], t, h_norm1
-        )  # (B, n, 1024)
-        h_res1 = x + h_memory  # (B, n, 1024)
-        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res1)  # (B, n, 1024)
+        )  # (B, n, d_model)
+        h_res1 = x + h_memory  # (B, n, d_model)
+        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res1)  # (B, n, d_model)
         return h_cms, new_state
 
 
@@ -121,10 +122,10 @@ class Model(nn.Module):
         self.cfg = cfg
         # embed (embedding): W at level 5 (outer)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        # Block 'layers', repeated 24 times (layers.0 ... layers.23).
-        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.repeat_layers)])
+        # Block 'layers', repeated cfg.n_layers times (the spec: 24, layers.0 ... layers.23).
+        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.n_layers)])
         # norm_f (norm): W at level 5 (outer)
-        self.norm_f = RMSNorm(1024, eps=1e-06)
+        self.norm_f = RMSNorm(cfg.d_model, eps=1e-06)
         self.apply(_init_weights)
 
     def init_state(self, batch: int) -> dict:
@@ -139,8 +140,8 @@ class Model(nn.Module):
         find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, n, 1024)
-        # layers: 24 x Layers
+        h_embed = self.embed(idx)  # (B, n, d_model)
+        # layers: cfg.n_layers x Layers
         h_layers = h_embed
         if self.cfg.schedule == "wavefront" and t is not None:
             # a diagonal wavefront over pieces of 64 tokens: wave w runs block i on
@@ -154,8 +155,8 @@ class Model(nn.Module):
                 h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
                 layers_state.append(s)
             new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, n, 1024)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 32000)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, d_model)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, vocab_size)
         return h_head, new_state
 
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:

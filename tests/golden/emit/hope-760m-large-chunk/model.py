@@ -44,7 +44,7 @@ class Config:
     d_model: int = 1536  # width of the residual stream
     n_heads: int = 16  # default head count
     context: int = 4096  # tokens per sequence: the in-context clock
-    repeat_layers: int = 24  # repeats of block 'layers'
+    n_layers: int = 24  # repeats of each block without its own `repeat` (model.n_layers)
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
     schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
@@ -55,7 +55,7 @@ class Config:
 
 
 class Layers(nn.Module):
-    """Block 'layers', repeated 24 times (layers.0 ... layers.23)."""
+    """Block 'layers', repeated cfg.n_layers times (the spec: 24, layers.0 ... layers.23)."""
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {}  # state key -> repeated block
@@ -63,16 +63,23 @@ class Layers(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 6 (outer)
-        self.norm1 = RMSNorm(1536, eps=1e-06)
+        self.norm1 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.attn (attention): kv at level 1 (every token); W at level 6 (outer)
-        self.attn = Attention(1536, 16, window=512, n_persistent=0, rope=True, impl=cfg.attn_impl)
+        self.attn = Attention(
+            cfg.d_model,
+            cfg.n_heads,
+            window=512,
+            n_persistent=0,
+            rope=True,
+            impl=cfg.attn_impl,
+        )
         # layers.0.norm2 (norm): W at level 6 (outer)
-        self.norm2 = RMSNorm(1536, eps=1e-06)
+        self.norm2 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.memory (self_modifying_titans): M_k, M_v, M_q, M_eta, M_alpha at level 2 (every
         # 256 tokens); M_memory at level 3 (every 512 tokens); W at level 6 (outer)
         self.memory = SelfModifyingTitans(
-            1536,
-            n_heads=16,
+            cfg.d_model,
+            n_heads=cfg.n_heads,
             expansion=2.0,
             chunk_mem=512,
             chunk_other=256,
@@ -86,9 +93,10 @@ class Layers(nn.Module):
             impl=cfg.impl,
         )
         # layers.0.cms (cms): mlp0 at level 4 (every 1024 tokens); mlp1 at level 5 (every 2048
-        # tokens); W, mlp2 at level 6 (outer)
+        # tokens); W, mlp2 at level 6 (outer); levels.0.hidden, levels.1.hidden, levels.2.hidden
+        # fixed by the spec (not scaled by Config)
         self.cms = CMS(
-            1536,
+            cfg.d_model,
             periods=[1024, 2048, None],
             hidden=[2624, 2624, 2624],
             lrs=[3e-07, 1.5e-07, 0.01],
@@ -110,15 +118,15 @@ class Layers(nn.Module):
         """A span x (B, n, C) of the tokens after t; a component with update groups steps
         through its own boundaries inside it (`span`)."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, n, 1536)
-        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, 1536)
-        h_res1 = x + h_attn  # (B, n, 1536)
-        h_norm2 = self.norm2(h_res1)  # (B, n, 1536)
+        h_norm1 = self.norm1(x)  # (B, n, d_model)
+        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, d_model)
+        h_res1 = x + h_attn  # (B, n, d_model)
+        h_norm2 = self.norm2(h_res1)  # (B, n, d_model)
         h_memory, new_state["memory"] = span(
             self.memory, state["memory"], t, h_norm2
-        )  # (B, n, 1536)
-        h_res2 = h_res1 + h_memory  # (B, n, 1536)
-        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res2)  # (B, n, 1536)
+        )  # (B, n, d_model)
+        h_res2 = h_res1 + h_memory  # (B, n, d_model)
+        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res2)  # (B, n, d_model)
         return h_cms, new_state
 
 
@@ -134,10 +142,10 @@ class Model(nn.Module):
         self.cfg = cfg
         # embed (embedding): W at level 6 (outer)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        # Block 'layers', repeated 24 times (layers.0 ... layers.23).
-        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.repeat_layers)])
+        # Block 'layers', repeated cfg.n_layers times (the spec: 24, layers.0 ... layers.23).
+        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.n_layers)])
         # norm_f (norm): W at level 6 (outer)
-        self.norm_f = RMSNorm(1536, eps=1e-06)
+        self.norm_f = RMSNorm(cfg.d_model, eps=1e-06)
         self.apply(_init_weights)
 
     def init_state(self, batch: int) -> dict:
@@ -152,16 +160,16 @@ class Model(nn.Module):
         find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, n, 1536)
-        # layers: 24 x Layers
+        h_embed = self.embed(idx)  # (B, n, d_model)
+        # layers: cfg.n_layers x Layers
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
             h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
             layers_state.append(s)
         new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, n, 1536)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 32000)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, d_model)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, vocab_size)
         return h_head, new_state
 
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:

@@ -42,7 +42,7 @@ class Config:
     d_model: int = 128  # width of the residual stream
     n_heads: int = 4  # default head count
     context: int = 256  # tokens per sequence: the in-context clock
-    repeat_layers: int = 2  # repeats of block 'layers'
+    n_layers: int = 2  # repeats of each block without its own `repeat` (model.n_layers)
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
     schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
@@ -53,7 +53,7 @@ class Config:
 
 
 class Layers(nn.Module):
-    """Block 'layers', repeated 2 times (layers.0 ... layers.1)."""
+    """Block 'layers', repeated cfg.n_layers times (the spec: 2, layers.0 ... layers.1)."""
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {}  # state key -> repeated block
@@ -61,12 +61,12 @@ class Layers(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 5 (outer)
-        self.norm1 = RMSNorm(128, eps=1e-06)
+        self.norm1 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.memory (self_modifying_titans): M_k, M_v, M_q, M_eta, M_alpha at level 1 (every 4
         # tokens); M_memory at level 2 (every 16 tokens); W at level 5 (outer)
         self.memory = SelfModifyingTitans(
-            128,
-            n_heads=4,
+            cfg.d_model,
+            n_heads=cfg.n_heads,
             expansion=2.0,
             chunk_mem=16,
             chunk_other=4,
@@ -83,9 +83,9 @@ class Layers(nn.Module):
         # layers.0.cms (cms): mlp0 at level 3 (every 32 tokens); mlp1 at level 4 (every 128 tokens);
         # W, mlp2 at level 5 (outer)
         self.cms = CMS(
-            128,
+            cfg.d_model,
             periods=[32, 128, None],
-            hidden=[256, 256, 256],
+            hidden=[2 * cfg.d_model, 2 * cfg.d_model, 2 * cfg.d_model],
             lrs=[0.0001, 2.5e-05, 0.01],
             variant="sequential",
             signal="local",
@@ -101,12 +101,12 @@ class Layers(nn.Module):
         """A span x (B, n, C) of the tokens after t; a component with update groups steps
         through its own boundaries inside it (`span`)."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, n, 128)
+        h_norm1 = self.norm1(x)  # (B, n, d_model)
         h_memory, new_state["memory"] = span(
             self.memory, state["memory"], t, h_norm1
-        )  # (B, n, 128)
-        h_res1 = x + h_memory  # (B, n, 128)
-        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res1)  # (B, n, 128)
+        )  # (B, n, d_model)
+        h_res1 = x + h_memory  # (B, n, d_model)
+        h_cms, new_state["cms"] = span(self.cms, state["cms"], t, h_res1)  # (B, n, d_model)
         return h_cms, new_state
 
 
@@ -122,10 +122,10 @@ class Model(nn.Module):
         self.cfg = cfg
         # embed (embedding): W at level 5 (outer)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        # Block 'layers', repeated 2 times (layers.0 ... layers.1).
-        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.repeat_layers)])
+        # Block 'layers', repeated cfg.n_layers times (the spec: 2, layers.0 ... layers.1).
+        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.n_layers)])
         # norm_f (norm): W at level 5 (outer)
-        self.norm_f = RMSNorm(128, eps=1e-06)
+        self.norm_f = RMSNorm(cfg.d_model, eps=1e-06)
         self.apply(_init_weights)
 
     def init_state(self, batch: int) -> dict:
@@ -140,8 +140,8 @@ class Model(nn.Module):
         find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, n, 128)
-        # layers: 2 x Layers
+        h_embed = self.embed(idx)  # (B, n, d_model)
+        # layers: cfg.n_layers x Layers
         h_layers = h_embed
         if self.cfg.schedule == "wavefront" and t is not None:
             # a diagonal wavefront over pieces of 16 tokens: wave w runs block i on
@@ -155,8 +155,8 @@ class Model(nn.Module):
                 h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
                 layers_state.append(s)
             new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, n, 128)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 256)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, d_model)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, vocab_size)
         return h_head, new_state
 
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:

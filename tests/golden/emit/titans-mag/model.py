@@ -40,7 +40,7 @@ class Config:
     d_model: int = 128  # width of the residual stream
     n_heads: int = 4  # default head count
     context: int = 128  # tokens per sequence: the in-context clock
-    repeat_layers: int = 2  # repeats of block 'layers'
+    n_layers: int = 2  # repeats of each block without its own `repeat` (model.n_layers)
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
     schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
@@ -51,7 +51,7 @@ class Config:
 
 
 class Layers(nn.Module):
-    """Block 'layers', repeated 2 times (layers.0 ... layers.1)."""
+    """Block 'layers', repeated cfg.n_layers times (the spec: 2, layers.0 ... layers.1)."""
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {}  # state key -> repeated block
@@ -59,13 +59,20 @@ class Layers(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 3 (outer)
-        self.norm1 = RMSNorm(128, eps=1e-06)
+        self.norm1 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.attn (attention): kv at level 1 (every token); W at level 3 (outer)
-        self.attn = Attention(128, 4, window=32, n_persistent=4, rope=True, impl=cfg.attn_impl)
+        self.attn = Attention(
+            cfg.d_model,
+            cfg.n_heads,
+            window=32,
+            n_persistent=4,
+            rope=True,
+            impl=cfg.attn_impl,
+        )
         # layers.0.memory (titans_memory): S, M at level 2 (every 16 tokens); W at level 3 (outer)
         self.memory = NeuralMemory(
-            128,
-            n_heads=4,
+            cfg.d_model,
+            n_heads=cfg.n_heads,
             depth=2,
             expansion=2.0,
             residual=False,
@@ -82,11 +89,11 @@ class Layers(nn.Module):
             impl=cfg.impl,
         )
         # layers.0.gate (gate): W at level 3 (outer)
-        self.gate = rt.Gate(128, activation="sigmoid", normalize=True)
+        self.gate = rt.Gate(cfg.d_model, activation="sigmoid", normalize=True)
         # layers.0.norm2 (norm): W at level 3 (outer)
-        self.norm2 = RMSNorm(128, eps=1e-06)
+        self.norm2 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.mlp (mlp): W at level 3 (outer)
-        self.mlp = rt.MLP(128, 512, activation="gelu")
+        self.mlp = rt.MLP(cfg.d_model, 4 * cfg.d_model, activation="gelu")
 
     def init_state(self, batch: int) -> dict:
         """The in-context states of one block at token 0."""
@@ -96,16 +103,16 @@ class Layers(nn.Module):
         """A span x (B, n, C) of the tokens after t; a component with update groups steps
         through its own boundaries inside it (`span`)."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, n, 128)
-        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, 128)
+        h_norm1 = self.norm1(x)  # (B, n, d_model)
+        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, d_model)
         h_memory, new_state["memory"] = span(
             self.memory, state["memory"], t, h_norm1
-        )  # (B, n, 128)
-        h_gate = self.gate(h_attn, h_memory)  # (B, n, 128)
-        h_res1 = x + h_gate  # (B, n, 128)
-        h_norm2 = self.norm2(h_res1)  # (B, n, 128)
-        h_mlp = self.mlp(h_norm2)  # (B, n, 128)
-        h_res2 = h_res1 + h_mlp  # (B, n, 128)
+        )  # (B, n, d_model)
+        h_gate = self.gate(h_attn, h_memory)  # (B, n, d_model)
+        h_res1 = x + h_gate  # (B, n, d_model)
+        h_norm2 = self.norm2(h_res1)  # (B, n, d_model)
+        h_mlp = self.mlp(h_norm2)  # (B, n, d_model)
+        h_res2 = h_res1 + h_mlp  # (B, n, d_model)
         return h_res2, new_state
 
 
@@ -121,10 +128,10 @@ class Model(nn.Module):
         self.cfg = cfg
         # embed (embedding): W at level 3 (outer)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        # Block 'layers', repeated 2 times (layers.0 ... layers.1).
-        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.repeat_layers)])
+        # Block 'layers', repeated cfg.n_layers times (the spec: 2, layers.0 ... layers.1).
+        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.n_layers)])
         # norm_f (norm): W at level 3 (outer)
-        self.norm_f = RMSNorm(128, eps=1e-06)
+        self.norm_f = RMSNorm(cfg.d_model, eps=1e-06)
         self.apply(_init_weights)
 
     def init_state(self, batch: int) -> dict:
@@ -139,16 +146,16 @@ class Model(nn.Module):
         find their boundaries (None: the segment holds none, the plain schedule).
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, n, 128)
-        # layers: 2 x Layers
+        h_embed = self.embed(idx)  # (B, n, d_model)
+        # layers: cfg.n_layers x Layers
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
             h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute, t)
             layers_state.append(s)
         new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, n, 128)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 256)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, d_model)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, vocab_size)
         return h_head, new_state
 
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:

@@ -37,7 +37,7 @@ class Config:
     d_model: int = 128  # width of the residual stream
     n_heads: int = 4  # default head count
     context: int = 128  # tokens per sequence: the in-context clock
-    repeat_layers: int = 4  # repeats of block 'layers'
+    n_layers: int = 4  # repeats of each block without its own `repeat` (model.n_layers)
     impl: str = "chunked"  # 'naive': the per-token reference path of every memory
     schedule: str = "fused"  # or 'plain' (the reference nest) or 'wavefront' (Model.step)
     recompute: bool = False  # recompute each block's activations in backward (memory)
@@ -48,7 +48,7 @@ class Config:
 
 
 class Layers(nn.Module):
-    """Block 'layers', repeated 4 times (layers.0 ... layers.3)."""
+    """Block 'layers', repeated cfg.n_layers times (the spec: 4, layers.0 ... layers.3)."""
 
     persist = ()  # components whose in-context state persists across sequences
     state_blocks = {}  # state key -> repeated block
@@ -56,11 +56,11 @@ class Layers(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         # layers.0.norm1 (norm): W at level 2 (outer)
-        self.norm1 = RMSNorm(128, eps=1e-06)
+        self.norm1 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.attn (attention): kv at level 1 (every token); W at level 2 (outer)
         self.attn = Attention(
-            128,
-            4,
+            cfg.d_model,
+            cfg.n_heads,
             window=None,
             n_persistent=0,
             rope=True,
@@ -68,9 +68,9 @@ class Layers(nn.Module):
             impl=cfg.attn_impl,
         )
         # layers.0.norm2 (norm): W at level 2 (outer)
-        self.norm2 = RMSNorm(128, eps=1e-06)
+        self.norm2 = RMSNorm(cfg.d_model, eps=1e-06)
         # layers.0.mlp (mlp): W at level 2 (outer)
-        self.mlp = rt.MLP(128, 512, activation="gelu")
+        self.mlp = rt.MLP(cfg.d_model, 4 * cfg.d_model, activation="gelu")
 
     def init_state(self, batch: int) -> dict:
         """The in-context states of one block at token 0."""
@@ -79,12 +79,12 @@ class Layers(nn.Module):
     def forward(self, x: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """A span x (B, n, C) of tokens: every state as of its start."""
         new_state: dict = {}
-        h_norm1 = self.norm1(x)  # (B, n, 128)
-        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, 128)
-        h_res1 = x + h_attn  # (B, n, 128)
-        h_norm2 = self.norm2(h_res1)  # (B, n, 128)
-        h_mlp = self.mlp(h_norm2)  # (B, n, 128)
-        h_res2 = h_res1 + h_mlp  # (B, n, 128)
+        h_norm1 = self.norm1(x)  # (B, n, d_model)
+        h_attn, new_state["attn"] = self.attn(h_norm1, state["attn"])  # (B, n, d_model)
+        h_res1 = x + h_attn  # (B, n, d_model)
+        h_norm2 = self.norm2(h_res1)  # (B, n, d_model)
+        h_mlp = self.mlp(h_norm2)  # (B, n, d_model)
+        h_res2 = h_res1 + h_mlp  # (B, n, d_model)
         return h_res2, new_state
 
 
@@ -100,10 +100,10 @@ class Model(nn.Module):
         self.cfg = cfg
         # embed (embedding): W at level 2 (outer)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        # Block 'layers', repeated 4 times (layers.0 ... layers.3).
-        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.repeat_layers)])
+        # Block 'layers', repeated cfg.n_layers times (the spec: 4, layers.0 ... layers.3).
+        self.layers = nn.ModuleList([Layers(cfg) for _ in range(cfg.n_layers)])
         # norm_f (norm): W at level 2 (outer)
-        self.norm_f = RMSNorm(128, eps=1e-06)
+        self.norm_f = RMSNorm(cfg.d_model, eps=1e-06)
         self.apply(_init_weights)
 
     def init_state(self, batch: int) -> dict:
@@ -116,16 +116,16 @@ class Model(nn.Module):
         caller's.
         train.py compiles this once and replays it for every segment."""
         new_state: dict = {}
-        h_embed = self.embed(idx)  # (B, n, 128)
-        # layers: 4 x Layers
+        h_embed = self.embed(idx)  # (B, n, d_model)
+        # layers: cfg.n_layers x Layers
         h_layers = h_embed
         layers_state = []
         for i, block in enumerate(self.layers):
             h_layers, s = call_block(block, h_layers, state["layers"][i], self.cfg.recompute)
             layers_state.append(s)
         new_state["layers"] = layers_state
-        h_norm_f = self.norm_f(h_layers)  # (B, n, 128)
-        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, 256)
+        h_norm_f = self.norm_f(h_layers)  # (B, n, d_model)
+        h_head = F.linear(h_norm_f, self.embed.weight)  # (B, n, vocab_size)
         return h_head, new_state
 
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
