@@ -36,10 +36,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# unit, property and golden tests (about a minute on 2 cores): the tests marked slow (subprocess
-# training, torchrun, torch.compile, browsers) run in `make test` only
+# unit, property and golden tests (45 s on 2 cores): the tests marked slow (subprocess training,
+# torchrun, torch.compile, browsers) run in `make test` only; two pytest-xdist workers of one
+# torch thread each (serial: 75 s)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 -m "not slow"
 
 # the wheel as a user gets it: built from the checkout, installed into a fresh venv (reusing
 # this venv's torch, nothing downloaded) and run from a folder outside the checkout: nlc check
