@@ -114,7 +114,7 @@ def projection_chunk(spec, proj, projS, outer, x, q_static, mu, dgd, normalize, 
     S)."""
     k, v, q, eta, alpha = generate(spec, proj, outer, x, q_static)
     m = None if mu is None else torch.full_like(eta, mu)
-    W, S = write_chunked(spec, proj, proj, projS, k, v, eta, alpha, m, dgd, normalize, clip)
+    W, S = write_chunked(spec, proj, projS, k, v, eta, alpha, m, dgd, normalize, clip)
     return k, v, q, eta, alpha, W, S
 
 
@@ -124,29 +124,26 @@ def memory_chunk(spec, mem, memS, q, k, v, eta, alpha, mu, dgd, normalize, clip,
     (each matrix's change clipped to `clip`). Returns (y, W, S)."""
     y = mlp_forward(spec, mem, q)[0]
     m = None if mu is None else torch.full_like(eta, mu)
-    W, S = write_chunked(spec, mem, mem, memS, k, v, eta, alpha, m, dgd, normalize, clip, rates)
+    W, S = write_chunked(spec, mem, memS, k, v, eta, alpha, m, dgd, normalize, clip, rates)
     return y, W, S
 
 
-def write_chunked(
-    spec, Ws, runW, runS, k, v, eta, alpha, mu, dgd, normalize=False, clip=None, rates=None
-):
-    """The memories Ws (stacked) learn a chunk's tokens in closed form, starting from
-    (runW, runS): each learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and
-    every gradient at its chunk-start weights Ws. k, v: (B, H, c, D); eta, alpha, mu:
-    (B, H, c); `clip`: each matrix's change from Ws bounded to that norm (`clip_change`, here
-    so that a compiled kernel fuses it with the update); `rates`: their `chunk_rates`, when the
-    caller has them. Returns (W, S)."""
+def write_chunked(spec, Ws, Ss, k, v, eta, alpha, mu, dgd, normalize=False, clip=None, rates=None):
+    """The memories Ws (stacked; momenta Ss) learn a chunk's tokens in closed form: each
+    learns ||M(k) - vhat||^2 with its self-generated values vhat = M(v) and every gradient at
+    its chunk-start weights Ws. k, v: (B, H, c, D); eta, alpha, mu: (B, H, c); `clip`: each
+    matrix's change bounded to that norm (`clip_change`, here so that a compiled kernel fuses
+    it with the update); `rates`: their `chunk_rates`, when the caller has them. Returns
+    (W, S)."""
     if rates is None:  # shared by memories and layers
         rates = chunk_rates(eta, alpha, mu, any(dgd), k.dtype)
-    newW, newS = [], ([] if runS is not None else None)
+    newW, newS = [], ([] if Ss is not None else None)
+    # the forward's products h @ W are the delta rule's h @ W0
     pairs, products = self_target_pairs(spec, Ws, k, v, products=True)
     for i, (h, g) in enumerate(pairs):
         lr = normalised_lr(eta, h) if normalize else eta
-        S0 = None if runS is None else runS[i]
-        # the forward's h @ W is the delta rule's h @ W0 where it started from the same W
-        HW0 = products[i] if runW[i] is Ws[i] else None
-        W, S = chunk_update(runW[i], S0, h, g, lr, alpha, mu, dgd[i], rates, HW0)
+        S0 = None if Ss is None else Ss[i]
+        W, S = chunk_update(Ws[i], S0, h, g, lr, alpha, mu, dgd[i], rates, products[i])
         newW.append(clip_change(Ws[i], W, clip))
         if newS is not None:
             newS.append(S)
@@ -342,7 +339,7 @@ class SelfModifyingTitans(nn.Module):
             newW, newS = write_naive(self.spec, Ws, Ss, *args)
             newW = [clip_change(W0, W, self.clip) for W0, W in zip(Ws, newW, strict=True)]
         else:
-            newW, newS = KERNELS["write"](self.spec, Ws, Ws, Ss, *args, self.clip)
+            newW, newS = KERNELS["write"](self.spec, Ws, Ss, *args, self.clip)
         return self._visible(newW, newS)
 
     def _visible(self, newW: list, newS: list | None) -> dict:
