@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -47,17 +48,31 @@ def _sha256(path: Path) -> str:
 
 
 def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """`write(tmp)`, then `tmp` renamed onto `path`. tmp lies in a private folder beside path:
+    a writer may make temporary files of its own next to its target (safetensors >= 0.8 writes
+    `.tmpXXXXXX` and renames it), and a kill must leave nothing that the next save's cleanup
+    (`_remove_stale`) does not recognise."""
+    tmpdir = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = os.path.join(tmpdir, path.name)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _remove_stale(folder: Path) -> None:
+    """What a process killed while saving left: its private temporary folders (and the
+    temporary files of older versions), of this rank's files only (not other ranks' files in
+    progress)."""
+    for name in (WEIGHTS, STATE):
+        for stale in folder.glob(f".{name}.*.tmp"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def save_checkpoint(
@@ -80,9 +95,7 @@ def save_checkpoint(
             raise FloatingPointError(
                 f"weight {name} is not finite: not saved (the last checkpoint is kept)"
             )
-    for name in (WEIGHTS, STATE):  # a process killed while writing them left these
-        for stale in folder.glob(f".{name}.*.tmp"):  # (not other ranks' files in progress)
-            stale.unlink(missing_ok=True)
+    _remove_stale(folder)
     save_id = uuid.uuid4().hex
     meta = {**(metadata or {}), "save_id": save_id}
     for path in (folder / WEIGHTS, folder / STATE):  # the current pair becomes the previous
