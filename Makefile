@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast wheel-test lint format bench evidence fuzz clean
+.PHONY: setup demo test test-fast wheel-test lint format bench evidence fuzz gpu-wheels clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,18 @@ bench: $(STAMP)
 # runs/evidence/report.md. Budgeted for 30 min on 2 idle cores (`--quick`: a smoke test)
 evidence: $(STAMP)
 	$(PY) bench/evidence.py --out runs/evidence
+
+# what bench/gpu_check.sh needs on the device machine beside its python3 (which has torch and
+# every other dependency but pydantic): wheels for its Python 3.12, carried as .whl (typing-
+# extensions too: pydantic-core needs a recent one)
+GPU_WHEELS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 \
+  typing-inspection==0.4.5 typing-extensions==4.16.0
+gpu-wheels: $(STAMP)
+	rm -rf .whl
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
+	ls .whl
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -8,7 +8,10 @@ one after another.
 
 It says how launch-bound a step is before a GPU is at hand: on an H100/H200 an eager kernel
 launch costs ~5-10 us of CPU time, so N launches cost at least N * 5 us per step whatever the
-arithmetic. Nothing here is a test.
+arithmetic. The same pass counts the step's FLOPs (torch.utils.flop_counter: every matrix
+product, forward and backward), per token: what `bench_train.py --flops-per-token` takes for
+MFU on a GPU, where an eager step of a large model is too slow to count them. Nothing here is
+a test.
 """
 
 from __future__ import annotations
@@ -45,16 +48,20 @@ class CountLaunches(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def count(module, schedule: str, batch: int, context: int) -> tuple[int, Counter, float]:
+def count(module, schedule: str, batch: int, context: int) -> tuple[int, Counter, float, float]:
+    """Launches, the most frequent ops, FLOPs per token and the seconds counting took."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     with torch.device("meta"):
         model = module.Model(module.Config(schedule=schedule))
     idx = torch.zeros(batch, context, dtype=torch.long, device="meta")
-    counter = CountLaunches()
+    counter, flops = CountLaunches(), FlopCounterMode(display=False)
     start = time.perf_counter()
-    with counter:
+    with flops, counter:
         logits, _ = model(idx)
         F.cross_entropy(logits.flatten(0, 1), idx.flatten()).backward()
-    return sum(counter.ops.values()), counter.ops, time.perf_counter() - start
+    per_token = flops.get_total_flops() / (batch * context)
+    return sum(counter.ops.values()), counter.ops, per_token, time.perf_counter() - start
 
 
 def depth(source: str, layers: int, context: int) -> dict[str, int]:
@@ -90,12 +97,12 @@ def main() -> None:
                 if schedule not in depths:
                     print(f"{name:24s} {schedule:10s} (not emitted: the block keeps its loop)")
                     continue
-                total, ops, seconds = count(module, schedule, batch, context)
+                total, ops, flops, seconds = count(module, schedule, batch, context)
                 top = ", ".join(f"{k} {v:,}" for k, v in ops.most_common(4))
                 print(
                     f"{name:24s} {schedule:10s} {total:10,} launches  "
                     f"sequential depth {depths[schedule]:6,} chunk steps  "
-                    f"({seconds:.0f} s to count; most: {top})"
+                    f"{flops / 1e9:.2f} GFLOP/token  ({seconds:.0f} s to count; most: {top})"
                 )
 
 
