@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .chunking import decay_matrix, safe_log, shift_down
+from .products import mm
 
 
 def normalised_lr(lr: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -206,11 +207,11 @@ def unit_lower_solve(N: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     if c == 1:
         return R
     M = -N
-    X = R + M @ R
+    X = R + mm(M, R)
     span = 2  # X = (I + M + ... + M^(span - 1)) R
     while span < c:
-        M = M @ M
-        X = X + M @ X
+        M = mm(M, M)
+        X = X + mm(M, X)
         span *= 2
     return X
 
@@ -257,20 +258,20 @@ def chunk_update(
     W = r.A_cum[..., -1, None, None] * W0
     if S0 is not None:
         W = W + r.gamma[..., -1, None, None] * S0
-        S = r.Mu_cum[..., -1, None, None] * S0 - Ht @ (r.Mu[..., -1, :].unsqueeze(-1) * lrG)
+        S = r.Mu_cum[..., -1, None, None] * S0 - mm(Ht, r.Mu[..., -1, :].unsqueeze(-1) * lrG)
     else:
         S = None
     if delta:
         A_cum_prev, g_prev, P_prev, A_prev = r.delta
-        K = Hm @ Ht  # (B, H, c, c): h_t . h_i
-        HW0 = Hm @ W0 if HW0 is None else HW0  # (B, H, c, dout)
+        K = mm(Hm, Ht)  # (B, H, c, c): h_t . h_i
+        HW0 = mm(Hm, W0) if HW0 is None else HW0  # (B, H, c, dout)
         rhs = A_cum_prev.unsqueeze(-1) * HW0
         if S0 is not None:
-            rhs = rhs + g_prev.unsqueeze(-1) * (Hm @ S0)
-        rhs = rhs - (P_prev * K) @ lrG
+            rhs = rhs + g_prev.unsqueeze(-1) * mm(Hm, S0)
+        rhs = rhs - mm(P_prev * K, lrG)
         b = lr.unsqueeze(-1)  # b_t = lr_t (HOPE Eq. 88 uses one eta_t for both terms)
         # the system is I + T, T = b (A_prev * K) strictly lower (A_prev = A shifted down is
         # zero on and above the diagonal)
         U = unit_lower_solve(b * (A_prev * K), -b * rhs)
         Z = Z + r.A[..., -1, :].unsqueeze(-1) * U  # A[-1, i] = prod_{j>i} a_j
-    return W + Ht @ Z, S
+    return W + mm(Ht, Z), S

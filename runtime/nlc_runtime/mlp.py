@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .products import mm
+
 
 @dataclass(frozen=True)
 class MemorySpec:
@@ -77,7 +79,7 @@ def mlp_forward(
     cache = [x]
     h = x
     for i, W in enumerate(Ws):
-        z = h @ W  # (B, H, n, d_i)
+        z = mm(h, W)  # (B, H, n, d_i)
         cache.append(z)
         h = act_fwd(z, spec.act) if i < len(Ws) - 1 else z
         if i < len(Ws) - 1:
@@ -108,7 +110,7 @@ def mlp_backward(
         pairs[i] = (h_in, g)
         if i == 0 and not need_dx:
             return pairs, None
-        g = g @ W_t(Ws[i])  # dl/dh_in
+        g = mm(g, W_t(Ws[i]))  # dl/dh_in
         if i > 0:
             g = g * act_grad(cache[2 * i - 1], spec.act)  # through act(z_{i}) of previous layer
     dx = g + g_out if spec.residual else g
