@@ -31,6 +31,20 @@ def compile_chunk_kernels(**compile_kw) -> None:
                 mod.KERNELS[name] = torch.compile(fn, **compile_kw)
 
 
+def cpu_compiler_missing() -> str | None:
+    """Why torch.compile cannot build CPU kernels on this machine (Inductor compiles them with
+    a C++ compiler: `g++`, or $CXX), or None when it can (or this torch does not say)."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:
+        return None
+    try:
+        get_cpp_compiler()
+    except Exception as err:  # InvalidCxxCompiler, and whatever a torch version raises instead
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return None
+
+
 def reset_chunk_kernels() -> None:
     """Back to the eager chunk bodies."""
     for mod, kernels in _ORIGINAL.items():

@@ -259,3 +259,18 @@ def test_a_torn_metrics_line_and_options_file_do_not_stop_a_resume(run, tmp_path
     lines = (copy / "metrics.jsonl").read_text().splitlines()
     assert all(line.startswith("{") and line.endswith("}") for line in lines)
     assert json.loads(lines[-1])["step"] == 3
+
+
+def test_compile_without_a_cpu_compiler_trains_eagerly(tmp_path, capsys, monkeypatch):
+    """On CPU torch.compile builds C++ kernels: with no C++ compiler, `--compile` says so in
+    one line and the run trains eagerly (no traceback, no lost run)."""
+    import torch._inductor.config as inductor
+    from nlc_runtime.compile import cpu_compiler_missing
+
+    assert cpu_compiler_missing() is None  # this machine has one (the compile tests need it)
+    monkeypatch.setattr(inductor.cpp, "cxx", ("nlc-test-no-such-compiler",))
+    assert "C++ compiler" in cpu_compiler_missing()
+    assert train(tmp_path, "--compile") == 0
+    out = capsys.readouterr().out
+    assert "--compile: No working C++ compiler" in out and "training eagerly" in out, out
+    assert (tmp_path / "run" / "summary.json").exists()

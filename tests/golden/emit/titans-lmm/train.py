@@ -45,7 +45,7 @@ from nlc_runtime.checkpoint import (
     save_checkpoint,
     save_rank_state,
 )
-from nlc_runtime.compile import compile_chunk_kernels
+from nlc_runtime.compile import compile_chunk_kernels, cpu_compiler_missing
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
 from nlc_runtime.flags import Parser, add_training_flags
 from nlc_runtime.interrupt import StopFlag
@@ -184,9 +184,12 @@ def train(args, dist, device: str) -> list[float]:
             state = load_rank_state(out / "ckpt", dist.rank, start, device) or state
         first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
     use_compile = cuda if args.compile is None else args.compile
+    # on CPU, torch.compile builds C++: without a compiler, say so and train eagerly
+    no_compiler = cpu_compiler_missing() if use_compile and not cuda else None
+    use_compile = use_compile and no_compiler is None
     step_model = wrapped
     mode = args.compile_mode
-    if mode == "auto":  # demo HOPE on 2 CPU cores: chunks 1.51x eager, step 0.60x (bench_train)
+    if mode == "auto":  # demo HOPE on 2 CPU cores: chunks 2.2x eager, step 0.57x (bench_train)
         mode = "step" if cuda else "chunks"
     if use_compile and mode == "step":
         # the plain nest's per-segment step compiled once and replayed: the loop nest stays
@@ -201,6 +204,10 @@ def train(args, dist, device: str) -> list[float]:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
     metrics = Metrics(out, start, dist.main, wandb=args.wandb, config=vars(args))
     progress = Progress(start, args.steps, dist.main)
+    if no_compiler:
+        progress.say(f"--compile: {no_compiler}; training eagerly")
+    elif use_compile:
+        progress.say(f"torch.compile ({mode}): the first step includes compiling")
     progress.say(
         f"training {n_params / 1e6:.2f}M parameters on {device} "
         f"({distributed.describe(wrapped, dist)}): "
