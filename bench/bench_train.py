@@ -7,15 +7,15 @@ text. Nothing here is a test.
 
     python bench/bench_train.py                                  # demo HOPE + transformer, CPU
     python bench/bench_train.py --specs specs/hope-760m.yaml --device cuda --shape 2x4096 \
-        --modes compiled,graphs --recompute --flops-per-token 12.51e9
+        --modes compiled,graphs --recompute --flops-per-token 10.70e9
 
 Modes: eager (the fused schedule, the default); plain (the reference loop nest, eager);
 wavefront (fused, the repeated blocks overlapped and batched per wave; wavefront-chunks with
 the chunk kernels compiled);
-compiled (what train.py does with --compile: the plain nest's per-segment step compiled once and
-replayed); chunks (the fused schedule with the memories' chunk kernels compiled); graphs (the
-step compiled with mode="reduce-overhead", i.e. replayed as CUDA graphs: the segment loop of a
-large HOPE is launch-bound on a GPU).
+compiled (what train.py does with --compile on CUDA: the plain nest's per-segment step compiled
+once per repeated block and replayed, `compile_step`); chunks (the fused schedule with the
+memories' chunk kernels compiled); graphs (the step compiled with mode="reduce-overhead", i.e.
+replayed as CUDA graphs: the segment loop of a large HOPE is launch-bound on a GPU).
 
 Columns: tokens/s over the timed steps (after two untimed steps that include compilation);
 first-step seconds (compile time for `compiled`); peak memory (CPU: the process's peak
@@ -51,7 +51,7 @@ def run_one(
     """One configuration in this process; returns its numbers."""
     import torch
     import torch.nn.functional as F
-    from nlc_runtime.compile import compile_chunk_kernels
+    from nlc_runtime.compile import compile_chunk_kernels, compile_step
     from torch.utils.flop_counter import FlopCounterMode
 
     from nlc.codegen.emit import compile_spec
@@ -78,7 +78,7 @@ def run_one(
         model.cfg.schedule = "wavefront"
     if mode in ("compiled", "graphs"):  # what train.py's --compile-mode auto (step) does
         kw = {"mode": "reduce-overhead"} if mode == "graphs" else {}
-        model.step = torch.compile(model.step, **kw)
+        compile_step(model, **kw)
     elif mode in ("chunks", "wavefront-chunks"):
         compile_chunk_kernels()
     x = torch.randint(0, cfg.vocab_size, (batch, context + 1), device=device)

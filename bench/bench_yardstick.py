@@ -7,6 +7,7 @@ have at the yardstick's FLOP rate, the ceiling of what fewer or faster small ope
     python bench/bench_yardstick.py                          # the five specs, CPU, eager
     python bench/bench_yardstick.py --specs hope --schedule plain
     python bench/bench_yardstick.py --specs hope --compile   # the chunk kernels compiled
+    python bench/bench_yardstick.py --specs hope-attention --compile model   # whole forward
 
 Shape: vocab 256, width 128, 2 layers, 4 heads, sequence 256, batch 4, AdamW, float32 (each
 spec is the shipped preset with n_layers 2 and context 256; the yardstick has the same width,
@@ -107,12 +108,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
     parser.add_argument(
         "--compile",
-        action="store_true",
-        help="the emitted models' chunk kernels compiled (train.py --compile on CPU); the "
-        "yardstick stays eager",
+        nargs="?",
+        const="chunks",
+        choices=["chunks", "model"],
+        help="compile the emitted models: chunks (default; the memories' chunk kernels, "
+        "train.py --compile on CPU) or model (the whole forward, --compile-mode model: its "
+        "loops unrolled, a long first step); the yardstick stays eager",
     )
     args = parser.parse_args()
-    how = "chunk kernels compiled" if args.compile else "eager"
+    how = {None: "eager", "chunks": "chunk kernels compiled", "model": "whole forward compiled"}
+    how = how[args.compile]
     print(
         f"CPU ({torch.get_num_threads()} threads), {how}, float32, batch {BATCH} x "
         f"{args.context}, {LAYERS} layers, schedule {args.schedule}; ratio = tokens/s over the "
@@ -130,7 +135,10 @@ def main() -> None:
                 from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
 
                 torch._dynamo.reset()
-                compile_chunk_kernels()
+                if args.compile == "chunks":
+                    compile_chunk_kernels()
+                else:
+                    ours = trainer(torch.compile(model), args.context)
                 t0 = time.perf_counter()
                 ours()
                 first = f"  first step {time.perf_counter() - t0:.1f} s (compiling)"

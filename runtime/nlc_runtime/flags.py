@@ -143,10 +143,10 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
     ("--dtype", {"choices": ["float32", "float64"]}, "float32"),
     ("--compile-mode", {
         "choices": COMPILE_MODES,
-        "help": "step: the plain loop nest with its per-segment step compiled once and "
-        "replayed for every segment; chunks: the memories' chunk kernels (and a wavefront's "
-        "waves) compiled, the loops eager; model: the whole forward; auto: step on CUDA, "
-        "chunks on CPU",
+        "help": "step: the plain loop nest with its per-segment step compiled once per "
+        "repeated block and replayed for every segment and layer; chunks: the memories' "
+        "chunk kernels (and a wavefront's waves) compiled, the loops eager; model: the whole "
+        "forward; auto: step on CUDA, chunks on CPU",
     }, "auto"),
     ("--schedule", {
         "choices": SCHEDULES,

@@ -311,6 +311,37 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["hope", "titans-mac"])
+def test_the_step_compiles_once_per_block_shape_at_any_depth(emitted, name):
+    """`--compile-mode step` (`compile_step`): every repeat of a block replays the graphs of
+    the first, so 4 layers compile the same graphs as 2 (as many, of as many nodes: what is
+    traced and compiled does not grow with depth), and 96 tokens as 32; the compiled model
+    gives the eager logits."""
+    from nlc_runtime.compile import compile_step
+
+    module = emitted[name]
+    counts = {}
+    for layers, length in ((2, 32), (4, 32), (4, 96)):
+        torch._dynamo.reset()
+        graphs = []
+
+        def backend(gm, example_inputs, graphs=graphs):
+            graphs.append(gm)
+            return gm.forward
+
+        torch.manual_seed(0)
+        model = module.Model(module.Config(n_layers=layers, schedule="plain")).double()
+        idx = torch.arange(length).remainder(256)[None]
+        eager, _ = model(idx)
+        assert compile_step(model, backend=backend) == "step, per block of layers"
+        compiled, _ = model(idx)
+        assert (compiled - eager).abs().max().item() < 1e-12
+        counts[layers, length] = len(graphs), sum(len(gm.graph.nodes) for gm in graphs)
+    assert counts[2, 32] == counts[4, 32] == counts[4, 96], counts
+    assert counts[2, 32][0] >= 1, counts
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,schedule", [("hope", "fused"), ("titans-lmm", "fused"), ("hope", "wavefront")]
 )

@@ -50,7 +50,7 @@ from nlc_runtime.checkpoint import (
     save_checkpoint,
     save_rank_state,
 )
-from nlc_runtime.compile import compile_chunk_kernels, cpu_compiler_missing
+from nlc_runtime.compile import compile_chunk_kernels, compile_step, cpu_compiler_missing
 from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
 from nlc_runtime.flags import Parser, add_training_flags
 from nlc_runtime.interrupt import StopFlag
@@ -196,12 +196,12 @@ def train(args, dist, device: str) -> list[float]:
     mode = args.compile_mode
     if mode == "auto":  # demo HOPE on 2 CPU cores: chunks 2.2x eager, step 0.57x (bench_train)
         mode = "step" if cuda else "chunks"
+    compiled = mode
     if use_compile and mode == "step":
-        # the plain nest's per-segment step compiled once and replayed: the loop nest stays
-        # eager, so compile time does not grow with context / chunk (compiling the fused
-        # forward would unroll every component's loop over its boundaries)
-        model.cfg.schedule = "plain"
-        model.step = torch.compile(model.step)
+        # the plain nest's per-segment step compiled once per block and replayed: the loop
+        # nest stays eager, so compile time grows with neither context / chunk (compiling the
+        # fused forward would unroll every component's loop over its boundaries) nor depth
+        compiled = compile_step(model)
     elif use_compile and mode == "chunks":
         compile_chunk_kernels()
     elif use_compile:
@@ -212,7 +212,7 @@ def train(args, dist, device: str) -> list[float]:
     if no_compiler:
         progress.say(f"--compile: {no_compiler}; training eagerly")
     elif use_compile:
-        progress.say(f"torch.compile ({mode}): the first step includes compiling")
+        progress.say(f"torch.compile ({compiled}): the first step includes compiling")
     progress.say(
         f"training {n_params / 1e6:.2f}M parameters on {device} "
         f"({distributed.describe(wrapped, dist)}): "
