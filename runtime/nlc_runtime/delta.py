@@ -196,17 +196,19 @@ batched (4 x 4) `solve_triangular` costs about 20 of those matmuls (170 us again
 systems), and it was 9% of a HOPE training step."""
 
 
-def unit_lower_solve(N: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    """X with (I + N) X = R, N (..., c, c) strictly lower-triangular (zero on and above the
-    diagonal), R (..., c, d). N is nilpotent, so (I + N)^-1 = sum_{j<c} (-N)^j =
-    (I - N)(I + N^2)(I + N^4)...: ceil(log2 c) factors, exact (no truncation)."""
+def unit_lower_solve(N: torch.Tensor, R: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+    """X with (I + N) X = R (`transpose`: (I + N)^T X = R), N (..., c, c) strictly
+    lower-triangular (zero on and above the diagonal), R (..., c, d). N is nilpotent, so
+    (I + N)^-1 = sum_{j<c} (-N)^j = (I - N)(I + N^2)(I + N^4)...: ceil(log2 c) factors, exact
+    (no truncation)."""
     c = N.shape[-1]
     if c > NEUMANN_MAX:
-        I_plus_N = N  # the solver takes the unit diagonal as given and reads below it only
-        return torch.linalg.solve_triangular(I_plus_N, R, upper=False, unitriangular=True)
+        # the solver takes the unit diagonal as given and reads one triangle only
+        T = N.mT if transpose else N
+        return torch.linalg.solve_triangular(T, R, upper=transpose, unitriangular=True)
     if c == 1:
         return R
-    M = -N
+    M = -N.mT if transpose else -N
     X = R + mm(M, R)
     span = 2  # X = (I + M + ... + M^(span - 1)) R
     while span < c:
@@ -250,6 +252,13 @@ def chunk_update(
     a unit lower-triangular system in U = [u_1..u_c].
     """
     r = rates if rates is not None else chunk_rates(lr, a, mu, delta, Hm.dtype)
+    if delta and S0 is None and r.Mu is None and not torch.compiler.is_compiling():
+        # eager: the same expression below as one autograd node (a compiled kernel lets the
+        # compiler differentiate and fuse it instead)
+        A_cum_prev, _, _, A_prev = r.delta
+        HW0 = mm(Hm, W0) if HW0 is None else HW0
+        rows = (r.A[..., -1, :], r.A_cum[..., -1], A_cum_prev, A_prev)
+        return _DeltaChunk.apply(W0, Hm, Gm, lr, *rows, HW0)[0], None
     lrG = Gm * lr.unsqueeze(-1)  # (B, H, c, dout)
     Ht = Hm.transpose(-1, -2)  # (B, H, din, c)
     # W_c = A_cum_c W0 (+ gamma_c S0) + H^T Z: the gradient and delta terms are both low rank
@@ -275,3 +284,74 @@ def chunk_update(
         U = unit_lower_solve(b * (A_prev * K), -b * rhs)
         Z = Z + r.A[..., -1, :].unsqueeze(-1) * U  # A[-1, i] = prod_{j>i} a_j
     return W + mm(Ht, Z), S
+
+
+class _DeltaChunk(torch.autograd.Function):
+    """`chunk_update` with the delta rule, no momentum, with its backward written out (eager
+    only). Differentiated op by op, the closed form is ~45 small ops forward and ~80 autograd
+    nodes backward per matrix, run for every chunk of every memory (HOPE's projection
+    memories: 4 tokens): about 80% of its time was the backward pass's per-node cost.
+
+    Inputs: W0 (..., din, dout); Hm (..., c, din); Gm, HW0 = Hm @ W0 (..., c, dout); lr (..., c);
+    last = A[c, :] (..., c); A_cum_c (...); the solve's pieces A_cum_prev (..., c) and A_prev
+    (..., c, c). With b = lr, P = A (no momentum):
+        Z = diag(last) (U - diag(lr) G),  W_c = A_cum_c W0 + H^T Z,
+        (I + N) U = -diag(b) rhs,  N = diag(b) (A_prev * K),  K = H H^T,
+        rhs = diag(A_cum_prev) HW0 - (A_prev * K) diag(lr) G.
+    """
+
+    generate_vmap_rule = True  # a wavefront runs its blocks under vmap
+
+    @staticmethod
+    def forward(W0, Hm, Gm, lr, last, A_cum_c, A_cum_prev, A_prev, HW0):
+        b = lr.unsqueeze(-1)
+        lrG = Gm * b
+        K = mm(Hm, Hm.mT)
+        ApK = A_prev * K
+        rhs = A_cum_prev.unsqueeze(-1) * HW0 - mm(ApK, lrG)
+        U = unit_lower_solve(b * ApK, -b * rhs)
+        Z = last.unsqueeze(-1) * (U - lrG)
+        W = torch.addcmul(mm(Hm.mT, Z), A_cum_c[..., None, None], W0)
+        return W, Z, lrG, K, U, rhs
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(*output[1:])
+        ctx.save_for_backward(*inputs, *output[1:])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dW, *_):
+        W0, Hm, Gm, lr, last, A_cum_c, A_cum_prev, A_prev, HW0, Z, lrG, K, U, rhs = (
+            ctx.saved_tensors
+        )
+        b = lr.unsqueeze(-1)
+        ApK = A_prev * K
+        dZ = mm(Hm, dW)  # W_c = A_cum_c W0 + H^T Z
+        dHm = mm(Z, dW.mT)
+        dU = last.unsqueeze(-1) * dZ  # Z = last (U - lrG)
+        d_last = (dZ * (U - lrG)).sum(-1)
+        dR = unit_lower_solve(b * ApK, dU, transpose=True)  # (I + N) U = R
+        dN = -mm(dR, U.mT)
+        drhs = -b * dR  # R = -b rhs
+        db = (dN * ApK).sum(-1) - (dR * rhs).sum(-1)  # N = b ApK
+        dApK = b * dN - mm(drhs, lrG.mT)  # rhs = A_cum_prev HW0 - ApK lrG
+        dlrG = -mm(ApK.mT, drhs) - dU
+        dK = dApK * A_prev
+        dHm = dHm + mm(dK + dK.mT, Hm)  # K = H H^T
+        grads = (
+            A_cum_c[..., None, None] * dW,
+            dHm,
+            dlrG * b,
+            db + (dlrG * Gm).sum(-1),
+            d_last,
+            (dW * W0).sum((-2, -1)),
+            (drhs * HW0).sum(-1),
+            dApK * K,
+            A_cum_prev.unsqueeze(-1) * drhs,
+        )
+        inputs = (W0, Hm, Gm, lr, last, A_cum_c, A_cum_prev, A_prev, HW0)
+        return tuple(
+            g.sum_to_size(x.shape) if g.shape != x.shape else g
+            for g, x in zip(grads, inputs, strict=True)
+        )

@@ -153,6 +153,39 @@ def test_unit_lower_solve(c):
     R = torch.randn(3, c, 5)
     X = unit_lower_solve(N, R)
     assert_rel_close((torch.eye(c) + N) @ X, R, 1e-12)
+    Xt = unit_lower_solve(N, R, transpose=True)
+    assert_rel_close((torch.eye(c) + N).mT @ Xt, R, 1e-12)
+
+
+@pytest.mark.parametrize("c", [1, 4, 9, 24])  # one token, Neumann, the triangular solver
+@pytest.mark.parametrize("given_product", [False, True])
+def test_delta_chunk_gradients_equal_the_per_token_steps(c, given_product):
+    """The delta rule's chunk update without momentum (its backward written out,
+    `_DeltaChunk`): the gradients of every input equal those of the per-token steps, with M
+    memories stacked on W0 and G that share the inputs and rates (broadcast, as HOPE's
+    projection memories), and with the forward's product H @ W0 passed in."""
+    torch.manual_seed(c)
+    M, B, H, di, do = 3, 2, 2, 5, 4
+    W0 = torch.randn(M, B, H, di, do, requires_grad=True)
+    Hm = torch.nn.functional.normalize(torch.randn(B, H, c, di), dim=-1).requires_grad_()
+    Gm = torch.randn(M, B, H, c, do, requires_grad=True)
+    lr = (0.5 * torch.rand(B, H, c)).requires_grad_()
+    a = (0.5 + 0.5 * torch.rand(B, H, c)).requires_grad_()
+    weights = torch.randn(M, B, H, di, do)  # a loss that weighs every entry differently
+    inputs = (W0, Hm, Gm, lr, a)
+
+    W = W0
+    for t in range(c):
+        W = step_update(W, None, Hm[..., t, :], Gm[..., t, :], lr[..., t], a[..., t], None, True)[0]
+    ref = torch.autograd.grad((W * weights).sum(), inputs)
+    HW0 = Hm @ W0 if given_product else None
+    Wc = chunk_update(W0, None, Hm, Gm, lr, a, None, True, HW0=HW0)[0]
+    assert Wc.grad_fn.name() == "_DeltaChunkBackward"  # the written-out backward ran
+    got = torch.autograd.grad((Wc * weights).sum(), inputs)
+    assert_rel_close(Wc, W, 1e-12, "W")
+    for name, g, r in zip(("W0", "H", "G", "lr", "a"), got, ref, strict=True):
+        assert g.shape == r.shape, name
+        assert_rel_close(g, r, 1e-10, name)
 
 
 @pytest.mark.parametrize("momentum", [False, True])
