@@ -310,6 +310,35 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
     assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
 
 
+def test_evaluation_runs_the_eager_chunk_kernels(emitted):
+    """With the chunk kernels compiled, a call without gradients (train.py's evaluation) runs
+    the eager bodies and compiles nothing; the next training call compiles; both give the
+    eager logits."""
+    from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
+
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    model = _model(emitted["hope"])
+    idx = torch.arange(40).remainder(256)[None]
+    eager, _ = model(idx)
+    torch._dynamo.reset()
+    compile_chunk_kernels(backend=backend, dynamic=False)
+    try:
+        with torch.no_grad():
+            evaluated, _ = model(idx)
+        assert graphs == []
+        trained, _ = model(idx)
+    finally:
+        reset_chunk_kernels()
+    assert graphs
+    assert (evaluated - eager).abs().max().item() == 0.0
+    assert (trained - eager).abs().max().item() < 1e-12
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hope", "titans-mac"])
 def test_the_step_compiles_once_per_block_shape_at_any_depth(emitted, name):
