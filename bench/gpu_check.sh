@@ -5,7 +5,8 @@
 #
 # A device session has 15 minutes in all (a machine's start, 1-2 min, included) and 10 per
 # command, so the script keeps to BUDGET seconds (default 300: a rerun still fits) and runs the
-# most informative check first; a section that no longer fits is skipped with a line saying so. Each bench row runs in a fresh
+# most informative check first; a section that no longer fits is skipped with a line saying so
+# (FUSED=1 and STEP=1 add two more, for a raised BUDGET). Each bench row runs in a fresh
 # process and prints its first-step time as soon as it has one, so a cut run still says how far
 # it got. Logs and JSON go to $OUT (or ./gpu-out).
 #
@@ -85,5 +86,11 @@ section "3. nlc train + generate on the demo HOPE" 60 train
 if [ "${FUSED:-0}" = 1 ]; then
     section "4. hope-760m fused, chunk kernels compiled" 120 \
         bench "$BIG" chunks 10.70e9 bench_760m_chunks
+fi
+# 5. (STEP=1, with BUDGET raised) hope-760m as `nlc train` runs it on CUDA (--compile-mode
+#    step): the plain nest, each block's per-segment step compiled once for all 24 layers.
+if [ "${STEP:-0}" = 1 ]; then
+    section "5. hope-760m plain nest, the step compiled per block" 120 \
+        bench "$BIG" compiled 10.70e9 bench_760m_step
 fi
 echo "== done in $SECONDS s (budget $BUDGET s)"
