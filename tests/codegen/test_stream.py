@@ -310,6 +310,33 @@ def test_the_segment_step_compiles_once_per_shape(emitted, name):
     assert counts[32] == counts[96] and 1 <= counts[96] <= 4, counts
 
 
+@pytest.mark.parametrize("schedule", ["fused", "wavefront"])
+def test_bf16_autocast_trains_hope_eagerly(emitted, schedule):
+    """bf16 autocast (train.py on CUDA; CPU autocast casts the same matrix products): the
+    eager pieces of a step (the written-out backward of the delta rule, the clip) take mixed
+    dtypes and give a finite loss and finite gradients, to the parameters float32 reaches, near
+    float32's."""
+    module = emitted["hope"]
+    idx = torch.randint(0, 256, (2, 49), generator=torch.Generator().manual_seed(3))
+
+    def grads(autocast: bool):
+        torch.manual_seed(0)
+        model = module.Model(module.Config(schedule=schedule))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits, _ = model(idx[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), idx[:, 1:].flatten())
+        loss.backward()
+        assert torch.isfinite(loss)
+        return loss, {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    loss32, ref = grads(False)
+    loss16, got = grads(True)
+    assert got.keys() == ref.keys() and len(got) > 10
+    assert abs(loss16 - loss32).item() < 0.05
+    for name, g in got.items():
+        assert torch.isfinite(g).all(), name
+
+
 def test_evaluation_runs_the_eager_chunk_kernels(emitted):
     """With the chunk kernels compiled, a call without gradients (train.py's evaluation) runs
     the eager bodies and compiles nothing; the next training call compiles; both give the
