@@ -4,7 +4,9 @@ The chunked paths are graph-break free, so `torch.compile(model)` works; but it 
 Python loop over chunks, so compile time and the generated code grow with T / chunk (on CPU,
 T = 1024 at chunk 16 took minutes to compile and ran slower than eager). `compile_chunk_kernels`
 instead compiles the per-chunk bodies once (one graph per chunk shape, reused for every chunk)
-and leaves the loop eager.
+and leaves the loop eager (train.py's `--compile-mode chunks`, the CPU default);
+`compile_step` compiles the plain nest's per-segment step once per repeated block (`step`, the
+CUDA default), so neither grows with the sequence, nor the latter with depth.
 
 Only the bodies that run once per chunk are compiled. Self-modifying Titans' "generate" and
 "write" run where a span cuts a chunk (once per span in the fused schedule) and meet a new
