@@ -50,8 +50,8 @@ def _sha256(path: Path) -> str:
 def _atomic(path: Path, write) -> None:
     """`write(tmp)`, then `tmp` renamed onto `path`. tmp lies in a private folder beside path:
     a writer may make temporary files of its own next to its target (safetensors >= 0.8 writes
-    `.tmpXXXXXX` and renames it), and a kill must leave nothing that the next save's cleanup
-    (`_remove_stale`) does not recognise."""
+    a `.tmp` file with a random suffix and renames it), and a kill must leave nothing that the
+    next save's cleanup (`_remove_stale`) does not recognise."""
     tmpdir = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = os.path.join(tmpdir, path.name)
     try:
