@@ -49,6 +49,20 @@ class TrainSettings(Strict):
     accumulate: int = Field(1, gt=0, description="Gradient accumulation micro-steps.")
     eval_every: int = Field(100, gt=0)
     seed: int = 1337
+    stream: bool = Field(
+        False,
+        description="Stream training: each batch row reads consecutive windows of one stream, "
+        "the in-context state carried from window to window (train.py --stream).",
+    )
+    stream_length: int | None = Field(
+        None,
+        gt=0,
+        le=1 << 30,
+        description="Tokens per stream (default: the documents of the data, else 16384).",
+    )
+    bptt_windows: int = Field(
+        1, gt=0, le=1024, description="Windows per call under stream: the graph spans them."
+    )
 
 
 def _entry_tag(value: Any) -> str | None:

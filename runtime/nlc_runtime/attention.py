@@ -6,8 +6,11 @@ attention sees tokens <= t. `Attention` streams: its state holds the keys and va
 RoPE, at their absolute positions) of the tokens a later query may still see -- the last
 window - 1 of a sliding window, and for full causal attention up to `cache` tokens (the model's
 context; beyond it the window slides) -- and the position of the next token ("pos", a 0-dim
-tensor, so a compiled step is not specialised on it). A segment's tokens append and read in
-one causal op, so a KV cache never cuts the loop nest's segments.
+tensor, so a compiled step is not specialised on it), and per row how many tokens of its own
+sequence it has seen ("seen", (B,)): a row that stream training restarts (`stream.reset_rows`)
+starts again at 0, sees none of the keys cached before, and finds its persistent prefix at
+the distance a new sequence finds it. A segment's tokens
+append and read in one causal op, so a KV cache never cuts the loop nest's segments.
 
 Masks are boolean (True = may attend). `attention_naive` is the explicit-softmax reference the
 SDPA path is tested against.
@@ -122,23 +125,40 @@ class Attention(nn.Module):
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         return q, k, v
 
-    def prefix(self, batch: int):
-        """Keys and values of the persistent tokens (B, H, P, D), or None."""
+    def prefix(self, batch: int, start: torch.Tensor | None = None):
+        """Keys and values of the persistent tokens (B, H, P, D), or None. They sit just
+        before each row's sequence: at positions 0..P-1, the row's first token at P; `start`
+        (B,): where each row's sequence began on the batch's clock (a row restarted by stream
+        training), its prefix shifted along."""
         if self.persistent is None:
             return None
         p = self.persistent.unsqueeze(0).expand(batch, *self.persistent.shape)
-        _, k, v = self.heads_at(p, 0)
-        return k, v
+        if start is None or not self.rope:
+            _, k, v = self.heads_at(p, 0)
+            return k, v
+        _, k, v = self.qkv_heads(p)
+        P = p.shape[1]
+        inv = 1.0 / (10000.0 ** (torch.arange(0, self.D, 2, device=p.device).double() / self.D))
+        positions = start.double()[:, None] + torch.arange(P, device=p.device).double()
+        f = positions[..., None] * inv  # (B, P, D/2)
+        emb = torch.cat([f, f], -1)[:, None]  # (B, 1, P, D)
+        return apply_rope(k, emb.cos().to(k.dtype), emb.sin().to(k.dtype)), v
 
     def init_state(self, batch: int) -> dict:
         w = self.qkv.weight
         empty = zeros(w, batch, self.H, 0, self.D)
-        return {"k": empty, "v": empty, "pos": torch.zeros((), dtype=torch.long, device=w.device)}
+        return {
+            "k": empty,
+            "v": empty,
+            "pos": torch.zeros((), dtype=torch.long, device=w.device),
+            "seen": torch.zeros(batch, dtype=torch.long, device=w.device),
+        }
 
     def forward(self, x: torch.Tensor, state: dict | None = None):
         B, n, C = x.shape
         state = state if state is not None else self.init_state(B)
-        prefix = self.prefix(B)
+        seen = state.get("seen")
+        prefix = self.prefix(B, None if seen is None else state["pos"] - seen)
         P = 0 if prefix is None else prefix[0].shape[2]
         q, k, v = self.heads_at(x, state["pos"] + P)
         m = state["k"].shape[2]
@@ -154,9 +174,17 @@ class Attention(nn.Module):
             y = attention(q, k_all, v_all, is_causal=True)
         else:
             mask = stream_mask(n, m, P, self.span, x.device)
+            if m and seen is not None:  # cached keys of a restarted row's earlier stream: hidden
+                own = torch.arange(m, device=x.device) >= m - seen[:, None]  # (B, m)
+                others = torch.ones(B, P + n, dtype=torch.bool, device=x.device)
+                columns = torch.cat([others[:, :P], own, others[:, P:]], 1)  # (B, P + m + n)
+                mask = mask & columns[:, None, None, :]  # (B, 1, n, P + m + n)
             y = (attention if self.impl == "sdpa" else attention_naive)(q, k_all, v_all, mask)
         if self.span is not None:  # what a later query can still see: the last span - 1
             start = max(0, keys.shape[2] - (self.span - 1))
             keys, values = keys[:, :, start:], values[:, :, start:]
         y = y.transpose(1, 2).reshape(B, n, C)
-        return self.proj(y), {"k": keys, "v": values, "pos": state["pos"] + n}
+        new = {"k": keys, "v": values, "pos": state["pos"] + n}
+        if seen is not None:
+            new["seen"] = seen + n
+        return self.proj(y), new

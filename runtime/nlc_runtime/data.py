@@ -157,6 +157,66 @@ def load_tokens(
     return torch.tensor(tokenizer.encode(text), dtype=torch.long)
 
 
+def load_documents(
+    source: str | None, tokenizer=None, vocab_size: int = 256
+) -> tuple[torch.Tensor, list[int]] | None:
+    """The documents of a source that has several -- the records of JSONL files, or the files
+    of a folder or glob -- as one 1-D tensor of tokens (each document followed by a blank
+    line, as `load_tokens` joins them) and where each starts; None for a source that is one
+    text (a single text file, the bundled corpus), a .bin file or a datasets folder: stream
+    training cuts those into streams of one length instead."""
+    if source is None or is_dataset(source):
+        return None
+    files = _files(source)
+    if len(files) == 1 and files[0].suffix != ".jsonl":
+        return None
+    if any(f.suffix == ".bin" for f in files):
+        return None
+    docs = []
+    for f in files:
+        if f.suffix == ".jsonl":
+            text = _read_text(f)
+            docs += [
+                jsonl_text(f, number, line)
+                for number, line in enumerate(text.splitlines(), 1)
+                if line.strip()
+            ]
+        else:
+            docs.append(_read_text(f))
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise DataError(f"{source}: no text (no document holds any)")
+    tokenizer = tokenizer or ByteTokenizer()
+    if hasattr(tokenizer, "fit"):
+        tokenizer.fit("\n\n".join(docs))
+    pieces, starts, at = [], [], 0
+    for d in docs:
+        ids = tokenizer.encode(d + "\n\n")
+        starts.append(at)
+        pieces.append(torch.tensor(ids, dtype=torch.long))
+        at += len(ids)
+    tokens = torch.cat(pieces)
+    if int(tokens.max()) >= vocab_size:
+        raise DataError(f"{source}: token id {int(tokens.max())} >= vocabulary size {vocab_size}")
+    return tokens, starts
+
+
+def split_documents(
+    tokens: torch.Tensor, starts: list[int], context: int, val_fraction: float, name: str
+) -> tuple[tuple[torch.Tensor, list[int]], tuple[torch.Tensor, list[int]]]:
+    """Train / validation split at a document boundary: the last documents holding about
+    `val_fraction` of the tokens are held out (at least one document each side)."""
+    if len(starts) < 2:
+        raise DataError(f"{name}: one document cannot be split into train and validation")
+    target = int(len(tokens) * (1.0 - val_fraction))
+    cut = min(range(1, len(starts)), key=lambda i: abs(starts[i] - target))
+    at = starts[cut]
+    for part, size in (("train", at), ("validation", len(tokens) - at)):
+        if size < 2:
+            raise DataError(f"{name}: the {part} documents hold {size} tokens")
+    return (tokens[:at], starts[:cut]), (tokens[at:], [s - at for s in starts[cut:]])
+
+
 def split_tokens(
     tokens: torch.Tensor, context: int, val_fraction: float = 0.1, name: str = "data"
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -108,6 +108,15 @@ def wandb_project(text: str) -> str:
     return text
 
 
+def on_off(text: str) -> bool:
+    """A switch that also takes a value (`--stream`, `--stream true`, `--stream false`), so
+    `nlc train` can pass a saved option on as FLAG VALUE."""
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return value[text.lower()]
+
+
 COMPILE_MODES = ["auto", "step", "model", "chunks"]
 SCHEDULES = ["fused", "plain", "wavefront"]
 
@@ -123,6 +132,17 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
         "(PATH/tokenizer.json, e.g. a GPT-2 or Llama tokenizer saved locally)",
     }, "byte"),
     ("--val-fraction", {"type": fraction, "help": "held-out tail of the data"}, 0.1),
+    ("--stream", {"type": on_off, "nargs": "?", "const": True, "metavar": "BOOL",
+                  "help": "each batch row reads consecutive windows of one stream (a document, "
+                  "or --stream-length tokens of the text), the in-context state carried from "
+                  "window to window and detached between them; reset where a stream ends"},
+     "STREAM"),
+    ("--stream-length", {"type": positive_int, "help": "cut the text into streams of N tokens "
+     "(default: the documents of a JSONL file or folder, else 16384)"}, "STREAM_LENGTH"),
+    ("--bptt-windows", {"type": positive_int, "help": "under --stream: windows per call, the "
+     "graph kept across them (truncated backpropagation over K windows)"}, "BPTT_WINDOWS"),
+    ("--loss-on", {"choices": ["answers", "all"], "help": "a task file: the loss on the answer "
+     "tokens (default) or on every token"}, None),
     ("--steps", {"type": positive_int, "help": "optimizer steps in all"}, "STEPS"),
     ("--stop-after", {"type": positive_int, "help": "stop after N steps (checkpoint)"}, None),
     ("--batch-size", {"type": positive_int, "help": "sequences per process per micro-step"},

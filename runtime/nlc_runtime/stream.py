@@ -92,6 +92,47 @@ def carried(module: torch.nn.Module, state: dict) -> dict:
     return out
 
 
+def _batch_dims(one, two):
+    """The batch dimension of every tensor of a state, found by comparing the states of
+    batches of 1 and 2 (a memory may stack its matrices before the batch: (M, B, ...)); None
+    where a tensor has none (the KV cache's position)."""
+    if isinstance(one, dict):
+        return {k: _batch_dims(v, two[k]) for k, v in one.items()}
+    if isinstance(one, list):
+        return [_batch_dims(a, b) for a, b in zip(one, two, strict=True)]
+    if isinstance(one, torch.Tensor):
+        diff = [d for d, (a, b) in enumerate(zip(one.shape, two.shape, strict=True)) if a != b]
+        return diff[0] if diff else None
+    return None
+
+
+def _where(fresh: torch.Tensor, state, new, dims):
+    if isinstance(state, dict):
+        return {k: _where(fresh, v, new[k], dims[k]) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_where(fresh, a, b, d) for a, b, d in zip(state, new, dims, strict=True)]
+    if not isinstance(state, torch.Tensor) or dims is None or state.shape != new.shape:
+        # no batch dimension, or a cache whose length differs from a new sequence's (a KV
+        # cache): kept, and the module hides the restarted rows' part (Attention's "valid")
+        return state
+    shape = [1] * state.dim()
+    shape[dims] = -1
+    return torch.where(fresh.view(shape), new, state)
+
+
+def reset_rows(model: torch.nn.Module, state: dict, fresh: torch.Tensor) -> dict:
+    """`state` with the rows where `fresh` (B,) is True started afresh: every in-context state
+    of those rows at its initial value, except the components the spec persists (`persist`:
+    never reset) -- stream training, where each row's stream ends at its own window. The
+    clock is the batch's and runs on (`streams.check_window` says when that is exact)."""
+    batch = int(fresh.shape[0])
+    new = model.init_state(batch)
+    dims = _batch_dims(model.init_state(1), model.init_state(2))
+    out = _where(fresh, state, new, dims)
+    kept = carried(model, state)  # the persisted components go on as they were
+    return merge_state(out, kept)
+
+
 def span(module: torch.nn.Module, state: dict, t: int | None, *xs):
     """A component over a span of tokens xs (B, n, ...) that starts after token t of its
     sequence: one call per stretch between its own boundaries inside the span, each followed by

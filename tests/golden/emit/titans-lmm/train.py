@@ -46,12 +46,12 @@ from nlc_runtime.checkpoint import (
     save_rank_state,
 )
 from nlc_runtime.compile import compile_chunk_kernels, compile_step, cpu_compiler_missing
-from nlc_runtime.data import DataError, load_tokens, make_tokenizer, sample_batch, split_tokens
+from nlc_runtime.data import DataError, make_tokenizer
+from nlc_runtime.feed import Carry, long_periods, read_source
 from nlc_runtime.flags import Parser, add_training_flags
 from nlc_runtime.interrupt import StopFlag
 from nlc_runtime.report import Metrics, Progress
 from nlc_runtime.schedule import cosine_lr
-from nlc_runtime.state import detach_state
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 16
@@ -66,6 +66,9 @@ WEIGHT_DECAY = 0.1
 BETAS = (0.9, 0.95)  # the spec schema's default (the spec does not set it)
 EPS = 1e-08  # the spec schema's default (the spec does not set it)
 PERSIST = False  # some in-context state is carried across sequences
+STREAM = False  # rows read consecutive windows of streams, the state carried
+STREAM_LENGTH = None  # tokens per stream (None: documents, else 16K)
+BPTT_WINDOWS = 1  # windows per call under STREAM: the graph spans them
 TARGETS = Model.uses_targets  # the model learns in context from the LM loss (CMS signal lm)
 
 
@@ -83,17 +86,24 @@ def make_optimizer(model: torch.nn.Module, lr: float, device: str) -> torch.opti
 
 
 @torch.no_grad()
-def estimate_loss(model, data, args, dist, device, autocast) -> float:
+def estimate_loss(model, source, args, dist, device, autocast) -> float:
     """Mean validation loss over the same `eval_iters` batches every time (own generator, so
-    evaluating never changes which training batches come next)."""
-    generator = torch.Generator().manual_seed(SEED + 1)
+    evaluating never changes which training batches come next); under --stream, consecutive
+    windows of the validation streams with the state carried, as training reads them."""
+    feed = source.make("val", args.batch_size, torch.Generator().manual_seed(SEED + 1),
+                       dist.rank, dist.world)  # fmt: skip
+    carry = Carry(model, persistent_state, args.stream, False)
     model.eval()
     total = 0.0
     for _ in range(args.eval_iters):
-        x, y = sample_batch(data, args.batch_size, args.context, generator, dist.rank, dist.world)
+        x, y, fresh = feed.next()
+        x, y = x.to(device), y.to(device)
         with autocast:
-            logits, _ = model(x.to(device), **({"targets": y.to(device)} if TARGETS else {}))
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten()).item()
+            logits, new_state = model(
+                x, carry.start(0, fresh), **({"targets": y} if TARGETS else {})
+            )
+        carry.keep(0, new_state)
+        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()).item()
     model.train()
     return distributed.mean(total / args.eval_iters, dist, device)
 
@@ -103,6 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     constants = {
         "STEPS": STEPS, "BATCH_SIZE": BATCH_SIZE, "ACCUMULATE": ACCUMULATE, "LR": LR,
         "WARMUP": WARMUP, "GRAD_CLIP": GRAD_CLIP, "EVAL_EVERY": EVAL_EVERY, "SEED": SEED,
+        "STREAM": STREAM, "STREAM_LENGTH": STREAM_LENGTH, "BPTT_WINDOWS": BPTT_WINDOWS,
         "DEVICE": "cuda" if torch.cuda.is_available() else "cpu",
     }  # fmt: skip
     add_training_flags(parser, constants)  # the table `nlc train` shares (nlc_runtime.flags)
@@ -150,23 +161,27 @@ def train(args, dist, device: str) -> list[float]:
         torch.backends.cudnn.allow_tf32 = True
     cfg = Config(recompute=args.recompute, schedule=args.schedule)
     args.context = args.context or cfg.context
+    # one call of the model: a window, or under --stream BPTT_WINDOWS consecutive windows
+    window = args.context * (args.bptt_windows if args.stream else 1)
     out = Path(args.out)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         # rank 0 trains a BPE tokenizer (and saves it) before the others read it
         tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
-        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=out / "tokens")
+        source = read_source(args, tokenizer, cfg.vocab_size, out / "tokens", window)
     distributed.barrier(dist)
     if not dist.main:
         tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
-        tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=out / "tokens")
-    train_data, val_data = split_tokens(
-        tokens, args.context, args.val_fraction, args.data or "bundled corpus"
-    )
+        source = read_source(args, tokenizer, cfg.vocab_size, out / "tokens", window)
     model = Model(cfg).to(device=device, dtype=getattr(torch, args.dtype))
+    source.check(model)  # rows restarting alone need every period to divide the window
     n_params = sum(p.numel() for p in model.parameters())
-    batches = torch.Generator().manual_seed(args.seed)  # training windows; saved in checkpoints
-    start, state, tokens_seen, train_time = 0, None, 0, 0.0
+    # the training batches (windows, streams or task examples); their cursor is checkpointed
+    groups = args.accumulate if args.stream else 1  # under --stream each micro-step its rows
+    feed = source.make("train", args.batch_size, torch.Generator().manual_seed(args.seed),
+                       dist.rank, dist.world, groups)  # fmt: skip
+    carry = Carry(model, persistent_state, args.stream, PERSIST)  # in-context state between calls
+    start, tokens_seen, train_time = 0, 0, 0.0
     first_val, best_val, best_step = None, math.inf, 0
     ckpt = load_checkpoint(out / "ckpt", model, map_location=device) if args.resume else None
     # DDP / FSDP2 under torchrun; the optimizer comes after: sharding replaces the parameters
@@ -174,14 +189,15 @@ def train(args, dist, device: str) -> list[float]:
     optimizer = make_optimizer(model, args.lr, device)
     if ckpt is not None:
         distributed.load_optimizer_state(model, optimizer, ckpt["optimizer"])
-        batches.set_state(ckpt["data_rng"])
+        feed.load_state_dict(ckpt["feed"] if "feed" in ckpt else {"rng": ckpt["data_rng"]})
         torch.set_rng_state(ckpt["cpu_rng"])
         if cuda and "cuda_rng" in ckpt:
             torch.cuda.set_rng_state(ckpt["cuda_rng"])
         start, tokens_seen, train_time = ckpt["step"], ckpt["tokens"], ckpt["train_time"]
-        state = ckpt["memory"] or None
+        memory = ckpt["memory"]
         if dist.enabled:  # under DDP every rank carries the memories of its own sequences
-            state = load_rank_state(out / "ckpt", dist.rank, start, device) or state
+            memory = load_rank_state(out / "ckpt", dist.rank, start, device) or memory
+        carry.load_state_dict(memory)
         first_val, best_val, best_step = ckpt["first_val"], ckpt["best_val"], ckpt["best_step"]
     use_compile = cuda if args.compile is None else args.compile
     # on CPU, torch.compile builds C++: without a compiler, say so and train eagerly
@@ -211,8 +227,14 @@ def train(args, dist, device: str) -> list[float]:
     progress.say(
         f"training {n_params / 1e6:.2f}M parameters on {device} "
         f"({distributed.describe(wrapped, dist)}): "
-        f"steps {start}..{args.steps}, {len(train_data):,} train / {len(val_data):,} val tokens"
+        f"steps {start}..{args.steps}; {source.about}"
     )
+    if source.kind == "windows" and long_periods(model, window):
+        progress.say(
+            f"warning: period(s) {', '.join(map(str, long_periods(model, window)))} never fire "
+            f"inside a window of {window} tokens: their in-context learning reaches no loss "
+            "(--stream carries the state from window to window)"
+        )
 
     # the weights say what they are: the spec and the Config in the safetensors header
     spec_file = Path(__file__).resolve().parent / "spec.yaml"
@@ -221,8 +243,8 @@ def train(args, dist, device: str) -> list[float]:
         about["nlc_spec"] = spec_file.read_text(encoding="utf-8")
 
     def checkpoint(step: int) -> None:
-        if dist.enabled and PERSIST:
-            save_rank_state(out / "ckpt", dist.rank, step, state or {})
+        if dist.enabled and (PERSIST or args.stream):
+            save_rank_state(out / "ckpt", dist.rank, step, carry.state_dict())
         # gathered on every rank (FSDP2 shards them), written by rank 0
         weights = distributed.full_weights(model)
         optimizer_state = distributed.optimizer_state(model, optimizer)
@@ -236,9 +258,9 @@ def train(args, dist, device: str) -> list[float]:
                 "step": step,
                 "steps": args.steps,
                 "optimizer": optimizer_state,
-                "data_rng": batches.get_state(),
+                "feed": feed.state_dict(),
                 "cpu_rng": torch.get_rng_state(),
-                "memory": state or {},  # the in-context state the spec persists
+                "memory": carry.state_dict(),  # the in-context state carried on
                 "tokens": tokens_seen,
                 "train_time": train_time,
                 "first_val": first_val,
@@ -251,7 +273,7 @@ def train(args, dist, device: str) -> list[float]:
 
     def evaluate(step: int) -> None:
         nonlocal first_val, best_val, best_step
-        val = estimate_loss(model, val_data, args, dist, device, autocast)
+        val = estimate_loss(model, source, args, dist, device, autocast)
         if not math.isfinite(val):
             raise FloatingPointError(f"validation loss is {val} at step {step}")
         first_val = val if first_val is None else first_val
@@ -265,7 +287,7 @@ def train(args, dist, device: str) -> list[float]:
     stop = StopFlag()
     losses = []
     ckpt_every = args.ckpt_every or args.eval_every
-    tokens_per_step = args.batch_size * dist.world * args.accumulate * args.context
+    tokens_per_step = args.batch_size * dist.world * args.accumulate * window
     try:
         for step in range(start, args.steps):  # the outer level: one optimizer step each
             t0 = time.perf_counter()
@@ -275,25 +297,23 @@ def train(args, dist, device: str) -> list[float]:
                 group["lr"] = group["initial_lr"] * factor
             loss_sum = 0.0
             for micro in range(args.accumulate):  # gradient accumulation
-                x, y = sample_batch(
-                    train_data, args.batch_size, args.context, batches, dist.rank, dist.world
-                )
+                x, y, fresh = feed.next(micro)  # fresh: rows starting a new stream (--stream)
                 x, y = x.to(device), y.to(device)
                 last = micro == args.accumulate - 1
                 with distributed.gradient_sync(wrapped, enabled=last):
                     with autocast:
                         # the in-context levels: the loop nest of Model.forward
                         logits, new_state = step_model(
-                            x, state if PERSIST else None, **({"targets": y} if TARGETS else {})
+                            x, carry.start(micro, fresh), **({"targets": y} if TARGETS else {})
                         )
+                        # targets -100 (padding; a task file's non-answer tokens) carry no loss
                         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-                    if PERSIST:  # the states marked `persist: true`, at the sequence's end
-                        # (before backward: a last, partial LM piece still needs its graph)
-                        carry = persistent_state(model, new_state)
+                    # the state the next call starts from, detached (truncated backprop); kept
+                    # before backward: a last, partial LM piece of a finished sequence needs
+                    # the graph
+                    carry.keep(micro, new_state)
                     (loss / args.accumulate).backward()
                 loss_sum += loss.item()
-                if PERSIST:
-                    state = detach_state(carry)
             if args.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()  # optimizer states first, then the weights they move
