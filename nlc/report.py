@@ -163,4 +163,21 @@ def check_summary(result: FrontResult) -> str:
     folded = [s.name for s in full.states() if s.name not in col.nx]
     if folded:
         lines.append("  folded or removed by collapse: " + ", ".join(fold_names(folded)))
+    lines += [f"warning: {w}" for w in stream_warnings(full)]
     return "\n".join(lines)
+
+
+def stream_warnings(graph: Graph) -> list[str]:
+    """Levels whose in-context learning never reaches a loss in training: a period of at least
+    the context fires after a window's last token, and with random windows (no `train.stream`)
+    the next window starts afresh."""
+    if graph.spec.train.stream:
+        return []
+    context = graph.model.context
+    return [
+        f"level {lv.number} (period {lv.period.tokens}) fires only after the last token of a "
+        f"{context}-token training window: its in-context learning reaches no loss unless the "
+        "state is carried from window to window (train: {stream: true}, or nlc train --stream)"
+        for lv in graph.levels or ()
+        if lv.period.tokens is not None and lv.period.tokens >= context
+    ]

@@ -32,6 +32,19 @@ def test_check_prints_a_one_screen_summary(capsys):
     assert len(out.splitlines()) < 40
 
 
+def test_check_warns_of_a_level_that_never_fires_inside_the_context(capsys):
+    """HOPE's period-128 CMS level at a 128-token context updates after the window's last
+    token: check says so, unless the spec trains on streams (the state carried on)."""
+    hope = str(SPECS / "hope.yaml")
+    assert main(["check", hope, "--set", "model.context=128"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "period 128" in warnings[0] and "--stream" in warnings[0]
+    assert main(["check", hope, "--set", "model.context=128", "--set", "train.stream=true"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert main(["check", hope]) == 0  # context 256: every period fires inside it
+    assert "warning" not in capsys.readouterr().out
+
+
 def test_levels_table(capsys):
     assert main(["levels", str(SPECS / "transformer.yaml")]) == 0
     out = capsys.readouterr().out
