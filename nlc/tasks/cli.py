@@ -1,8 +1,9 @@
 """`nlc data make TASK -o FILE`: write a recall task's examples as a task file (JSONL).
 
-Every task's options are flags of `make` (`--distances` for passkey, `--pairs`, `--gaps` for
-mqar); one the chosen task does not take is refused. Values are parsed here rather than by
-argparse, so that a bad one is one line naming the flag and exit code 2.
+Every task's options are flags of `make` (`--distances` for passkey, `--vocab`, `--seq-len`,
+`--pairs`, `--alpha`, `--gaps` for mqar); one the chosen task does not take is refused. Values
+are parsed here rather than by argparse, so that a bad one is one line naming the flag and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ PROG = "nlc data make"
 
 
 def _parse(flag: str, kind: str, text: str):
+    if kind == "str":
+        return text
     try:
         if kind == "ints":
             values = [int(v) for v in text.split(",") if v.strip()]
             if not values:
                 raise ValueError
             return values
-        return int(text)
+        return float(text) if kind == "float" else int(text)
     except ValueError:
-        what = "comma-separated integers" if kind == "ints" else "an integer"
+        what = {"ints": "comma-separated integers", "float": "a number"}.get(kind, "an integer")
         raise ValueError(f"{flag}: expected {what} (got {text!r})") from None
 
 
@@ -51,10 +54,11 @@ def _cmd_make(args) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     answers = sum(len(e.answers) for e in examples)
-    longest = max(len(e.text) for e in examples)
+    longest = max(e.length for e in examples)
+    unit = "characters" if examples[0].tokens is None else "tokens"
     print(
         f"{out}: {len(examples)} {args.task} examples, {answers} answers, "
-        f"up to {longest:,} characters (seed {args.seed})"
+        f"up to {longest:,} {unit} (seed {args.seed})"
     )
     return 0
 
@@ -85,7 +89,9 @@ def add_commands(sub) -> None:
     p.add_argument("task", help=f"the task: {', '.join(TASKS)}")
     p.add_argument("-o", "--out", required=True, metavar="FILE", help="the task file to write")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--n", type=int, default=20, help="examples per distance / gap (default 20)")
+    p.add_argument(
+        "--n", type=int, default=20, help="examples per distance / gap / niah cell (default 20)"
+    )
     for name, (kind, default, text) in all_options().items():
         shown = ",".join(map(str, default)) if kind == "ints" else default
         owner = [t for t, m in TASKS.items() if name in m.OPTIONS]

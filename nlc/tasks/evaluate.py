@@ -1,28 +1,66 @@
 """`nlc eval RUN --task TASK`: score a run on a recall task (a task name, generated here with
-the defaults of `nlc data make`, or a task file) and report accuracy by distance."""
+the defaults of `nlc data make` unless `--n`, `--seed` or the task's options say otherwise, or
+a task file) and report accuracy by distance; `niah` by length and depth as well.
+
+`--task niah` is generated for the run: lengths are multiples of its context in tokens of its
+tokenizer, and the haystack is its own held-out text (the validation split `nlc eval` scores
+by default, digits removed) when that is long enough, else the bundled corpus."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from nlc.tasks import TASKS
-from nlc.tasks.report import make_task_report
+from nlc.tasks.report import make_task_report, niah_cells
 from nlc.tasks.score import score_examples
 from nlc.tasks.taskfile import Example, TaskError, read_task_file
 
 DEFAULT_SEED, DEFAULT_N = 0, 20  # `nlc data make`'s defaults, so `--task NAME` == its file
 
 
-def load_examples(task: str) -> tuple[list[Example], str, str]:
-    """The examples, the task's name and where they come from."""
+def load_examples(
+    task: str, seed: int | None = None, n: int | None = None, options=None, loaded=None
+) -> tuple[list[Example], str, str]:
+    """The examples, the task's name and where they come from. `options`: the generator's
+    (a task name only); `loaded`: the run, which `niah` takes its context, tokenizer and
+    haystack from."""
     if task in TASKS:
-        examples = TASKS[task].generate(DEFAULT_SEED, DEFAULT_N)
-        return examples, task, f"generated: seed {DEFAULT_SEED}, {DEFAULT_N} per setting"
+        seed = DEFAULT_SEED if seed is None else seed
+        n = DEFAULT_N if n is None else n
+        options = dict(options or {})
+        if task == "niah" and loaded is not None:
+            options.update(niah_options(loaded, options))
+        examples = TASKS[task].generate(seed, n, **options)
+        per = "cell" if task == "niah" else "setting"
+        return examples, task, f"generated: seed {seed}, {n} per {per}"
     path = Path(task)
     if not path.exists():
         raise TaskError(f"{task}: neither a task ({', '.join(TASKS)}) nor a task file")
     examples = read_task_file(path)
     return examples, examples[0].task or path.stem, str(path)
+
+
+def niah_options(loaded, options: dict) -> dict:
+    """The run's context and tokenizer, and its held-out text as the haystack when it holds
+    enough tokens (else the generator falls back to the bundled corpus)."""
+    from types import SimpleNamespace
+
+    from nlc.tasks import niah
+    from nlc.train.evaluate import EvalError, eval_tokens
+
+    lengths = options.get("lengths", niah.OPTIONS["lengths"][1])
+    niah.check_options(lengths, options.get("depths", [0]), options.get("needle", "passkey"))
+    found = {"context": loaded.context, "tokenizer": loaded.tokenizer}
+    need = niah.needed_tokens(lengths, loaded.context)
+    try:
+        tokens, data = eval_tokens(loaded, SimpleNamespace(data=None, split=None, max_tokens=None))
+    except EvalError:
+        return found
+    # enough tokens for varied offsets, not a whole large corpus decoded
+    text = niah.clean(loaded.tokenizer.decode(tokens[: 4 * need + (1 << 16)].tolist()))
+    if len(loaded.tokenizer.encode(text)) >= need:
+        found["haystack"] = niah.Haystack(data, text)
+    return found
 
 
 def attention_span(model) -> int | None:
@@ -37,11 +75,23 @@ def attention_span(model) -> int | None:
 def chance(examples: list[Example]) -> float | None:
     """Per-token chance accuracy: 1 / the answer alphabet, when every example shares one."""
     alphabets = {e.choices for e in examples}
-    return 1 / len(alphabets.pop()) if len(alphabets) == 1 and "" not in alphabets else None
+    if len(alphabets) != 1:
+        return None
+    (alphabet,) = alphabets
+    return 1 / len(alphabet) if alphabet else None
 
 
-def task_report(loaded, task: str, piece: int, batch_size: int, progress=None) -> dict:
-    examples, name, source = load_examples(task)
+def task_report(
+    loaded,
+    task: str,
+    piece: int,
+    batch_size: int,
+    progress=None,
+    seed: int | None = None,
+    n: int | None = None,
+    options=None,
+) -> dict:
+    examples, name, source = load_examples(task, seed, n, options, loaded)
     scored = score_examples(loaded, examples, piece, batch_size, progress)
     meta = {
         "run": str(loaded.run),
@@ -52,6 +102,9 @@ def task_report(loaded, task: str, piece: int, batch_size: int, progress=None) -
         "context": loaded.context,
         "attention_span": attention_span(loaded.model),
         "piece": piece,
-        "distance_unit": "characters (= byte tokens)",
+        "distance_unit": "characters (= byte tokens)" if examples[0].tokens is None else "tokens",
     }
-    return make_task_report(scored, meta, chance(examples))
+    report = make_task_report(scored, meta, chance(examples))
+    if all(e.task == "niah" and {"depth", "length"} <= e.extra.keys() for e in examples):
+        report.update(niah_cells(examples, scored))
+    return report

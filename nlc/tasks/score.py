@@ -28,19 +28,21 @@ class Scored:
 
 
 def tokenize_example(example: Example, tokenizer, vocab_size: int):
-    """The tokens of the text, cut at the answer spans and tokenized piece by piece (the byte
-    tokenizer gives the tokens of the whole text; BPE never merges across a span edge), and
-    each answer's token range."""
-    tokens, ranges, cursor = [], [], 0
-    for a in example.answers:
-        tokens += tokenizer.encode(example.text[cursor : a.start])
-        answer = tokenizer.encode(example.text[a.start : a.end])
-        ranges.append((len(tokens), len(tokens) + len(answer)))
-        tokens += answer
-        cursor = a.end
-    tokens += tokenizer.encode(example.text[cursor:])
-    if tokens and max(tokens) >= vocab_size:
-        raise TaskError(f"token id {max(tokens)} >= the model's vocabulary {vocab_size}")
+    """The example's tokens and each answer's token range: the tokens form as it is, the text
+    cut at the answer spans and tokenized piece by piece (`nlc_runtime.examples.tokenize_spans`,
+    the rule training on a task file uses: an answer is whole tokens)."""
+    from nlc_runtime.errors import DataError
+    from nlc_runtime.examples import check_vocab, tokenize_spans
+
+    if example.tokens is not None:
+        tokens, ranges = example.tokens, [(a.start, a.end) for a in example.answers]
+    else:
+        spans = [(a.start, a.end) for a in example.answers]
+        tokens, ranges = tokenize_spans(example.text, spans, tokenizer)
+    try:
+        check_vocab(tokens, vocab_size, example.task or "example")
+    except DataError as err:
+        raise TaskError(str(err)) from None
     return tokens, ranges
 
 

@@ -14,7 +14,21 @@
 - `choices`: the alphabet answers are drawn from: chance accuracy per token is 1/len.
 
 Spans rather than token positions keep the file independent of the tokenizer: the scorer
-tokenizes the text piece by piece at the span edges (`score.tokenize_example`).
+tokenizes the text piece by piece at the span edges (`nlc_runtime.examples.tokenize_spans`,
+the rule training on a task file uses too).
+
+A task whose symbols do not fit the tokenizer (MQAR over thousands of symbols; the byte
+tokenizer has 256) writes token ids instead of text, the tokens form:
+
+    {"task": "mqar", "tokens": [9, 42, 17, 3, 9, 42], "answer_tokens": [[5, 6]],
+     "distances": [4], "choices": [40, 41, 42, 43]}
+
+- `tokens`: the example's token ids, fed to the model as they are (every id below the
+  model's vocabulary);
+- `answer_tokens`: each answer's [start, end) range of token indices, in order, not
+  overlapping; `distances`: one per answer, in tokens;
+- `choices`: the token ids answers are drawn from.
+A record with `tokens` is read in this form (a `text` beside it is ignored).
 """
 
 from __future__ import annotations
@@ -31,9 +45,9 @@ class TaskError(Exception):
 
 @dataclass(frozen=True)
 class Answer:
-    start: int
+    start: int  # characters of the text, or token indices in the tokens form
     end: int
-    value: str
+    value: str | tuple[int, ...]  # the text at start:end, or the token ids
     distance: int
 
 
@@ -42,10 +56,26 @@ class Example:
     task: str
     text: str
     answers: list[Answer]
-    choices: str
+    choices: str | tuple[int, ...]  # characters, or token ids in the tokens form
     extra: dict = field(default_factory=dict)  # generator settings worth keeping (key, gap)
+    tokens: list[int] | None = None  # the tokens form: ids instead of text (text is "")
+
+    @property
+    def length(self) -> int:
+        """Characters of the text, or tokens in the tokens form."""
+        return len(self.text) if self.tokens is None else len(self.tokens)
 
     def to_json(self) -> str:
+        if self.tokens is not None:
+            record = {
+                "task": self.task,
+                "tokens": self.tokens,
+                "answer_tokens": [[a.start, a.end] for a in self.answers],
+                "distances": [a.distance for a in self.answers],
+                "choices": list(self.choices),
+                **self.extra,
+            }
+            return json.dumps(record, separators=(",", ":"))
         record = {
             "task": self.task,
             "text": self.text,
@@ -75,10 +105,58 @@ def _int(record: dict, key: str, where: str) -> int:
     return value
 
 
+def _ids(value) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    )
+
+
+def _extra(record: dict, *known: str) -> dict:
+    return {k: v for k, v in record.items() if k not in ("task", "choices", *known)}
+
+
+def parse_tokens_example(record: dict, where: str) -> Example:
+    """A record of the tokens form, checked: ids, ranges inside the tokens, one distance each."""
+    tokens, ranges = record.get("tokens"), record.get("answer_tokens")
+    distances = record.get("distances")
+    if not _ids(tokens) or not tokens:
+        raise TaskError(f"{where}: tokens: expected a non-empty list of token ids (integers >= 0)")
+    if (
+        not isinstance(ranges, list)
+        or not ranges
+        or not all(_ids(r) and len(r) == 2 for r in ranges)
+    ):
+        raise TaskError(f"{where}: answer_tokens: expected a non-empty list of [start, end] ranges")
+    if not _ids(distances) or len(distances) != len(ranges):
+        raise TaskError(
+            f"{where}: distances: expected one integer per answer range ({len(ranges)})"
+        )
+    choices = record.get("choices", [])
+    if not _ids(choices):
+        raise TaskError(f"{where}: choices: expected a list of token ids (got {choices!r})")
+    parsed, previous_end = [], 1
+    for i, ((start, end), distance) in enumerate(zip(ranges, distances)):
+        if not previous_end <= start < end <= len(tokens):
+            raise TaskError(
+                f"{where}: answer_tokens[{i}]: range {start}-{end} is outside the tokens "
+                f"({len(tokens)}), empty, at the first token, or overlaps the range before it"
+            )
+        if distance <= 0:
+            raise TaskError(f"{where}: distances[{i}]: expected a positive integer (got 0)")
+        parsed.append(Answer(start, end, tuple(tokens[start:end]), distance))
+        previous_end = end
+    extra = _extra(record, "tokens", "answer_tokens", "distances", "text")
+    task = str(record.get("task", ""))
+    return Example(task, "", parsed, tuple(choices), extra, list(tokens))
+
+
 def parse_example(record, where: str) -> Example:
-    """One line's record, checked: every answer lies in the text and says what the text says."""
+    """One line's record, checked: every answer lies in the text and says what the text says
+    (or, in the tokens form, in the tokens)."""
     if not isinstance(record, dict):
         raise TaskError(f"{where}: expected a JSON object")
+    if "tokens" in record:
+        return parse_tokens_example(record, where)
     text, answers = record.get("text"), record.get("answers")
     if not isinstance(text, str) or not text:
         raise TaskError(f"{where}: text: expected a non-empty string")
@@ -109,7 +187,7 @@ def parse_example(record, where: str) -> Example:
             raise TaskError(f"{at}.distance: expected a positive integer (got {distance})")
         parsed.append(Answer(start, end, text[start:end], distance))
         previous_end = end
-    extra = {k: v for k, v in record.items() if k not in ("task", "text", "answers", "choices")}
+    extra = _extra(record, "text", "answers")
     return Example(str(record.get("task", "")), text, parsed, choices, extra)
 
 

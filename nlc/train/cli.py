@@ -131,8 +131,36 @@ def add_commands(sub) -> None:
         "--task",
         metavar="TASK",
         default=None,
-        help="score a recall task instead: passkey or mqar (generated with `nlc data make`'s "
-        "defaults) or a task file; accuracy by distance, table and PNG",
+        help="score a recall task instead: passkey, mqar or niah (generated with `nlc data "
+        "make`'s defaults) or a task file; accuracy by distance (niah: by length and depth), "
+        "table and PNG",
+    )
+    p.add_argument(
+        "--n",
+        metavar="N",
+        default=None,
+        help="task: examples per setting of a generated task (niah: per cell; default 20)",
+    )
+    p.add_argument(
+        "--seed", metavar="S", default=None, help="task: seed of a generated task (default 0)"
+    )
+    p.add_argument(
+        "--lengths",
+        metavar="M,M",
+        default=None,
+        help="niah: total lengths as multiples of the run's context (default 1,2,4,8,16)",
+    )
+    p.add_argument(
+        "--depths",
+        metavar="D,D",
+        default=None,
+        help="niah: needle depths in percent of the haystack (default 0,25,50,75,100)",
+    )
+    p.add_argument(
+        "--needle",
+        metavar="KIND",
+        default=None,
+        help="niah: passkey (default; five digits), number (seven digits) or word",
     )
     p.add_argument(
         "--stream",

@@ -118,14 +118,56 @@ def text_eval(loaded: Loaded, args):
 def task_eval(loaded: Loaded, args, name: str):
     """Accuracy on a recall task by distance (`nlc.tasks`), plotted to RUN/eval/NAME.png."""
     from nlc.tasks.evaluate import task_report
-    from nlc.tasks.report import render_task_table, write_task_plot
+    from nlc.tasks.report import (
+        render_niah_table,
+        render_task_table,
+        write_niah_plot,
+        write_task_plot,
+    )
     from nlc.train.results import FOLDER
 
     piece = args.piece or loaded.context
-    report = task_report(loaded, args.task, piece, args.batch_size or 8, progress_examples)
+    seed, n, options = task_options(args)
+    report = task_report(
+        loaded, args.task, piece, args.batch_size or 8, progress_examples, seed, n, options
+    )
     png = Path(args.png or loaded.run / FOLDER / f"{name}.png")
-    report["png"] = str(write_task_plot(report, png))
-    return report, lambda r: render_task_table(r) + f"\nplot: {r['png']}"
+    niah = "cells" in report  # needle in a haystack: a heat map of length by depth
+    report["png"] = str((write_niah_plot if niah else write_task_plot)(report, png))
+    render = render_niah_table if niah else render_task_table
+    return report, lambda r: render(r) + f"\nplot: {r['png']}"
+
+
+TASK_FLAGS = ("n", "seed", "lengths", "depths", "needle")  # options of a generated task
+NIAH_FLAGS = ("lengths", "depths", "needle")
+
+
+def task_options(args) -> tuple[int | None, int | None, dict]:
+    """`--seed`, `--n` and the niah options, parsed and checked (one line, exit 2, before the
+    run is loaded)."""
+    from nlc.tasks.cli import _parse
+
+    try:
+        seed = None if args.seed is None else _parse("--seed", "int", args.seed)
+        n = None if args.n is None else _parse("--n", "int", args.n)
+        options = {}
+        for flag in NIAH_FLAGS:
+            text = getattr(args, flag, None)
+            if text is not None:
+                options[flag] = _parse(f"--{flag}", "str" if flag == "needle" else "ints", text)
+    except ValueError as err:
+        raise EvalError(str(err)) from None
+    if n is not None and n <= 0:
+        raise EvalError(f"--n must be a positive integer (got {n})")
+    if options:
+        from nlc.tasks import niah
+
+        niah.check_options(
+            options.get("lengths", [1]),
+            options.get("depths", [0]),
+            options.get("needle", "passkey"),
+        )
+    return seed, n, options
 
 
 def check_flags(args) -> None:
@@ -142,7 +184,20 @@ def check_flags(args) -> None:
                 raise EvalError(f"--{flag.replace('_', '-')} does not apply to --task")
         if args.stream:
             raise EvalError("--task streams each example already; drop --stream")
+        from nlc.tasks import TASKS
+
+        for flag in TASK_FLAGS:
+            if getattr(args, flag, None) is None:
+                continue
+            if args.task not in TASKS:
+                raise EvalError(f"--{flag} applies to a generated task, not a task file")
+            if flag in NIAH_FLAGS and args.task != "niah":
+                raise EvalError(f"--{flag} applies to --task niah only")
+        task_options(args)
         return
+    for flag in TASK_FLAGS:
+        if getattr(args, flag, None) is not None:
+            raise EvalError(f"--{flag} applies to --task only")
     if not args.stream:
         for flag in ("piece", "png"):
             if getattr(args, flag) is not None:

@@ -59,7 +59,7 @@ def test_documents_never_predict_across_their_end():
     data = torch.arange(40)
     feed = Streams(data, streams, 3, 16, torch.Generator(), shuffle=False)
     _, y, _ = feed.next()
-    for (s, e), row in zip(streams, y, strict=True):
+    for (_, e), row in zip(streams, y, strict=True):
         targets = row[row != IGNORE]
         assert targets.max() == e  # the last target is the document's own last token
 

@@ -40,6 +40,13 @@ def test_make_writes_the_same_file_for_the_same_seed(tmp_path, capsys):
     assert open(a).read() == first and len(first.splitlines()) == 4
 
 
+def test_make_mqar_over_a_large_vocabulary_writes_token_ids(tmp_path, capsys):
+    a = make(tmp_path, "mqar", "--n", "3", "--vocab", "8192", "--seq-len", "64", "--pairs", "4",
+             "--alpha", "0.5")  # fmt: skip
+    assert capsys.readouterr().out.startswith(f"{a}: 3 mqar examples, 12 answers, up to 64 tokens")
+    assert all("tokens" in json.loads(line) for line in open(a))
+
+
 def test_eval_task_file_reports_accuracy_by_distance_and_saves_it(task_run, tmp_path, capsys):
     task = make(tmp_path, "passkey", "--n", "3", "--distances", "16,48")
     capsys.readouterr()
@@ -76,7 +83,7 @@ def test_eval_defaults_to_the_val_split_of_the_data_the_run_trained_on(task_run,
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["eval", "{run}", "--task", "nonsense"], "nonsense: neither a task (passkey, mqar)"),
+        (["eval", "{run}", "--task", "nonsense"], "nonsense: neither a task (passkey, mqar, niah)"),
         (["eval", "{tmp}/nowhere", "--task", "passkey"], "no such run folder"),
         (["eval", "{run}", "--task", "{bad}"], "bad.jsonl:2: answers[0].value"),
         (["eval", "{run}", "--task", "passkey", "--stream"], "drop --stream"),
@@ -85,6 +92,8 @@ def test_eval_defaults_to_the_val_split_of_the_data_the_run_trained_on(task_run,
         (["data", "make", "passkey", "-o", "{tmp}/x", "--gaps", "3"], "--gaps is not an option"),
         (["data", "make", "mqar", "-o", "{tmp}/x", "--pairs", "many"], "--pairs: expected an"),
         (["data", "make", "mqar", "-o", "{tmp}/x", "--n", "0"], "--n: expected a positive"),
+        (["data", "make", "mqar", "-o", "{tmp}/x", "--alpha", "steep"], "--alpha: expected a n"),
+        (["data", "make", "mqar", "-o", "{tmp}/x", "--seq-len", "8"], "--seq-len: 8 tokens"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(task_run, argv, expected, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """The recall metric on hand-built models: one that copies from any distance scores 100% on
-passkey and MQAR, beyond its pieces and beyond the context; ones that cannot copy score at
-chance (a constant guess: exactly the share of that digit among the answers)."""
+passkey and MQAR (text and token ids), beyond its pieces and beyond the context; ones that
+cannot copy score at chance (a constant guess: exactly the share of that digit among the
+answers; a guesser: 1 / the answer alphabet, within a tolerance)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,34 @@ def test_a_model_that_copies_from_far_back_scores_100_percent_on_passkey(piece):
 
 
 def test_a_model_that_copies_scores_100_percent_on_mqar():
-    report = report_of(CopyFromFarBack(), mqar.generate(0, 3, pairs=12, gaps=[0, 200]))
+    examples = mqar.generate(0, 3, seq_len=96, pairs=12, gaps=[0, 200])
+    report = report_of(CopyFromFarBack(), examples)
     assert report["accuracy"] == 1.0 and report["answers"] == 2 * 3 * 12
+    assert report["beyond_context"] == 1.0  # the gap of 200 puts them past the context 32
     # many distances: power-of-two buckets
     assert all("-" in r["distance"] for r in report["by_distance"])
-    assert report["chance"] == pytest.approx(1 / 26)
+    assert report["chance"] == pytest.approx(1 / 43)
+
+
+def test_a_model_that_cannot_copy_scores_chance_on_mqar():
+    examples = mqar.generate(5, 60, seq_len=64, pairs=8, vocab=20)  # 480 answers, chance 10%
+    report = report_of(Guesser(mqar.TEXT_VALUES[:10]), examples)
+    assert report["chance"] == pytest.approx(0.1)
+    assert abs(report["accuracy"] - 0.1) < 0.045  # 3.3 standard deviations
+
+
+def test_mqar_in_token_ids_is_scored_on_its_ids():
+    """The tokens form: the scorer feeds the ids as they are (no tokenizer)."""
+    examples = mqar.generate(6, 40, vocab=240, seq_len=64, pairs=8)  # ids < 247: the vocab 256
+    assert examples[0].tokens is not None
+    copied = report_of(CopyFromFarBack(), examples)
+    assert copied["accuracy"] == 1.0 and copied["chance"] == pytest.approx(1 / 120)
+    ids = "".join(map(chr, examples[0].choices))  # the Guesser takes characters
+    guessed = report_of(Guesser(ids), examples)  # 320 answers, chance 0.83%
+    assert guessed["accuracy"] < 0.04
+    first = examples[0]
+    tokens, ranges = tokenize_example(first, None, 256)
+    assert tokens == first.tokens and ranges == [(a.start, a.end) for a in first.answers]
 
 
 def test_a_constant_guess_scores_the_share_of_its_digit():
