@@ -1,6 +1,6 @@
 """The loop nest of the emitted model: `Model.forward`, `Model.finish` and `Model.learn`.
 
-DESIGN.md §2.1: the emitted code owns the order. `Model.forward` cuts the tokens of a call at
+docs/design.md: the emitted code owns the order. `Model.forward` cuts the tokens of a call at
 every boundary of every in-context period (counted on the sequence's clock `state["t"]`), runs
 `Model.step` on each segment, then fires the updates due after the segment's last token:
 faster levels first, and within a period in ≻ order (a period's updates read only their own

@@ -8,7 +8,7 @@ moments, M3's slow momentum) with their periods and ≻ edges into the weights t
 glob on their dotted names (fnmatch: `*` also spans dots, so `layers.*.mlp` matches
 `layers.0.mlp`, `layers.1.mlp`, ...); the outer weights of matched components, and the optimizer
 memories that move them, are updated every `period` optimizer steps, from the gradients summed
-since their last update (DESIGN §1's chunk rule one level up). A component may match one group
+since their last update (the chunk rule of docs/design.md, one level up). A component may match one group
 at most; a pattern must match at least one component with trained weights.
 """
 

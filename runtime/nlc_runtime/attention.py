@@ -1,7 +1,7 @@
 """Attention variants: causal (torch SDPA), sliding window, persistent memory tokens as a learned
 prefix (Titans Eq. 19), and the segment attention of Titans MAC (`layers.SegmentAttention`).
 
-A KV cache is period 1 (DESIGN.md §1): token t's key is appended before t's query reads, so
+A KV cache is period 1 (docs/design.md §1): token t's key is appended before t's query reads, so
 attention sees tokens <= t. `Attention` streams: its state holds the keys and values (after
 RoPE, at their absolute positions) of the tokens a later query may still see -- the last
 window - 1 of a sliding window, and for full causal attention up to `cache` tokens (the model's
@@ -46,7 +46,7 @@ def mac_mask(n_persist: int, n_mem: int, c: int, device=None) -> torch.Tensor:
 
     Persistent tokens are visible to all; memory token j (the readout of segment token j's
     query) and segment token j are visible to segment token i iff j <= i -- the readout of a
-    later token would leak its input (DESIGN.md causality)."""
+    later token would leak its input (docs/design.md causality)."""
     i = torch.arange(c, device=device)[:, None]
     p = torch.ones(c, n_persist, dtype=torch.bool, device=device)
     jm = torch.arange(n_mem, device=device)[None, :]

@@ -16,7 +16,7 @@ gradients at the state of the start of their chunk (Eq. 90-91, read as "the last
 previous chunk", as the prose says). `chunk_mem` is the period of M_mem, `chunk_other` that of
 the five others (§8.2: "two different value of chunk sizes"). Every update reads only its own
 chunk-start state and the chunk's k, v, eta, alpha, so at a shared boundary the order of the
-updates (DESIGN §1: faster first) cannot change the result.
+updates (docs/design.md: faster first) cannot change the result.
 
 The memories of a group share their inputs and rates (k, eta, alpha), so they are stacked on a
 leading memory dim and run as one batched op. State: per update group, "projections" (k, v,

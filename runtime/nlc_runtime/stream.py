@@ -1,6 +1,6 @@
 """The in-context clock: segments of a call, state structures, and a one-module driver.
 
-Emitted `Model.forward` owns the loop nest of `nlc plan` (DESIGN.md §2.1). It cuts the tokens
+Emitted `Model.forward` owns the loop nest of `nlc plan` (docs/design.md). It cuts the tokens
 of a call at every boundary of every in-context period, counted on the absolute clock
 `state["t"]` (tokens of the sequence seen before this call), runs the model on each segment
 with every state as it was at the segment's start, then fires the updates due after the

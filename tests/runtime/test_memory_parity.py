@@ -102,7 +102,7 @@ def test_lmm_parity_persisted_drop_stopgrad(chunk):
 
 
 def test_lmm_flush_updates_short_sequence():
-    """A sequence shorter than one chunk still updates its memory (DESIGN §4)."""
+    """A sequence shorter than one chunk still updates its memory (flush, docs/design.md)."""
     torch.manual_seed(0)
     m = NeuralMemory(8, n_heads=2, chunk=16)
     x = torch.randn(1, 5, 8)

@@ -61,6 +61,31 @@ def test_ddp_resume_with_persisted_memories_equals_one_process(tmp_path):
     assert_same_trajectory(one, two)
 
 
+TINY_MEMORY = TINY_PERSIST.replace("          persist: true\n", "")  # carried by --stream
+
+
+@pytest.mark.slow
+def test_ddp_stream_training_equals_one_process_also_across_resume(tmp_path):
+    """--stream over documents (rows restart at different windows): each rank walks its own
+    rows of the same streams and carries their state, saved per rank; two processes with
+    batch 1 follow one process with batch 2 through a stop and a resume."""
+    spec = write_spec(tmp_path, TINY_MEMORY)
+    docs = tmp_path / "docs.jsonl"
+    text = (ROOT / "data" / "README.md").read_text().split()
+    docs.write_text(
+        "".join(
+            f'{{"text": "{" ".join(text[i : i + 20 + i % 37])}"}}\n' for i in range(0, 3000, 30)
+        )
+    )
+    common = ["--steps", "4", "--eval-every", "2", "--stream", "--data", str(docs), *FAST]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", str(spec), "--out", str(one), "--batch-size", "2", *common]) == 0
+    torchrun_train(str(spec), "--out", str(two), "--batch-size", "1", *common, "--stop-after", "2")
+    assert (two / "ckpt" / "memory.rank1.pt").exists()
+    torchrun_train("--resume", str(two))
+    assert_same_trajectory(one, two)
+
+
 @pytest.mark.slow
 def test_fsdp2_sharded_weights_equal_one_process_also_across_resume(tmp_path):
     """FSDP2 (`--parallel fsdp`): each rank holds half of every block's weights; the loss

@@ -143,6 +143,10 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
         ["--device", "bogus"],
         ["--tokenizer", "foo"],
         ["--schedule", "diagonal"],
+        ["--bptt-windows", "0"],
+        ["--stream-length", "0"],
+        ["--stream", "maybe"],
+        ["--loss-on", "everything"],
     ],
 )
 def test_bad_options_exit_2_before_anything_is_written(tmp_path, capsys, option):
@@ -274,3 +278,40 @@ def test_compile_without_a_cpu_compiler_trains_eagerly(tmp_path, capsys, monkeyp
     out = capsys.readouterr().out
     assert "--compile: No working C++ compiler" in out and "training eagerly" in out, out
     assert (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("short-stream", "--stream-length 8 is shorter than the window"),
+        ("blank-documents", "no text"),
+        ("no-answers", "answers"),
+        ("answers-of-text", "--loss-on answers needs a task file"),
+    ],
+)
+def test_bad_stream_and_task_input_is_one_line(tmp_path, capsys, case, words):
+    """A stream shorter than the context, --stream over documents that hold no text, a task
+    file with an example without answers, answer-only loss on plain text: one line, exit 2."""
+    data = tmp_path / "data.jsonl"
+    text = tmp_path / "text.txt"
+    text.write_text("To be, or not to be, that is the question. " * 100)
+    if case == "short-stream":
+        extra = ["--stream", "--stream-length", "8", "--data", str(text)]
+    elif case == "blank-documents":
+        data.write_text('{"text": "  "}\n{"text": "\\n"}\n')
+        extra = ["--stream", "--data", str(data)]
+    elif case == "no-answers":
+        good = {
+            "text": "A=b. A=b.",
+            "answers": [{"start": 8, "end": 9, "value": "b", "distance": 5}],
+        }
+        data.write_text(
+            json.dumps(good) + "\n" + json.dumps({"text": "A=b.", "answers": []}) + "\n"
+        )
+        extra = ["--data", str(data)]
+    else:
+        extra = ["--loss-on", "answers", "--data", str(text)]
+    assert train(tmp_path, *extra) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err

@@ -19,7 +19,7 @@ import pytest
 
 from nlc.cli import main
 from tests.conftest import ROOT
-from tests.train.helpers import FAST, TINY_TRANSFORMER, write_spec
+from tests.train.helpers import FAST, TINY_PERSIST, TINY_TRANSFORMER, write_spec
 
 KILLS = 20
 STEPS = 300
@@ -46,18 +46,31 @@ def _logged_steps(run) -> int:
 
 @pytest.mark.slow
 def test_a_run_killed_20_times_resumes_every_time_on_the_same_trajectory(tmp_path):
-    spec = write_spec(tmp_path, TINY_TRANSFORMER)
+    _killed_and_resumed(tmp_path, TINY_TRANSFORMER, ARGS, KILLS, STEPS)
+
+
+@pytest.mark.slow
+def test_a_stream_run_killed_resumes_on_the_same_trajectory(tmp_path):
+    """--stream: the stream cursors and the carried memory state are in the checkpoint, so a
+    killed stream run resumes exactly (the memory's state reaches every later loss)."""
+    spec = TINY_PERSIST.replace("          persist: true\n", "")
+    args = [*ARGS[2:], "--steps", "60", "--stream", "--stream-length", "96"]
+    _killed_and_resumed(tmp_path, spec, args, 6, 60)
+
+
+def _killed_and_resumed(tmp_path, text: str, args: list[str], kills_wanted: int, steps: int):
+    spec = write_spec(tmp_path, text)
     reference = tmp_path / "reference"
-    assert main(["train", str(spec), "--out", str(reference), *ARGS, *FAST]) == 0
+    assert main(["train", str(spec), "--out", str(reference), *args, *FAST]) == 0
     expected = _losses(reference)
-    assert sorted(expected) == list(range(1, STEPS + 1))
+    assert sorted(expected) == list(range(1, steps + 1))
 
     rng = random.Random(0)
     run = tmp_path / "killed"
-    first = [sys.executable, "-m", "nlc", "train", str(spec), "--out", str(run), *ARGS, *FAST]
-    resume = [sys.executable, "-m", "nlc", "train", "--resume", str(run), *ARGS, *FAST]
+    first = [sys.executable, "-m", "nlc", "train", str(spec), "--out", str(run), *args, *FAST]
+    resume = [sys.executable, "-m", "nlc", "train", "--resume", str(run), *args, *FAST]
     kills = 0
-    while kills < KILLS:
+    while kills < kills_wanted:
         cmd = first if not (run / "options.json").exists() else resume
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         start = _logged_steps(run)
@@ -79,6 +92,6 @@ def test_a_run_killed_20_times_resumes_every_time_on_the_same_trajectory(tmp_pat
     ).get("complete"):
         done = subprocess.run(resume, cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-    assert kills == KILLS, f"the run finished after {kills} kills: make STEPS larger"
+    assert kills == kills_wanted, f"the run finished after {kills} kills: make STEPS larger"
     assert _losses(run) == expected
     assert not list(run.rglob("*.tmp*")), "temporary files left behind"
