@@ -193,7 +193,7 @@ class Carry:
 
     def keep(self, group: int, new_state: dict) -> None:
         if self.stream:
-            self.states[group] = detach_state(new_state)
+            self.states[group] = _cut(new_state)
         elif self.persist:
             self.states[0] = detach_state(self.persistent(self.model, new_state))
 
@@ -205,6 +205,20 @@ class Carry:
         if saved and not all(str(k).isdigit() for k in saved):  # a run saved before streams:
             saved = {"0": saved}  # its persisted state, one slot
         self.states = {int(k): v for k, v in saved.items()}
+
+
+def _cut(state):
+    """The state detached from its graph (truncated backpropagation), each tensor that
+    required grad a new leaf that still does: inside a window the state is a function of the
+    weights after its first update, and a compiled kernel meeting a state without grad at the
+    window's start would compile a second graph for it (see `state.zeros`)."""
+    if isinstance(state, dict):
+        return {k: _cut(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_cut(v) for v in state]
+    if isinstance(state, torch.Tensor):
+        return state.detach().requires_grad_(state.requires_grad)
+    return state
 
 
 def _device(state) -> torch.device:
