@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast wheel-test lint format bench evidence fuzz gpu-wheels clean
+.PHONY: setup demo test test-fast wheel-test lint format bench evidence recall fuzz gpu-wheels clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ bench: $(STAMP)
 # runs/evidence/report.md. Budgeted for 30 min on 2 idle cores (`--quick`: a smoke test)
 evidence: $(STAMP)
 	$(PY) bench/evidence.py --out runs/evidence
+
+# MQAR recall of the default bench set (full attention, window 32, window 32 + Titans memory,
+# gated delta): table, runs/recall/recall.json and recall.png; one torch thread per run (two on
+# a shared 2-core machine ran 8x slower)
+recall: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/nlc bench recall --out runs/recall
 
 # what bench/gpu_check.sh needs on the device machine beside its python3 (which has torch and
 # every other dependency but pydantic): wheels for its Python 3.12, carried as .whl (typing-

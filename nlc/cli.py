@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(fn=_cmd_schema)
 
+    from nlc.recall.cli import add_commands as add_bench_commands
     from nlc.tasks.cli import add_commands as add_task_commands
     from nlc.train.cli import add_commands as add_training_commands
     from nlc.verify.cli import add_commands as add_verification_commands
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     add_task_commands(sub)
     add_verification_commands(sub)
+    add_bench_commands(sub)
     return parser
 
 

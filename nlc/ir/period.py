@@ -1,4 +1,4 @@
-"""Update periods: how often a state changes (docs/design.md §1, "Clock" and "State").
+"""Update periods: how often a state changes (docs/design.md, "Clock" and "State").
 
 A period is a positive number of tokens C (updated after every C tokens), `outer` (once per
 optimizer step), a multiple `outer*k` of it (once every k optimizer steps: a slower outer

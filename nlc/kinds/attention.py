@@ -52,7 +52,7 @@ class Attention(ComponentBase):
         return self
 
     def state_decls(self, model):
-        # The cache appends token t before attention reads it (docs/design.md §1).
+        # The cache appends token t before attention reads it (docs/design.md).
         return [
             self._weight_decl(),
             StateDecl("kv", StateKind.KV_CACHE, Period(tokens=1), Signal.INPUTS, fresh=True),

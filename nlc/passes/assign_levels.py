@@ -1,4 +1,4 @@
-"""Pass `assign_levels`: group states into levels of equal frequency (docs/design.md §1).
+"""Pass `assign_levels`: group states into levels of equal frequency (docs/design.md).
 
 Requires: states with periods.
 Ensures: `graph.levels` lists one `Level` per distinct period, fastest first (level 1 = the

@@ -1,4 +1,4 @@
-"""Pass `build_order`: the Nested Learning partial order ≻ on states (docs/design.md §1).
+"""Pass `build_order`: the Nested Learning partial order ≻ on states (docs/design.md).
 
 A ≻ B iff f_A > f_B, or f_A = f_B and computing B's state at time t needs A's state at time t.
 "Needs at time t" follows the same-step dependency graph: a state read *after* its write in

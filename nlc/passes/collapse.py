@@ -1,4 +1,4 @@
-"""Pass `collapse`: rewrite rules that lose nothing (docs/design.md §1, "Collapse").
+"""Pass `collapse`: rewrite rules that lose nothing (docs/design.md, "Collapse").
 
 1. Fold: an in-context state that never changes within a sequence — its period is at least the
    context length and it does not persist, or its inner learning rate is the constant 0 —

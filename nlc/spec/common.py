@@ -111,7 +111,7 @@ class InnerOptimizer(Strict):
 
 
 class Update(Strict):
-    """How and when an in-context state is updated (docs/design.md §1, chunk update rule)."""
+    """How and when an in-context state is updated (docs/design.md, chunk update rule)."""
 
     period: PeriodField = 16
     objective: Literal["l2", "dot", "lm"] = Field(

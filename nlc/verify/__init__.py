@@ -1,5 +1,5 @@
 """nlc verify: is one spec a collapsed case of another, and does the emitted code mean what
-the spec says? (docs/design.md §1, "Collapse" and "Reference semantics".)
+the spec says? (docs/design.md, "Collapse" and "Reference semantics".)
 
 Commands (registered by `nlc.verify.cli.add_commands`):
 

@@ -1,7 +1,7 @@
 """The reference interpreter: what a spec means, computed as plainly as possible (float64).
 
 It walks the IR (the *full* graph of `run_front`, before collapse) instead of the emitted
-forward code, one token at a time across the whole network (docs/design.md §1, "Reference
+forward code, one token at a time across the whole network (docs/design.md, "Reference
 semantics"): the outer loop is the clock t = 1..T; at each t the token flows through every
 compute in topological order of the dataflow graph, each reading the values of its declared
 inputs at t (`Graph.inputs_of`). A component with state or memory of past tokens advances by

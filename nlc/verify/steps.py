@@ -3,7 +3,7 @@
 `step(module, inputs, carry, t) -> y_t`: the module's output at token t from its inputs at
 token t (each (B, 1, C)), advancing `carry` (a dict that starts empty) by one token; then
 `after_token(module, carry, t)` fires the updates whose boundary token t ends. Each is
-docs/design.md §1 written out:
+docs/design.md written out:
 - a memory or CMS reads its visible state (read before write) and its running copy takes one
   step with the gradient at the visible state: the module's own segment step on one token,
   with the model built on its per-token reference path (impl "naive"); the running copy

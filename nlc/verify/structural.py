@@ -1,6 +1,6 @@
 """Structural check of a claim: collapse both graphs, canonicalise, test isomorphism.
 
-Two specs are structurally the same model (docs/design.md §1, "Collapse") when their collapsed
+Two specs are structurally the same model (docs/design.md, "Collapse") when their collapsed
 graphs — after `freeze_static_memories`, which writes a memory that cannot learn in context as
 the `frozen_memory` map it computes, and `expand_outer_cms`, which writes an all-outer CMS as
 norm/mlp/add triples — are

@@ -2,7 +2,7 @@
 
 In-context period C: 1/C updates per token. `outer` updates once per optimizer step, i.e.
 once every batch_size × accumulate × context training tokens, so it is drawn at that
-frequency, but never faster than a quarter of the slowest in-context frequency (docs/design.md §1:
+frequency, but never faster than a quarter of the slowest in-context frequency (docs/design.md:
 outer is slower than every in-context period). `frozen` never updates; it is drawn one
 decade left of outer at a position labelled "frozen (never)".
 """

@@ -1,7 +1,7 @@
 """Attention variants: causal (torch SDPA), sliding window, persistent memory tokens as a learned
 prefix (Titans Eq. 19), and the segment attention of Titans MAC (`layers.SegmentAttention`).
 
-A KV cache is period 1 (docs/design.md §1): token t's key is appended before t's query reads, so
+A KV cache is period 1 (docs/design.md): token t's key is appended before t's query reads, so
 attention sees tokens <= t. `Attention` streams: its state holds the keys and values (after
 RoPE, at their absolute positions) of the tokens a later query may still see -- the last
 window - 1 of a sliding window, and for full causal attention up to `cache` tokens (the model's

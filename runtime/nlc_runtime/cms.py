@@ -3,7 +3,7 @@ periods C_1 < ... < C_k, each updated in context every C_l tokens (Eq. 71):
 
     theta_l <- theta_l - lr_l * sum_{t in chunk} grad_theta <delta_t, f_theta(n_t)>
 
-with every gradient taken at the chunk-start theta_l (docs/design.md §1), the last partial chunk
+with every gradient taken at the chunk-start theta_l (docs/design.md), the last partial chunk
 flushed, and each token's term of each layer scaled by min(1, d / ||h_t||^2) for the layer's
 input h_t of width d (`_bounded`: a step that stays stable as outer training grows the inputs).
 delta_t is the *signal* at the level's output:

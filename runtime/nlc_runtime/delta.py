@@ -2,7 +2,7 @@
 form over a whole chunk (fast).
 
 The general rule, per token t of a chunk whose gradients are all taken at the chunk-start
-weights W_0 (docs/design.md §1, Titans Eq. 16-18, HOPE Eq. 90-91), row-vector layout (W: d_in x
+weights W_0 (docs/design.md, Titans Eq. 16-18, HOPE Eq. 90-91), row-vector layout (W: d_in x
 d_out, gradient G_t = h_t g_t^T with h_t the layer's input and g_t = dl_t/dz):
 
     S_t = mu_t S_{t-1} - lr_t G_t                      momentum (Titans Eq. 14);

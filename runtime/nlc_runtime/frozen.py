@@ -2,7 +2,7 @@
 
 A `titans_memory` with inner learning rate 0 and no forgetting (or whose period is at least
 the context) never updates within a sequence, so every token reads the meta-learned initial
-memory M_0 (docs/design.md §1, "Collapse": such a level folds into `outer`). What is left is
+memory M_0 (docs/design.md, "Collapse": such a level folds into `outer`). What is left is
 
     q_t = l2norm(silu(conv(x W_q))_t)          per head (Titans §4.4)
     y_t = W_out (RMSNorm(M_0(q_t)) * silu(x_t W_gate))

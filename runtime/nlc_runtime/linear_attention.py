@@ -3,7 +3,7 @@
 A matrix memory M trained in context by gradient descent on l(M; k, v) = -<M k, v> with
 learning rate 1 writes M_t = M_{t-1} + v_t k_t^T and reads o_t = M_{t-1} q_t: unnormalised
 causal linear attention, o_t = M_0 q_t + sum_{s<t} (k_s . q_t) v_s (reading before writing,
-docs/design.md §1; the memory starts at its meta-learned M_0). With a period C > 1 the memory is
+docs/design.md; the memory starts at its meta-learned M_0). With a period C > 1 the memory is
 read at its chunk-start value and takes the chunk's sum of writes at the chunk's end; with
 `forget` the write decays the old memory, M_t = a_t M_{t-1} + lr_t v_t k_t^T (gated linear
 attention).

@@ -9,7 +9,7 @@ context on l(M; k, v) = 1/2 ||M(k) - v||^2 (Eq. 12) with momentum and forgetting
     M_t = (1 - alpha_t) M_{t-1} + S_t                            (forgetting)
     y_t = M_{t'}(q_t)                                            (retrieval, Eq. 15)
 
-where t' is the start of t's chunk (docs/design.md §1: state fixed within a chunk, one update at the
+where t' is the start of t's chunk (docs/design.md: state fixed within a chunk, one update at the
 chunk's end, read before write, last partial chunk flushed). Chunk size 1 is the exact
 per-token Titans recurrence. The emitted model owns the clock (`stream`): `forward` computes a
 segment (reads at the visible weights, the segment's writes advance a running copy), `update`

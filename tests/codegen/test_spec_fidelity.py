@@ -4,7 +4,7 @@ For each shipped spec, each field of each component (nested update rules, optimi
 and CMS levels included), of the model and training settings and of the outer optimizer is set
 to other valid values one at a time. The spec must then either be rejected with an error, or
 compile to different code. A mutation that compiles to the same bytes is a setting the user
-wrote and nlc ignored -- the bug class docs/design.md §4 calls a top complaint of declarative tools.
+wrote and nlc ignored -- the bug class docs/design.md calls a top complaint of declarative tools.
 """
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ def test_generation_runs_past_the_context(emitted):
 
 @pytest.mark.parametrize("name", CPU_SPECS)
 def test_the_emitted_model_is_causal(emitted, name):
-    """docs/design.md §1, also through in-context updates and the LM signal: perturbing token t
+    """docs/design.md, also through in-context updates and the LM signal: perturbing token t
     leaves every output before t unchanged and changes the output at t."""
     model = _model(emitted[name])
     idx = torch.randint(0, 256, (1, T), generator=torch.Generator().manual_seed(6))

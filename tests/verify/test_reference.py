@@ -152,7 +152,7 @@ def test_random_specs_agree_with_reference(text, tokens):
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(random_specs(), st.integers(1, 10))
 def test_reference_is_causal(text, t):
-    """docs/design.md §1: perturbing token t leaves every output before t unchanged."""
+    """docs/design.md: perturbing token t leaves every output before t unchanged."""
     import torch
 
     from nlc.verify.reference import interpret, reference_model

@@ -5,7 +5,7 @@ the base class adds what every rule shares:
 
 - **Per-group periods** (a second, slower outer clock). A param group with `period: k` is
   updated on every k-th optimizer step only. In between, its gradients are *summed* into the
-  state `grad_sum`, and the update at the k-th step reads that sum — docs/design.md §1's chunk rule
+  state `grad_sum`, and the update at the k-th step reads that sum — docs/design.md's chunk rule
   one level up: a state with period k takes one update from the signals of its whole chunk,
   each evaluated at the chunk-start value (so SGD with period k moves as far as k plain steps
   would from gradients taken at the chunk start). Summing, not skipping, is the choice because
