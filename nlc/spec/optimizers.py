@@ -8,8 +8,8 @@ moments, M3's slow momentum) with their periods and ≻ edges into the weights t
 glob on their dotted names (fnmatch: `*` also spans dots, so `layers.*.mlp` matches
 `layers.0.mlp`, `layers.1.mlp`, ...); the outer weights of matched components, and the optimizer
 memories that move them, are updated every `period` optimizer steps, from the gradients summed
-since their last update (the chunk rule of docs/design.md, one level up). A component may match one group
-at most; a pattern must match at least one component with trained weights.
+since their last update (the chunk rule of docs/design.md, one level up). A component may
+match one group at most; a pattern must match at least one component with trained weights.
 """
 
 from __future__ import annotations
