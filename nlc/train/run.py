@@ -53,7 +53,10 @@ def script_args(args, run: Path) -> list[str]:
     os.replace(tmp, saved)
     argv = ["--out", str(run)]
     for flag, value in options.items():
-        argv += [flag, str(value)]
+        if isinstance(value, bool):  # a switch: --stream / --no-stream
+            argv.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            argv += [flag, str(value)]
     if once is not None:
         argv += ["--stop-after", str(once)]
     if args.compile is not None:

@@ -108,15 +108,6 @@ def wandb_project(text: str) -> str:
     return text
 
 
-def on_off(text: str) -> bool:
-    """A switch that also takes a value (`--stream`, `--stream true`, `--stream false`), so
-    `nlc train` can pass a saved option on as FLAG VALUE."""
-    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-    if text.lower() not in value:
-        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
-    return value[text.lower()]
-
-
 COMPILE_MODES = ["auto", "step", "model", "chunks"]
 SCHEDULES = ["fused", "plain", "wavefront"]
 
@@ -132,7 +123,7 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
         "(PATH/tokenizer.json, e.g. a GPT-2 or Llama tokenizer saved locally)",
     }, "byte"),
     ("--val-fraction", {"type": fraction, "help": "held-out tail of the data"}, 0.1),
-    ("--stream", {"type": on_off, "nargs": "?", "const": True, "metavar": "BOOL",
+    ("--stream", {"action": argparse.BooleanOptionalAction,
                   "help": "each batch row reads consecutive windows of one stream (a document, "
                   "or --stream-length tokens of the text), the in-context state carried from "
                   "window to window and detached between them; reset where a stream ends"},

@@ -145,7 +145,7 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
         ["--schedule", "diagonal"],
         ["--bptt-windows", "0"],
         ["--stream-length", "0"],
-        ["--stream", "maybe"],
+        ["--stream-length", "-5"],
         ["--loss-on", "everything"],
     ],
 )
