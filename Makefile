@@ -22,11 +22,12 @@ demo: $(STAMP)
 	@echo
 	$(VENV)/bin/nlc levels specs/hope.yaml
 	@echo
-	# train the small HOPE preset on the bundled Shakespeare corpus (about 2 min on 2 CPU cores:
-	# the memories' chunk kernels compiled, ~35 s of it; eagerly, and saying so, without a C++
-	# compiler)
+	# train the small HOPE preset on the bundled Shakespeare corpus, on streams: each of the 8
+	# rows reads consecutive 128-token windows of a 16K-token piece of the text, the memories
+	# and CMS levels carried from window to window (the memories' chunk kernels compiled;
+	# eagerly, and saying so, without a C++ compiler)
 	rm -rf runs/demo
-	$(VENV)/bin/nlc train specs/hope.yaml --out runs/demo --compile \
+	$(VENV)/bin/nlc train specs/hope.yaml --out runs/demo --compile --stream \
 	  --steps 300 --batch-size 8 --context 128 --lr 3.0e-3 --warmup 10 --eval-every 50 --eval-iters 2
 	@echo
 	# 400 new tokens: past the 256-token context, the memories carrying on

@@ -37,6 +37,9 @@ def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
         raise RunError(f"{folder}: no such run folder")
     if not (folder / "code" / "model.py").exists():
         raise RunError(f"{folder}: not a run folder (no code/model.py)")
+    from nlc_runtime.state import flush_subnormals
+
+    flush_subnormals()  # long streams (eval --stream, generate) carry decaying memories
     module = load_module(folder / "code", "model")
     cfg = module.Config()
     model = module.Model(cfg)

@@ -35,3 +35,18 @@ def test_metrics_resume_drops_records_past_the_checkpoint(tmp_path):
     Metrics(tmp_path, 2, enabled=True).close()
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
+
+
+def test_flush_subnormals_computes_subnormal_floats_as_zero():
+    """Decaying memories carried along long streams reach subnormal floats (slow on x86):
+    train.py, sample.py and nlc eval/generate flush them."""
+    import torch
+    from nlc_runtime.state import flush_subnormals
+
+    tiny = torch.tensor([1e-39, 1.0])
+    assert (tiny * 1.0)[0] != 0  # torch's default keeps subnormals
+    flush_subnormals()
+    try:
+        assert (tiny * 1.0)[0] == 0 and (tiny * 1.0)[1] == 1.0
+    finally:
+        torch.set_flush_denormal(False)

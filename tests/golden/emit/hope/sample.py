@@ -20,6 +20,7 @@ import torch
 from model import Config, Model
 from nlc_runtime.flags import Parser, count, positive_float, positive_int
 from nlc_runtime.sampling import generate
+from nlc_runtime.state import flush_subnormals
 from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer
 from safetensors.torch import load_model
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
+    flush_subnormals()  # a memory carried over many tokens may decay into slow subnormals
     model, tokenizer = load(args.run or default_run(), args.device)
     prompt = tokenizer.encode(args.prompt) or tokenizer.encode("\n")
     ids = torch.tensor([prompt], dtype=torch.long, device=args.device)

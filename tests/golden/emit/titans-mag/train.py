@@ -53,6 +53,7 @@ from nlc_runtime.flags import Parser, add_training_flags
 from nlc_runtime.interrupt import StopFlag
 from nlc_runtime.report import Metrics, Progress
 from nlc_runtime.schedule import cosine_lr
+from nlc_runtime.state import flush_subnormals
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 16
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> list[float]:
 
 def train(args, dist, device: str) -> list[float]:
     torch.manual_seed(args.seed)
+    flush_subnormals()  # memories decaying along streams: subnormal floats are slow on CPUs
     cuda = device.startswith("cuda")
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
