@@ -38,6 +38,7 @@ def main() -> None:
     from nlc_runtime.compile import compile_chunk_kernels
     from nlc_runtime.data import ByteTokenizer
     from nlc_runtime.feed import Carry, read_source
+    from nlc_runtime.state import flush_subnormals
 
     from nlc.codegen.emit import compile_spec
     from nlc.train.emitted import load_module
@@ -46,6 +47,7 @@ def main() -> None:
         compile_spec(args.spec, Path(tmp))
         module = load_module(Path(tmp), "model")
     torch.manual_seed(0)
+    flush_subnormals()  # as train.py: a carried memory decays into slow subnormal floats
     model = module.Model(module.Config())
     if args.compile:
         compile_chunk_kernels()
