@@ -95,6 +95,11 @@ class Source:
     loss_on: str = "all"
     stream_length: int | None = None
 
+    @property
+    def row_tokens(self) -> int:
+        """Tokens a batch row feeds per call: the window, or a task file's longest example."""
+        return self.train.longest - 1 if self.kind == "examples" else self.window
+
     def check(self, model) -> None:
         """Refuse documents whose rows would restart off the periods' grid (`check_window`)."""
         if self.kind == "streams" and self.train[1] is not None:

@@ -290,7 +290,7 @@ def train(args, dist, device: str) -> list[float]:
     stop = StopFlag()
     losses = []
     ckpt_every = args.ckpt_every or args.eval_every
-    tokens_per_step = args.batch_size * dist.world * args.accumulate * window
+    tokens_per_step = args.batch_size * dist.world * args.accumulate * source.row_tokens
     try:
         for step in range(start, args.steps):  # the outer level: one optimizer step each
             t0 = time.perf_counter()
