@@ -193,21 +193,12 @@ def parse_example(record, where: str) -> Example:
 
 def read_task_file(path: Path) -> list[Example]:
     """Every example of a task file; a bad line raises TaskError naming FILE:LINE and field."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise TaskError(f"{path}: no such task file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise TaskError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
-    examples = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TaskError(f"{path}:{number}: not JSON: {err.msg}") from None
-        examples.append(parse_example(record, f"{path}:{number}"))
+    from nlc_runtime.jsonl import read_records
+
+    examples = [
+        parse_example(record, f"{path}:{number}")
+        for number, record in read_records(path, TaskError)
+    ]
     if not examples:
         raise TaskError(f"{path}: no examples (empty file)")
     return examples

@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from nlc_runtime.errors import DataError
+from nlc_runtime.jsonl import read_records
 
 IGNORE = -100  # torch.nn.functional.cross_entropy's default ignore_index
 PAD = 0  # the token that fills a row after its example; never a target
@@ -195,23 +196,10 @@ def load_examples(path, tokenizer, vocab_size: int) -> TaskExamples:
     """Every example of a task file, tokenized (a BPE tokenizer still to be trained is fitted on
     the texts first), in file order."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such task file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
+    records = read_records(path, DataError)
+    for number, record in records:
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object")
-        records.append((number, record))
     if not records:
         raise DataError(f"{path}: no examples (empty file)")
     if hasattr(tokenizer, "fit"):  # BPE trains on the run's text (once; a no-op when loaded)
