@@ -43,9 +43,11 @@ def test_flush_subnormals_computes_subnormal_floats_as_zero():
     import torch
     from nlc_runtime.state import flush_subnormals
 
+    # torch's default first: an nlc eval earlier in this process flushed them, as the CLI
+    # does (and a tensor made while flushing holds a zero, not 1e-39)
+    torch.set_flush_denormal(False)
     tiny = torch.tensor([1e-39, 1.0])
-    torch.set_flush_denormal(False)  # torch's default (an nlc eval earlier in this process
-    assert (tiny * 1.0)[0] != 0  # flushed them, as the CLI does)
+    assert (tiny * 1.0)[0] != 0
     flush_subnormals()
     try:
         assert (tiny * 1.0)[0] == 0 and (tiny * 1.0)[1] == 1.0
