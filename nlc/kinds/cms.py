@@ -122,9 +122,7 @@ class CMS(ComponentBase):
             self._check_step_is_stable(i, level, self.level_width(i, d_in))
             shapes = [("W0", (d_in, h)), ("W1", (h, d_in))]  # f(n) = act(n W0) W1
             weights = [(f"W1.{i}", (d_in, h)), (f"W2.{i}", (h, d_in))]  # the runtime's names
-            extra = (
-                norm_params(f"norms.{i}", d_in) if self.variant != "independent" or i == 0 else []
-            )
+            extra = norm_params(f"norms.{i}", d_in) if self.variant != "independent" else []
             in_context = Period.of(level.period).in_context
             if self.signal == "local" and in_context:  # the target of its local objective
                 extra.append((f"W_v.{i}", (d_in, d_in)))
@@ -136,14 +134,33 @@ class CMS(ComponentBase):
             else:
                 out[f"mlp{i}"] = weights + extra
         if self.variant == "independent":
-            agg = [("agg", (len(self.levels),))]
-            if outer:  # the block's outer weights (a W state exists: some level is in context)
-                outer += agg
-            else:  # no W state: the weight rides with the (outer) levels' own
-                out[f"mlp{len(self.levels) - 1}"] = out[f"mlp{len(self.levels) - 1}"] + agg
+            self._place_shared(out, outer, d_in)
         if outer:
             out["W"] = outer
         return out
+
+    def _place_shared(self, out: Tensors, outer: list, d_in: int) -> None:
+        """`independent`: the block-wide norm and weighted sum (`agg`) are outer weights of the
+        block (in `outer`, the W state) while some level is in context; otherwise the norm
+        rides with level 0 and `agg` with the last level, or, when that level is frozen, with
+        the nearest level that trains (both frozen only when every level is, as the runtime's
+        `CMS(frozen=...)` freezes them)."""
+        k = len(self.levels)
+        trained = [i for i, lv in enumerate(self.levels) if lv.period != "frozen"]
+
+        def home(i: int) -> int:
+            return i if i in trained or not trained else trained[0 if i == 0 else -1]
+
+        norm = norm_params("norms.0", d_in)
+        if Period.of(self.levels[0].period).in_context or (outer and 0 not in trained):
+            outer[:0] = norm  # first, as level 0's own norm would be
+        else:
+            out[f"mlp{home(0)}"] = out[f"mlp{home(0)}"] + norm
+        agg = [("agg", (k,))]
+        if outer:  # the block's outer weights (a W state exists: some level is in context)
+            outer += agg
+        else:  # no W state: the weight rides with an outer level's own
+            out[f"mlp{home(k - 1)}"] = out[f"mlp{home(k - 1)}"] + agg
 
     def level_width(self, i: int, d_in: int) -> int:
         """The width that scales level i's step: the larger of its input and hidden widths."""
@@ -194,6 +211,8 @@ class CMS(ComponentBase):
                 raise CodegenError(("levels", i, "lr"), "CMS levels take a constant learning rate")
         periods = [lv.period if isinstance(lv.period, int) else None for lv in self.levels]
         persist = [i for i, lv in enumerate(self.levels) if lv.persist]
+        # period frozen: never updated in context (period None) and never trained either
+        frozen = [i for i, lv in enumerate(self.levels) if lv.period == "frozen"]
         momentum = [lv.momentum if lv.optimizer == "momentum" else None for lv in self.levels]
         args = call_args(
             d,
@@ -205,6 +224,7 @@ class CMS(ComponentBase):
             act=self.activation,
             **({"momentum": momentum} if any(m is not None for m in momentum) else {}),
             **({"persist": tuple(persist)} if persist else {}),
+            **({"frozen": tuple(frozen)} if frozen else {}),
             impl=IMPL,
         )
         groups = tuple(

@@ -69,6 +69,13 @@ class SelfModifyingTitans(MemoryBase):
                 "update.projection_period must be a number of tokens: the k, v, q, eta, alpha "
                 "memories learn in context (static projections: self_modifying: false)"
             )
+        if not self.self_modifying and self.update.projection_period == "frozen":
+            # static projections are outer weights of the component, trained with the rest
+            raise ValueError(
+                "update.projection_period: frozen is not honoured with self_modifying: false: "
+                "the static k, v, q projections are weights of the component, trained with its "
+                "others; freeze them all with weights: frozen"
+            )
         return self
 
     @property

@@ -28,7 +28,11 @@ Layout and choices (runtime/README.md):
   the initial states are outer parameters learned by backprop (a simplification of Eq. 72,
   where level l+1 would learn them).
   independent (Eq. 74): y = x + sum_l w_l f_l(norm(x)), w learnable (Agg = weighted sum).
-- A period of None means the level never updates in context (an ordinary MLP: level `outer`).
+- A period of None means the level never updates in context (an ordinary MLP: level `outer`);
+  a level listed in `frozen` is such a level whose weights are not trained either (period
+  `frozen`): its W1, W2 and pre-norm have requires_grad False, so the outer optimizer never
+  sees them. The `independent` variant's shared norm and weighted sum freeze only with every
+  level (while some level trains they belong to the block, not to one level).
 - Streaming (`stream`): the state carries, per level, the gradient summed over the tokens of its
   current (unfinished) chunk ("G<l>"); the emitted model owns the clock and calls
   `update(state, "L<i>")` at level i's boundaries.
@@ -147,7 +151,8 @@ class CMS(nn.Module):
     variant: "sequential" | "nested" | "independent"; signal: "lm_grad" | "local";
     momentum: per level, the momentum mu of optimizer "momentum" (None: plain gd);
     persist: the levels whose state carries over to the next sequence (`carried_state`); a state
-    without some levels starts those at their initial state.
+    without some levels starts those at their initial state;
+    frozen: the levels (of period None) whose parameters are never trained (requires_grad False).
     """
 
     flush = True
@@ -163,6 +168,7 @@ class CMS(nn.Module):
         act: str = "silu",
         momentum: list[float | None] | None = None,
         persist: tuple[int, ...] = (),
+        frozen: tuple[int, ...] = (),
         impl: str = "chunked",
     ):
         super().__init__()
@@ -202,6 +208,22 @@ class CMS(nn.Module):
             if signal == "local"
             else None
         )
+        self.frozen = tuple(frozen)
+        self._freeze(self.frozen)
+
+    def _freeze(self, levels: tuple[int, ...]) -> None:
+        """The parameters of `levels` never get a gradient (and so no optimizer state)."""
+        periods = self.cfg["periods"]
+        for i in levels:
+            if not 0 <= i < self.k or periods[i] is not None:
+                raise ValueError(f"level {i} cannot be frozen: it learns in context or is absent")
+        params = [p for i in levels for p in (self.W1[i], self.W2[i])]
+        if self.cfg["variant"] != "independent":
+            params += [p for i in levels for p in self.norms[i].parameters()]
+        elif set(levels) == set(range(self.k)):  # the shared norm and weights: every level's
+            params += [*self.norms.parameters(), self.agg]
+        for p in params:
+            p.requires_grad_(False)
 
     @property
     def lm_signal(self) -> bool:
@@ -217,9 +239,11 @@ class CMS(nn.Module):
         }
 
     def _restarts(self, i: int) -> bool:
-        """`nested`: level i restarts at every boundary of level i + 1."""
+        """`nested`: level i restarts at every boundary of level i + 1 (a level that never
+        updates in context has no state to restart)."""
         periods = self.cfg["periods"]
-        return self.cfg["variant"] == "nested" and i + 1 < self.k and periods[i + 1] is not None
+        nested = self.cfg["variant"] == "nested" and i + 1 < self.k
+        return nested and periods[i] is not None and periods[i + 1] is not None
 
     def _init_level(self, i: int, batch: int) -> dict:
         W0, W1 = (
