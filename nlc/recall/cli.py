@@ -20,8 +20,10 @@ PROG = "nlc bench recall"
 
 
 def _cmd_recall(args) -> int:
+    from nlc.files import WriteError, check_target
     from nlc.recall import data, report, score, settings
     from nlc.recall.train import BenchError, spec_label, spec_path, train_spec
+    from nlc.train.plot import PNG
 
     try:
         s = settings.quick() if args.quick else settings.Settings()
@@ -40,11 +42,16 @@ def _cmd_recall(args) -> int:
         labels = [label for label, _ in specs]
         if len(set(labels)) != len(labels):
             raise BenchError(f"a spec named twice: {', '.join(labels)}")
-    except BenchError as err:
+        out = Path(args.out)
+        for name in ("recall.json", "recall.png"):  # before hours of training
+            check_target(out / name, replaces=b"{" if name.endswith("json") else PNG)
+        (out / "data").mkdir(parents=True, exist_ok=True)
+    except (BenchError, WriteError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"{PROG}: error: {args.out}: cannot make: {err.strerror or err}", file=sys.stderr)
+        return 2
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     say(f"{len(specs)} specs, up to {s.minutes:g} min of training each, then scored: about "
         f"{len(specs) * (s.minutes + 0.8):.0f} min in all")  # fmt: skip

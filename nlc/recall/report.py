@@ -38,8 +38,9 @@ def render_table(report: dict) -> str:
 
 
 def write_json(report: dict, out: Path) -> Path:
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    return out
+    from nlc.files import write_file
+
+    return write_file(out, json.dumps(report, indent=2) + "\n", replaces=b"{")
 
 
 def _series(result: dict, cells, pick) -> tuple[list[int], list[float]]:
@@ -80,6 +81,8 @@ def write_plot(report: dict, cells, out: Path) -> Path:
     axes[2].legend(fontsize=8)
     fig.suptitle("MQAR recall (nlc bench recall)")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    fig.set_dpi(100)
+    from nlc.files import WriteError
+    from nlc.train.plot import save_figure
+
+    return save_figure(fig, out, WriteError)

@@ -39,7 +39,7 @@ import itertools
 import random
 import string
 
-from nlc.tasks.taskfile import Answer, Example, TaskError
+from nlc.tasks.taskfile import Answer, Example, TaskError, check_bounds
 
 TEXT_KEYS = string.ascii_uppercase + string.digits + "#$%&*@^"
 TEXT_VALUES = string.ascii_lowercase + "!'()+/<=>?[]_{|}~"
@@ -101,6 +101,11 @@ def _draw_slots(rng: random.Random, cumulative: list[float], count: int) -> list
     return out
 
 
+def size(n: int, seq_len: int = 256, gaps=OPTIONS["gaps"][1], **_) -> int:
+    """Tokens of the examples `generate` writes with these options, in all."""
+    return n * sum(seq_len + gap for gap in gaps)
+
+
 def generate(
     seed: int,
     n: int,
@@ -114,6 +119,8 @@ def generate(
     """`n` examples per gap, in order of gap; the same seed gives the same file."""
     queries = queries or pairs
     _check(vocab, seq_len, pairs, queries, alpha, gaps)
+    options = {"vocab": vocab, "seq_len": seq_len, "pairs": pairs, "queries": queries}
+    check_bounds("mqar", n, {**options, "gaps": gaps}, size(n, seq_len=seq_len, gaps=gaps))
     n_keys = vocab // 2
     text = vocab <= TEXT_VOCAB
     if text:

@@ -33,7 +33,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from nlc.tasks.taskfile import Answer, Example, TaskError
+from nlc.tasks.taskfile import Answer, Example, TaskError, check_bounds
 
 DIGITS = string.digits
 LETTERS = string.ascii_lowercase
@@ -108,6 +108,12 @@ def check_options(lengths, depths, needle: str, context: int | None = None) -> N
         raise TaskError(f"--depths: expected percentages from 0 to 100 (got {depths})")
     if context is not None and context <= 0:
         raise TaskError(f"--context: expected a positive integer (got {context})")
+
+
+def size(n: int, lengths=OPTIONS["lengths"][1], depths=OPTIONS["depths"][1], context=256,
+         **_) -> int:  # fmt: skip
+    """Tokens of the examples `generate` writes with these options, in all."""
+    return n * len(depths) * sum(lengths) * context
 
 
 def needed_tokens(lengths, context: int) -> int:
@@ -245,6 +251,8 @@ def generate(
     """`n` examples per (length, depth) cell, in order of length then depth; the same seed
     (and source text) gives the same file. `tokenizer`: the run's (bytes by default)."""
     check_options(lengths, depths, needle, context)
+    options = {"lengths": lengths, "depths": depths, "context": context}
+    check_bounds("niah", n, options, size(n, lengths, depths, context))
     tokenizer = tokenizer or byte_tokenizer()
     need = needed_tokens(lengths, context)
     haystack = haystack or bundled_haystack(need, tokenizer)

@@ -16,7 +16,7 @@ import random
 import string
 
 from nlc.tasks.filler import filler
-from nlc.tasks.taskfile import Answer, Example, TaskError
+from nlc.tasks.taskfile import Answer, Example, TaskError, check_bounds
 
 DIGITS = string.digits
 KEY_LETTERS = string.ascii_uppercase
@@ -33,6 +33,11 @@ OPTIONS = {
 def min_distance(digits: int, key_length: int) -> int:
     # value, ". ", " ", the key, "=": the shortest gap with no filler at all
     return digits + 2 + 1 + key_length + 1
+
+
+def size(n: int, distances=OPTIONS["distances"][1], digits=5, key_length=3, prefix=32) -> int:
+    """Characters of the examples `generate` writes with these options, in all."""
+    return n * sum(prefix + d + digits + key_length + 4 for d in distances)
 
 
 def generate(
@@ -53,6 +58,8 @@ def generate(
                 f"--distances: {d} is shorter than a key and a value ({shortest} with "
                 f"--digits {digits} --key-length {key_length})"
             )
+    options = {"distances": distances, "digits": digits, "key_length": key_length}
+    check_bounds("passkey", n, {**options, "prefix": prefix}, size(n, prefix=prefix, **options))
     rng = random.Random(seed)
     examples = []
     for d in distances:

@@ -34,7 +34,6 @@ A record with `tokens` is read in this form (a `text` beside it is ignored).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -86,16 +85,31 @@ class Example:
         return json.dumps(record, separators=(",", ":"))
 
 
+TASK_FILE_START = b"{"  # a task file's first byte: what `write_task_file` may replace
+
+
 def write_task_file(examples: list[Example], out: Path) -> Path:
-    """Write atomically (a reader never sees half a file)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    """Write atomically (a reader never sees half a file) through `nlc.files.write_file`: a
+    regular file only, replacing an earlier task file (JSONL) but nothing else."""
+    from nlc.files import WriteError, write_file
+
     try:
-        tmp.write_text("".join(e.to_json() + "\n" for e in examples))
-        os.replace(tmp, out)
-    except OSError as err:
-        raise TaskError(f"{out}: cannot write: {err.strerror or err}") from None
+        write_file(out, "".join(e.to_json() + "\n" for e in examples), replaces=TASK_FILE_START)
+    except WriteError as err:
+        raise TaskError(str(err)) from None
     return out
+
+
+def check_bounds(task: str, n: int, options: dict, size: int) -> None:
+    """`n`, the options and the task's size in all (characters or tokens) within the bounds of
+    `nlc.limits`; a generator calls it after its own checks, before any work."""
+    from nlc.limits import LimitError, check_task, check_task_size
+
+    try:
+        check_task(n, options)
+        check_task_size(task, size)
+    except LimitError as err:
+        raise TaskError(str(err)) from None
 
 
 def _int(record: dict, key: str, where: str) -> int:

@@ -83,13 +83,29 @@ def add_commands(sub) -> None:
     add_set_option(p)
     p.set_defaults(fn=_cmd_train)
 
+    from nlc import limits
+
     p = sub.add_parser("generate", help="sample text from a trained run")
     p.add_argument("run", help="a run folder written by `nlc train`")
-    p.add_argument("--prompt", default="\n", help="text to continue")
-    p.add_argument("--tokens", type=int, default=200, help="tokens to sample")
-    p.add_argument("--temperature", type=flags.positive_float, default=0.8)
+    p.add_argument(
+        "--prompt",
+        default="\n",
+        help=f"text to continue (at most {limits.MAX_PROMPT_CHARS:,} characters)",
+    )
+    p.add_argument(
+        "--tokens",
+        type=int,
+        default=200,
+        help=f"tokens to sample (1 to {limits.MAX_SAMPLE_TOKENS:,})",
+    )
+    p.add_argument(
+        "--temperature",
+        type=flags.positive_float,
+        default=0.8,
+        help="{:g} to {:g} (default 0.8)".format(*limits.TEMPERATURE),
+    )
     p.add_argument("--top-k", type=flags.count, default=40, help="0: the whole vocabulary")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="0 to 2**64 - 1 (default 0)")
     p.add_argument("--device", type=flags.present_device, default="cpu")
     p.set_defaults(fn=_cmd_generate)
 
@@ -101,7 +117,13 @@ def add_commands(sub) -> None:
         "safetensors' load_file give the trained model with only nlc_runtime installed.",
     )
     p.add_argument("run", help="a run folder written by `nlc train`")
-    p.add_argument("-o", "--out", required=True, help="folder to write (created if missing)")
+    p.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        help="folder to write (created if missing; not inside RUN; new, empty or an export)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an earlier export in DIR")
     p.set_defaults(fn=_cmd_export)
 
     p = sub.add_parser(
@@ -172,21 +194,21 @@ def add_commands(sub) -> None:
         type=int,
         metavar="N",
         default=None,
-        help="stream and task: tokens per call (default: context)",
+        help=f"stream and task: tokens per call (default: context); at most {limits.MAX_PIECE:,}",
     )
     p.add_argument(
         "--batch-size",
         type=int,
         metavar="N",
         default=None,
-        help="windows (or task examples) per call (default 8)",
+        help=f"windows (or task examples) per call (default 8); at most {limits.MAX_BATCH:,}",
     )
     p.add_argument(
         "--max-tokens",
         type=int,
         metavar="N",
         default=None,
-        help="score only the first N predicted tokens",
+        help=f"score only the first N predicted tokens; at most {limits.MAX_EVAL_TOKENS:,}",
     )
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     p.add_argument(

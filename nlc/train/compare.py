@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nlc.errors import SpecError
+
 PROG = "nlc compare"
 
 
@@ -53,40 +55,131 @@ class Curves:
         return points[-1][1] if points and t >= points[-1][0] else None
 
 
-def read_run(folder: Path) -> Curves:
-    from nlc.train.results import read_results
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
+
+def _field(record: dict, key: str, where: str, kind: str = "number"):
+    """record[key] checked: `number` (a loss: NaN and infinities are a diverged run's),
+    `amount` (finite, >= 0) or `step` (an integer >= 0); one line naming the place if not."""
+    value = record[key]
+    if kind == "step":
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        )
+        ok = ok and value >= 0
+        what = "an integer >= 0"
+    elif kind == "amount":
+        ok = _is_number(value) and math.isfinite(value) and value >= 0
+        what = "a finite number >= 0"
+    elif kind == "fraction":
+        ok = value is None or (_is_number(value) and 0 <= value <= 1)
+        what = "a number from 0 to 1"
+    else:
+        ok = _is_number(value) or (kind == "optional" and value is None)
+        what = "a number"
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        raise CompareError(f"{where}: {key}: expected {what} (got {shown})")
+    return int(value) if kind == "step" else value
+
+
+def _read_json(path: Path):
+    """A JSON file of the run (summary.json, RUN/eval/NAME.json): a regular file, UTF-8, JSON
+    and an object; otherwise one line naming it."""
+    from nlc.files import read_regular
+
+    try:
+        value = json.loads(read_regular(path, CompareError).decode("utf-8"))
+    except ValueError as err:  # not UTF-8, or not JSON
+        raise CompareError(f"{path}: not JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise CompareError(f"{path}: expected a JSON object")
+    return value
+
+
+def read_summary(folder: Path) -> dict:
+    """summary.json's parameters and completeness; a run still training, or killed before
+    the end, has none (curves only)."""
+    path = folder / "summary.json"
+    if not path.exists() and not path.is_symlink():
+        return {}
+    summary = _read_json(path)
+    if summary.get("parameters") is not None:
+        _field(summary, "parameters", str(path), "amount")
+    if summary.get("complete") is not None and not isinstance(summary["complete"], bool):
+        raise CompareError(f"{path}: complete: expected true or false")
+    return summary
+
+
+def read_metrics(path: Path) -> tuple[list, list]:
+    """(tokens, seconds, loss) of each training record and (step, loss) of each validation
+    record of metrics.jsonl. A line that is not JSON (torn by a kill) or not a record is
+    skipped; a record whose fields are not numbers, a file that is not UTF-8 or not a regular
+    file is one line naming FILE:LINE."""
+    from nlc.files import read_regular
+
+    at_step = {0: (0, 0.0)}  # step -> (tokens, seconds) of its training record
+    train, val_steps = [], []
+    for number, raw in enumerate(read_regular(path, CompareError).splitlines(), 1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CompareError(f"{where}: not UTF-8 text") from None
+        try:
+            r = json.loads(line)
+        except ValueError:  # a torn last line
+            continue
+        if not isinstance(r, dict) or "step" not in r:
+            continue
+        step = _field(r, "step", where, "step")
+        if "loss" in r and "tokens" in r:
+            tokens, loss = _field(r, "tokens", where, "amount"), _field(r, "loss", where)
+            # `seconds` since issue 17; before it, tokens / rate (exact for an unresumed run)
+            if "seconds" in r:
+                seconds = _field(r, "seconds", where, "amount")
+            else:
+                rate = _field(r, "tok_per_s", where, "amount") if "tok_per_s" in r else 0
+                seconds = tokens / max(rate, 1e-9)
+            at_step[step] = (tokens, seconds)
+            train.append((tokens, seconds, loss))
+        if "val_loss" in r:
+            val_steps.append((step, _field(r, "val_loss", where)))
+    return train, [(*at_step[s], loss) for s, loss in val_steps if s in at_step]
+
+
+def read_evals(folder: Path) -> dict:
+    """RUN/eval's saved results, the fields `headline` shows checked."""
+    from nlc.train.results import FOLDER, read_results
+
+    evals = read_results(folder, CompareError)
+    for name, report in evals.items():
+        where = str(folder / FOLDER / f"{name}.json")
+        if report.get("mode") == "task":
+            for key in ("accuracy", "beyond_context"):
+                if key in report:
+                    _field(report, key, where, "fraction")
+        else:
+            for key in ("loss", "bits_per_byte"):
+                if key in report:
+                    _field(report, key, where, "optional")
+    return evals
+
+
+def read_run(folder: Path) -> Curves:
     if not folder.is_dir():
         raise CompareError(f"{folder}: no such run folder")
     metrics = folder / "metrics.jsonl"
     if not metrics.exists():
         raise CompareError(f"{folder}: not a trained run (no metrics.jsonl)")
-    try:
-        summary = json.loads((folder / "summary.json").read_text())
-        summary = summary if isinstance(summary, dict) else {}
-    except (OSError, ValueError):  # still training, or killed before the end: curves only
-        summary = {}
-    at_step = {0: (0, 0.0)}  # step -> (tokens, seconds) of its training record
-    train, val_steps = [], []
-    for line in metrics.read_text().splitlines():
-        try:
-            r = json.loads(line)
-            step = int(r["step"])
-        except (ValueError, KeyError, TypeError):  # a torn last line, or not a record
-            continue
-        if "loss" in r and "tokens" in r:
-            # `seconds` since issue 17; before it, tokens / rate (exact for an unresumed run)
-            seconds = r.get("seconds", r["tokens"] / max(r.get("tok_per_s", 0), 1e-9))
-            at_step[step] = (r["tokens"], seconds)
-            train.append((r["tokens"], seconds, r["loss"]))
-        if "val_loss" in r:
-            val_steps.append((step, r["val_loss"]))
+    summary = read_summary(folder)
+    train, val = read_metrics(metrics)
     if not train:
         raise CompareError(f"{metrics}: no training step recorded")
-    val = [(*at_step[s], loss) for s, loss in val_steps if s in at_step]
     return Curves(
         str(folder), summary.get("parameters"), summary.get("complete"), train, val,
-        read_results(folder),
+        read_evals(folder),
     )  # fmt: skip
 
 
@@ -201,12 +294,22 @@ def write_compare_plot(runs: list[Curves], out: Path) -> Path:
 
 
 def compare_command(args) -> int:
+    from nlc.files import check_target, describe
+    from nlc.train.plot import PNG
+
     try:
+        try:
+            check_target(args.png, replaces=PNG)  # before reading: a folder, a device ...
+        except SpecError as err:
+            raise CompareError(f"--png {err}") from None
         runs = [read_run(Path(r)) for r in args.runs]
         result = comparison(runs)
         result["png"] = str(write_compare_plot(runs, Path(args.png)))
     except CompareError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path refused by the system (a name too long ...)
+        print(f"{PROG}: error: {describe(err)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, indent=2))

@@ -28,6 +28,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from nlc.limits import MAX_BATCH, MAX_EVAL_TOKENS, MAX_PIECE
+
 PROG = "nlc eval"
 VAL_FRACTION = 0.1  # `nlc train`'s default held-out tail
 FIRST_BUCKET = 256  # stream buckets: [0, 256), then each 4 times longer than the one before
@@ -77,19 +79,27 @@ class Result:
 
 
 def eval_command(args) -> int:
+    from nlc.files import WriteError, describe
+    from nlc.limits import LimitError
     from nlc.tasks.taskfile import TaskError
     from nlc.train.results import result_name, save_result
 
     try:
         check_flags(args)
-        loaded = load(Path(args.run), args.device, args.dtype)
         name = result_name(args)
+        check_outputs(Path(args.run), args, name)  # before any work, as the flags
+        loaded = load(Path(args.run), args.device, args.dtype)
         if args.task:
             report, table = task_eval(loaded, args, name)
         else:
             report, table = text_eval(loaded, args)
-    except (EvalError, TaskError) as err:
+    except (EvalError, TaskError, LimitError, WriteError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise
+    except OSError as err:  # a path refused by the system (a name too long ...)
+        print(f"{PROG}: error: {describe(err)}", file=sys.stderr)
         return 2
     saved = save_result(loaded.run, name, report)
     if saved is None:
@@ -98,6 +108,32 @@ def eval_command(args) -> int:
     if saved is not None and not args.json:
         print(f"saved: {saved}")
     return 0
+
+
+def default_png(run: Path, args, name: str) -> Path | None:
+    """Where the plot goes when --png is not given (None: no plot in this mode)."""
+    from nlc.train.results import FOLDER
+
+    if args.task:
+        return run / FOLDER / f"{name}.png"
+    return run / "stream.png" if args.stream else None
+
+
+def check_outputs(run: Path, args, name: str) -> None:
+    """What `nlc eval` will write, checked before the run is loaded: RUN/eval/NAME.json and a
+    default plot lie inside RUN (a symbolic link out of it is refused), and every target is a
+    regular file or missing (`nlc.files`); a plot replaces only a PNG."""
+    from nlc.files import check_target
+    from nlc.train.plot import PNG
+    from nlc.train.results import check_result_path
+
+    if not run.is_dir():  # no run: `load` says so
+        return
+    check_result_path(run, name)
+    if args.png is not None:
+        check_target(args.png, replaces=PNG)
+    elif (png := default_png(run, args, name)) is not None:
+        check_target(png, inside=run, replaces=PNG)
 
 
 def text_eval(loaded: Loaded, args):
@@ -110,7 +146,7 @@ def text_eval(loaded: Loaded, args):
     result.bytes = count_bytes(loaded.tokenizer, tokens[1:])
     report = make_report(loaded, args, data, result)
     if args.stream:
-        png = Path(args.png or loaded.run / "stream.png")
+        png = Path(args.png or default_png(loaded.run, args, ""))
         report["png"] = str(write_stream_plot(report, png))
     return report, render_table
 
@@ -124,14 +160,13 @@ def task_eval(loaded: Loaded, args, name: str):
         write_niah_plot,
         write_task_plot,
     )
-    from nlc.train.results import FOLDER
 
     piece = args.piece or loaded.context
     seed, n, options = task_options(args)
     report = task_report(
         loaded, args.task, piece, args.batch_size or 8, progress_examples, seed, n, options
     )
-    png = Path(args.png or loaded.run / FOLDER / f"{name}.png")
+    png = Path(args.png or default_png(loaded.run, args, name))
     niah = "cells" in report  # needle in a haystack: a heat map of length by depth
     report["png"] = str((write_niah_plot if niah else write_task_plot)(report, png))
     render = render_niah_table if niah else render_task_table
@@ -143,8 +178,9 @@ NIAH_FLAGS = ("lengths", "depths", "needle")
 
 
 def task_options(args) -> tuple[int | None, int | None, dict]:
-    """`--seed`, `--n` and the niah options, parsed and checked (one line, exit 2, before the
-    run is loaded)."""
+    """`--seed`, `--n` and the niah options, parsed and checked against the bounds of `nlc
+    data make` (`nlc.limits`; one line, exit 2, before the run is loaded)."""
+    from nlc.limits import check_task
     from nlc.tasks.cli import _parse
 
     try:
@@ -167,17 +203,24 @@ def task_options(args) -> tuple[int | None, int | None, dict]:
             options.get("depths", [0]),
             options.get("needle", "passkey"),
         )
+    check_task(n, options)
     return seed, n, options
 
 
+# `nlc eval`'s numeric flags and their bounds (`nlc.limits`)
+NUMBER_FLAGS = {"piece": MAX_PIECE, "batch_size": MAX_BATCH, "max_tokens": MAX_EVAL_TOKENS}
+
+
 def check_flags(args) -> None:
-    """Numbers must be positive, and flags that mean nothing in the chosen mode are refused
-    rather than ignored (a user who passes --piece without --stream expects it to matter)."""
-    for flag in ("piece", "batch_size", "max_tokens"):
+    """Numbers must be positive and within their bounds, and flags that mean nothing in the
+    chosen mode are refused rather than ignored (a user who passes --piece without --stream
+    expects it to matter)."""
+    from nlc.limits import check_int
+
+    for flag, most in NUMBER_FLAGS.items():
         value = getattr(args, flag)
-        if value is not None and value <= 0:
-            name = "--" + flag.replace("_", "-")
-            raise EvalError(f"{name} must be a positive integer (got {value})")
+        if value is not None:
+            check_int("--" + flag.replace("_", "-"), value, 1, most)
     if args.task:
         for flag in ("data", "split", "max_tokens"):
             if getattr(args, flag) is not None:

@@ -9,7 +9,6 @@ stem of a `--data` file; `stream-` in front for `--stream`; `-first N` after it 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -37,28 +36,44 @@ def result_name(args) -> str:
     return name
 
 
+def check_result_path(run: Path, name: str) -> Path:
+    """RUN/eval/NAME.json as `save_result` will write it: a regular file (or none yet) inside
+    RUN; a RUN/eval that is a symbolic link out of the run, a file, or a NAME.json that is a
+    folder or a device raises `nlc.files.WriteError` (one line, exit 2)."""
+    from nlc.files import check_target
+
+    return check_target(run / FOLDER / f"{name}.json", inside=run)
+
+
 def save_result(run: Path, name: str, report: dict) -> Path | None:
-    """Write RUN/eval/NAME.json atomically; a read-only run folder only loses the copy (the
-    result is printed anyway), so a failure is a warning, not an error."""
+    """Write RUN/eval/NAME.json atomically (`nlc.files.write_file`, never through a link out of
+    RUN); a read-only run folder only loses the copy (the result is printed anyway), so a
+    failure to write is a warning, not an error."""
+    from nlc.files import WriteError, write_file
+
     out = run / FOLDER / f"{name}.json"
     try:
-        out.parent.mkdir(exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, out)
-    except OSError:
+        write_file(out, json.dumps(report, indent=2) + "\n", inside=run)
+    except WriteError:
         return None
     return out
 
 
-def read_results(run: Path) -> dict[str, dict]:
-    """NAME -> report of every readable RUN/eval/*.json, sorted by name."""
+def read_results(run: Path, error: type[Exception]) -> dict[str, dict]:
+    """NAME -> report of every RUN/eval/*.json, sorted by name; a file that is not a regular
+    file, not UTF-8 JSON or not an object raises `error` naming it."""
+    from nlc.files import read_regular
+
     found = {}
-    for path in sorted((run / FOLDER).glob("*.json")):
+    folder = run / FOLDER
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.json")):
         try:
-            report = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(report, dict):
-            found[path.stem] = report
+            report = json.loads(read_regular(path, error).decode("utf-8"))
+        except ValueError as err:  # not UTF-8, or not JSON
+            raise error(f"{path}: not a saved evaluation (not JSON: {err})") from None
+        if not isinstance(report, dict):
+            raise error(f"{path}: not a saved evaluation (not a JSON object)")
+        found[path.stem] = report
     return found

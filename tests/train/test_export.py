@@ -54,7 +54,8 @@ def test_export_loads_in_plain_pytorch_with_the_same_logits(tmp_path, text, caps
 
     assert main(["export", str(run), "-o", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["config.json", "model.py", "model.safetensors", "sample.py", "spec.yaml"]
+    assert names == [".nlc-export.json", "config.json", "model.py", "model.safetensors",
+                     "sample.py", "spec.yaml"]  # fmt: skip
     assert json.loads((out / "config.json").read_text()) == dataclasses.asdict(loaded.config)
     idx = torch.randint(0, 256, (2, 40), generator=torch.Generator().manual_seed(0))
     torch.save(idx, out / "idx.pt")
