@@ -190,6 +190,12 @@ def add_commands(sub) -> None:
         help="one sequence, state carried between pieces; loss by position and a plot",
     )
     p.add_argument(
+        "--frozen-cms",
+        action="store_true",
+        help="every CMS level keeps the weights each sequence starts with (its in-context "
+        "steps at lr 0): against the same command without it, what the CMS learns in context",
+    )
+    p.add_argument(
         "--piece",
         type=int,
         metavar="N",

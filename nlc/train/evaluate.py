@@ -89,6 +89,8 @@ def eval_command(args) -> int:
         name = result_name(args)
         check_outputs(Path(args.run), args, name)  # before any work, as the flags
         loaded = load(Path(args.run), args.device, args.dtype)
+        if args.frozen_cms:
+            freeze_cms_steps(loaded)
         if args.task:
             report, table = task_eval(loaded, args, name)
         else:
@@ -262,6 +264,17 @@ def load(run: Path, device: str, dtype: str) -> Loaded:
     return Loaded(run, r.model, context, r.config.vocab_size, r.tokenizer, r.uses_targets)
 
 
+def freeze_cms_steps(loaded: Loaded) -> None:
+    """`--frozen-cms`: the in-context steps of every CMS of the model at lr 0."""
+    from nlc_runtime.cms import CMS
+
+    blocks = [m for m in loaded.model.modules() if isinstance(m, CMS)]
+    if not blocks:
+        raise EvalError(f"{loaded.run}: --frozen-cms: the model has no CMS")
+    for block in blocks:
+        block.freeze_steps()
+
+
 def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
     """The tokens to evaluate (1-D) and a description of where they come from. Without --data:
     the data the run trained on (its recorded `--data`, else the bundled corpus), by default
@@ -413,6 +426,8 @@ def make_report(loaded: Loaded, args, data: str, result: Result) -> dict:
         "bits_per_byte": result.bits_per_byte,
         "context": loaded.context,
     }
+    if args.frozen_cms:
+        report["frozen_cms"] = True
     if args.stream:
         report["piece"] = args.piece or loaded.context
         report["buckets"] = buckets(result.per_token)
@@ -434,6 +449,8 @@ def render_table(report: dict) -> str:
         mode = f"stream in pieces of {report['piece']}"
     else:
         mode = f"windows of {report['context']} (batch {report['batch_size']})"
+    if report.get("frozen_cms"):
+        mode += ", CMS steps frozen"
     lines = [
         f"run: {report['run']}  data: {report['data']}  tokens: {report['tokens']:,}  mode: {mode}",
         f"loss {report['loss']:.4f} nats/token  perplexity {report['perplexity']:.2f}  "

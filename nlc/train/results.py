@@ -21,10 +21,11 @@ def _slug(text: str) -> str:
 
 def result_name(args) -> str:
     """The file name (without .json) for an evaluation given these `nlc eval` options."""
+    suffix = "-frozen-cms" if getattr(args, "frozen_cms", False) else ""
     if getattr(args, "task", None):
         from nlc.tasks import TASKS
 
-        return "task-" + _slug(args.task if args.task in TASKS else Path(args.task).stem)
+        return "task-" + _slug(args.task if args.task in TASKS else Path(args.task).stem) + suffix
     if args.data is not None:
         source = _slug(Path(args.data).stem)
         source += "-val" if args.split == "val" else ""
@@ -33,7 +34,7 @@ def result_name(args) -> str:
     name = ("stream-" if args.stream else "") + source
     if args.max_tokens is not None:
         name += f"-first{args.max_tokens}"
-    return name
+    return name + suffix
 
 
 def check_result_path(run: Path, name: str) -> Path:

@@ -238,6 +238,12 @@ class CMS(nn.Module):
             "init": [[self.W1[i], self.W2[i]] for i in range(self.k)],
         }
 
+    def freeze_steps(self) -> None:
+        """Every level's in-context step from now on at lr 0: the levels keep the weights each
+        sequence starts with. An evaluation ablation (`nlc eval --frozen-cms`): the same
+        trained weights with and without learning in context."""
+        self.cfg["lrs"] = [0.0] * self.k
+
     def _restarts(self, i: int) -> bool:
         """`nested`: level i restarts at every boundary of level i + 1 (a level that never
         updates in context has no state to restart)."""

@@ -235,3 +235,31 @@ def test_bad_input_is_one_line_and_exit_2(runs, case, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("nlc eval: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
+
+
+def test_frozen_cms_is_the_same_weights_without_the_in_context_steps(runs, capsys):
+    """`--frozen-cms`: the stream scored by the trained model with every CMS level's in-context
+    lr at 0 (== one call of that model), kept under its own name; the live stream differs."""
+    run = runs("lm-signal")
+    n = 200
+    argv = [str(run), "--stream", "--max-tokens", str(n), "--dtype", "float64"]
+    frozen = eval_json(capsys, *argv, "--frozen-cms")
+    live = eval_json(capsys, *argv)
+    model, _ = load_model(run)
+    for block in model.modules():
+        if hasattr(block, "freeze_steps"):
+            block.freeze_steps()
+    tokens = val_split()[: n + 1].long()
+    assert frozen["frozen_cms"] is True and "frozen_cms" not in live
+    assert frozen["loss"] * n == pytest.approx(
+        summed_loss(model, tokens[:-1], tokens[1:]), rel=1e-9
+    )
+    assert frozen["loss"] != pytest.approx(live["loss"], rel=1e-9)
+    assert (run / "eval" / f"stream-val-first{n}-frozen-cms.json").is_file()
+
+
+def test_frozen_cms_without_a_cms_is_one_line_and_exit_2(runs, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(runs("transformer")), "--frozen-cms", "--max-tokens", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--frozen-cms: the model has no CMS" in err, err
