@@ -185,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except SpecError as err:
-        for diag in err.diagnostics:
-            print(diag, file=sys.stderr)
+        for diag in err.diagnostics:  # each on one line, whatever text the input put in it
+            text = str(diag)
+            print("".join(c if c.isprintable() else ascii(c)[1:-1] for c in text), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nlc: interrupted", file=sys.stderr)

@@ -60,12 +60,34 @@ def split_args(args: str) -> list[str]:
     return [p for p in parts if p]
 
 
+def _is_call(text: str) -> bool:
+    """`text` is one call, `name.attr(...)`, whose first '(' closes at its last character
+    (not `h_a + h_b`, not `f(a) * g(b)`): its arguments can go on lines of their own."""
+    if not re.match(r"[A-Za-z_][\w.]*\(", text) or not text.endswith(")"):
+        return False
+    depth, quote = 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote and text[i - 1] != "\\" else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i == len(text) - 1
+    return False
+
+
 def assignment_lines(target: str, call: str, indent: int) -> list[str]:
     """`target = call` as ruff would format it: one line when it fits, else one argument per
     line with a trailing comma (which keeps ruff from joining them again)."""
     line = f"{target} = {call}"
     if indent + len(line) <= WIDTH:
         return [line]
+    if not _is_call(call):  # an expression (long names): parenthesized, on a line of its own
+        return [f"{target} = (", f"    {call}", ")"]
     head, args = call.split("(", 1)
     lines = [f"{target} = {head}("]
     lines += [f"    {arg}," for arg in split_args(args[:-1])]
@@ -78,6 +100,8 @@ def call_lines(target: str, call: str, note: str) -> list[str]:
     line = f"{target} = {call}  # {note}"
     if 8 + len(line) <= WIDTH:
         return [line]
+    if not _is_call(call):  # `h_a + h_b` of long names: parenthesized, as ruff does
+        return [f"{target} = (", f"    {call}", f")  # {note}"]
     head, args = call.split("(", 1)
     return [f"{target} = {head}(", f"    {args[:-1]}", f")  # {note}"]
 

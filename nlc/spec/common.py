@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import keyword
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from nlc_runtime.flags import FLOAT32_MAX, FLOAT32_SPAN, in_float32
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 RESERVED_NAMES = frozenset({"in", "tokens", "loss", "optimizer"})
 
@@ -43,11 +44,31 @@ PeriodField = Annotated[
 WeightsPeriod = Literal["outer", "frozen"]
 
 
+def _numbers(value: Any) -> list:
+    """The numbers of a field's value: itself, or the items of a tuple or list of numbers
+    (betas); nested spec objects check their own fields."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
 class Strict(BaseModel):
-    """Base of every spec object: unknown keys are errors (typos never pass silently), and a
-    number is finite (YAML's .inf and .nan would reach the emitted code as names)."""
+    """Base of every spec object: unknown keys are errors (typos never pass silently), a
+    number is finite (YAML's .inf and .nan would reach the emitted code as names), and every
+    number is one training's float32 holds (0, or a magnitude from 1.2e-38 to 3.4e38): torch
+    refuses to convert a larger one and a smaller one is zero, so `nlc check` refuses what
+    training could not run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after", check_fields=False)
+    @classmethod
+    def _float32(cls, value: Any) -> Any:
+        for number in _numbers(value):
+            if abs(number) > FLOAT32_MAX or not in_float32(float(number)):
+                raise ValueError(
+                    f"expected a number float32 holds: 0, or {FLOAT32_SPAN} in magnitude"
+                )
+        return value
 
 
 class DataDependent(Strict):

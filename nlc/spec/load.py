@@ -31,25 +31,31 @@ class LoadedSpec:
         return self.source.file
 
 
-def _known_fields() -> list[str]:
-    """Every field name of the spec language (for 'did you mean' suggestions): the fields of
-    the document's models and of every model nested in them (a kind's own, such as a CMS
-    level's, included)."""
-    names: set[str] = set()
+def _models() -> set[type[BaseModel]]:
+    """Every model of the spec language (the document's and every one nested in them)."""
     stack: list[Any] = [schema.Spec, schema.Block, *optimizers.OPTIMIZER_KINDS.values()]
     stack += list(schema.COMPONENT_KINDS.values())
     seen: set[Any] = set()
     while stack:
         item = stack.pop()
         if isinstance(item, type) and issubclass(item, BaseModel):
-            if item in seen:
-                continue
-            seen.add(item)
-            names.update(item.model_fields)
-            stack += [f.annotation for f in item.model_fields.values()]
+            if item not in seen:
+                seen.add(item)
+                stack += [f.annotation for f in item.model_fields.values()]
         else:  # list[X], X | None, Annotated[...]: look inside
             stack += list(get_args(item))
-    return sorted(names)
+    return seen
+
+
+_BRANCHES = {model.__name__ for model in _models()}
+"""Union branch names pydantic puts in an error's location (`DataDependent`), not keys."""
+
+
+def _known_fields() -> list[str]:
+    """Every field name of the spec language (for 'did you mean' suggestions): the fields of
+    the document's models and of every model nested in them (a kind's own, such as a CMS
+    level's, included)."""
+    return sorted({name for model in _models() for name in model.model_fields})
 
 
 def _normalize(loc: tuple, data: Any) -> tuple:
@@ -63,6 +69,7 @@ def _normalize(loc: tuple, data: Any) -> tuple:
                 node = node[part]
             elif (
                 part in _TAGS
+                or part in _BRANCHES
                 or not isinstance(part, str)
                 or "[" in part
                 or part in ("int", "float", "str", "bool")
@@ -128,6 +135,12 @@ def validate(data: Any, source: SourceMap) -> schema.Spec:
                 grouped[loc].append(msg)
             if msg.startswith("expected ") and not isinstance(err.get("input"), (dict, list)):
                 inputs[loc] = err.get("input")
+        # a union of a number and a mapping given a mapping: the number branch's "expected a
+        # number" says nothing when the mapping branch has found what is wrong inside
+        for loc in [loc for loc, msgs in grouped.items() if loc not in inputs]:
+            deeper = any(len(other) > len(loc) and other[: len(loc)] == loc for other in grouped)
+            if deeper and all(m.startswith("expected ") for m in grouped[loc]):
+                del grouped[loc]
         diags = []
         for loc, msgs in grouped.items():
             if all(m.startswith("expected ") for m in msgs):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from nlc_runtime.flags import MAX_STEPS
 from pydantic import Field, ValidationInfo, field_validator
 
 from nlc.spec.common import Strict
@@ -27,7 +28,7 @@ class Group(Strict):
     """Components whose outer weights are updated every `period` optimizer steps."""
 
     match: str = Field(min_length=1, description="Glob over component names, e.g. layers.*.mlp")
-    period: int = Field(ge=1, description="Update every `period` optimizer steps.")
+    period: int = Field(ge=1, le=MAX_STEPS, description="Update every `period` optimizer steps.")
 
 
 class _Outer(Strict):
@@ -104,7 +105,9 @@ class M3(_Outer):
     beta_fast: Beta = 0.95
     beta_slow: Beta = 0.9
     beta2: Beta = 0.999
-    slow_period: int = Field(16, ge=2, description="Optimizer steps per slow-momentum update.")
+    slow_period: int = Field(
+        16, ge=2, le=MAX_STEPS, description="Optimizer steps per slow-momentum update."
+    )
     alpha: float = Field(1.0, ge=0, description="Weight of the slow momentum's read-out.")
     eps: float = Field(1e-8, gt=0)
     ns_steps: int = Field(5, ge=1, le=20)

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
+from nlc_runtime.flags import (
+    MAX_BATCH,
+    MAX_CONTEXT,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_STREAM,
+    MAX_WINDOWS,
+)
 from pydantic import Discriminator, Field, Tag
 
 from nlc.kinds import KINDS
@@ -34,7 +42,7 @@ class ModelSettings(Strict):
         1, gt=0, le=1024, description="Default head count of attention and memories."
     )
     context: int = Field(
-        gt=0, le=1 << 20, description="Sequence length in tokens (the in-context clock)."
+        gt=0, le=MAX_CONTEXT, description="Sequence length in tokens (the in-context clock)."
     )
     n_layers: int = Field(1, gt=0, le=1024, description="Default repeat count of blocks.")
 
@@ -42,13 +50,14 @@ class ModelSettings(Strict):
 class TrainSettings(Strict):
     """Defaults of the emitted training script (each can be overridden on the command line)."""
 
-    batch_size: int = Field(8, gt=0)
-    steps: int = Field(1000, gt=0)
-    warmup: int = Field(100, ge=0)
+    # the bounds of train.py's own options (nlc_runtime.flags): what check accepts, trains
+    batch_size: int = Field(8, gt=0, le=MAX_BATCH)
+    steps: int = Field(1000, gt=0, le=MAX_STEPS)
+    warmup: int = Field(100, ge=0, le=MAX_STEPS)
     grad_clip: float | None = Field(1.0, gt=0)
-    accumulate: int = Field(1, gt=0, description="Gradient accumulation micro-steps.")
-    eval_every: int = Field(100, gt=0)
-    seed: int = 1337
+    accumulate: int = Field(1, gt=0, le=MAX_BATCH, description="Gradient accumulation micro-steps.")
+    eval_every: int = Field(100, gt=0, le=MAX_STEPS)
+    seed: int = Field(1337, ge=0, le=MAX_SEED)
     stream: bool = Field(
         False,
         description="Stream training: each batch row reads consecutive windows of one stream, "
@@ -57,11 +66,11 @@ class TrainSettings(Strict):
     stream_length: int | None = Field(
         None,
         gt=0,
-        le=1 << 30,
+        le=MAX_STREAM,
         description="Tokens per stream (default: the documents of the data, else 16384).",
     )
     bptt_windows: int = Field(
-        1, gt=0, le=1024, description="Windows per call under stream: the graph spans them."
+        1, gt=0, le=MAX_WINDOWS, description="Windows per call under stream: the graph spans them."
     )
 
 

@@ -60,6 +60,12 @@ MAX_VALUES = 100_000
 """Values in the parsed document: YAML aliases can make a small file expand without bound."""
 MAX_DEPTH = 64
 """Nesting of mappings and lists (a spec nests a handful of levels)."""
+MAX_NUMBER = 100
+"""Characters of one number: Python refuses to read integers of over 4,300 digits, and no
+setting of a spec needs a hundred."""
+
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: tuple, smap: SourceMap) -> Any:
@@ -67,8 +73,16 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: tuple, smap: SourceM
     if smap.values > MAX_VALUES:
         raise smap.error(loc, f"the document expands to over {MAX_VALUES:,} values (YAML aliases?)")
     if len(loc) > MAX_DEPTH:
-        raise smap.error(loc, f"nested deeper than {MAX_DEPTH} levels")
+        where = format_path(loc[:6]) + "..."
+        raise SpecError(
+            Diagnostic(
+                smap.file, smap.line_of(loc), where, f"nested deeper than {MAX_DEPTH} levels"
+            )
+        )
     smap.lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in (_MAP, _SEQ):
+        # converted by hand below, so a tag would be ignored silently (`!!python/object`)
+        raise smap.error(loc, f"unsupported YAML tag {node.tag}")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
         out: dict[Any, Any] = {}
@@ -91,19 +105,32 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: tuple, smap: SourceM
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(loader, item, loc + (i,), smap) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    if node.tag in (_INT, _FLOAT) and len(node.value) > MAX_NUMBER:
+        raise smap.error(
+            loc, f"a number of {len(node.value):,} characters (at most {MAX_NUMBER} are read)"
+        )
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # `!!int 12x`, a date such as 2020-13-45
+        raise smap.error(loc, f"cannot read {node.value[:40]!r}: {exc}") from None
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
-    """Parse YAML text into plain data plus a SourceMap; syntax errors become SpecError."""
+def parse_yaml(text: str, file: str, loc: tuple = (), empty: Any = None) -> tuple[Any, SourceMap]:
+    """Parse YAML text into plain data plus a SourceMap; syntax errors become SpecError.
+    `loc` is where the text's value goes in a document (a `--set` value: its path, which counts
+    towards the nesting limit); `empty` is what an empty text means (None: an error)."""
     smap = SourceMap(file)
     loader = None
     try:
+        if len(text) > MAX_BYTES:
+            raise SpecError(Diagnostic(file, None, "", f"{len(text):,} characters: at most 1 MiB"))
         loader = _Loader(text)  # the reader refuses NUL and other control characters here
         node = loader.get_single_node()
         if node is None:
+            if empty is not None:
+                return empty, smap
             raise SpecError(Diagnostic(file, 1, "", "the file is empty; expected a YAML mapping"))
-        data = _convert(loader, node, (), smap)
+        data = _convert(loader, node, tuple(loc), smap)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -123,6 +150,20 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         if loader is not None:
             loader.dispose()
     return data, smap
+
+
+def parse_value(text: str, label: str, loc: tuple = ()) -> Any:
+    """A value given on the command line (`--set PATH=VALUE`), read as a spec file is: the same
+    reader, limits and one-line messages, with `label` (the argument) in place of the file
+    name and `loc` (PATH) as where it goes. An empty text is the empty string."""
+    try:
+        return parse_yaml(text, label, loc, empty="")[0]
+    except SpecError as err:
+        if "\n" in text:  # a value of several lines: its line numbers say where
+            raise
+        raise SpecError(
+            [Diagnostic(d.file, None, d.path, d.message) for d in err.diagnostics]
+        ) from None
 
 
 def read_yaml_file(path: str | Path) -> tuple[Any, SourceMap]:

@@ -95,6 +95,7 @@ def prepare(args) -> tuple[Path, Path] | str:
 def check_data(args, run: Path) -> None:
     """Read and split the data as the workers will (a BPE tokenizer is trained and saved here,
     once, for them to load), and refuse what no worker could run; raises DataError."""
+    from nlc_runtime.checkpoint import recorded_tokenizer
     from nlc_runtime.data import DataError, load_tokens, make_tokenizer, split_tokens
 
     from nlc.train.emitted import load_module
@@ -103,7 +104,8 @@ def check_data(args, run: Path) -> None:
     if module.Model.uses_targets and args.parallel == "fsdp":  # train.py refuses it too
         raise DataError("--parallel fsdp does not support the CMS signal lm yet (use ddp)")
     cfg = module.Config()
-    tokenizer = make_tokenizer(args.tokenizer or "byte", run, cfg.vocab_size)
+    recorded = recorded_tokenizer(run / "ckpt") if args.resume else (None, None)
+    tokenizer = make_tokenizer(args.tokenizer or "byte", run, cfg.vocab_size, *recorded)
     tokens = load_tokens(args.data, tokenizer, cfg.vocab_size, cache=run / "tokens")
     fraction = 0.1 if args.val_fraction is None else args.val_fraction
     split_tokens(tokens, args.context or cfg.context, fraction, args.data or "bundled corpus")
@@ -138,7 +140,25 @@ def run_training(args, run: Path) -> int:
     except FloatingPointError as err:
         print(f"nlc train: error: {err} (try a lower --lr)", file=sys.stderr)
         return 1
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        print(
+            "nlc train: error: out of memory (try a smaller --batch-size or --context; the "
+            f"last checkpoint in {run / 'ckpt'} is kept): {str(err).splitlines()[0][:200]}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """An allocation the machine could not make (torch's CPU allocator raises a RuntimeError,
+    CUDA's torch.OutOfMemoryError, a RuntimeError too)."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err)
+    return type(err).__name__ == "OutOfMemoryError" or "can't allocate memory" in text
 
 
 def train_command(args) -> int:

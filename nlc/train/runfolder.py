@@ -28,7 +28,7 @@ class Run:
 
 def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
     import torch
-    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint
+    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint, recorded_tokenizer
     from nlc_runtime.data import DataError, make_tokenizer
 
     from nlc.train.emitted import load_module
@@ -51,9 +51,21 @@ def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
         model.to(device=torch.device(device), dtype=getattr(torch, dtype)).eval()
     except (RuntimeError, AssertionError) as err:  # unknown device, or no CUDA in this torch
         raise RunError(f"--device {device}: {str(err).splitlines()[0]}") from None
-    kind = "bpe" if (folder / "tokenizer.json").exists() else "byte"
+    # the tokenizer the weights learned, as their checkpoint records it (a checkpoint from
+    # before the record: RUN/tokenizer.json when there is one, else bytes)
+    recorded, weights = recorded_tokenizer(folder / "ckpt")
+    file = folder / "tokenizer.json"
+    if recorded is None:
+        kind = "bpe" if file.exists() else "byte"
+    else:
+        kind = "byte" if recorded == "byte" else "bpe"
+        if kind == "byte" and file.exists():
+            raise RunError(
+                f"{file}: the checkpoint {weights} was trained with the byte tokenizer, not "
+                "this file (remove it)"
+            )
     try:
-        tokenizer = make_tokenizer(kind, folder, cfg.vocab_size)
+        tokenizer = make_tokenizer(kind, folder, cfg.vocab_size, recorded, weights)
     except DataError as err:
         raise RunError(str(err)) from None
     return Run(folder, model, cfg, tokenizer, saved.get("memory") or None)

@@ -18,23 +18,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import yaml
-
 from nlc.errors import Diagnostic, SpecError
+from nlc.spec.source import parse_value
 
 
 def parse_override(text: str, file: str = "--when") -> tuple[list[str], Any]:
-    """Split `path=value` into path segments and the YAML-parsed value."""
+    """Split `path=value` into path segments and the value, read as a spec file is
+    (`nlc.spec.source`: its limits and one-line messages, the argument named as the file)."""
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[:60])
+    shown = shown if len(shown) <= 48 and len(text) <= 60 else shown[:45] + "..."
     if "=" not in text:
-        raise SpecError(Diagnostic(file, None, "", f"'{text}': expected path=value"))
+        raise SpecError(Diagnostic(file, None, "", f"'{shown}': expected path=value"))
     path, _, raw = text.partition("=")
     path = path.strip()
     if not path or any(not seg for seg in path.split(".")):
-        raise SpecError(Diagnostic(file, None, "", f"'{text}': empty path segment"))
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise SpecError(Diagnostic(file, None, path, f"value is not YAML: {exc}")) from None
+        raise SpecError(Diagnostic(file, None, "", f"'{shown}': empty path segment"))
+    value = parse_value(raw, f"{file} {shown}", tuple(path.split(".")))
     return path.split("."), value
 
 
@@ -45,7 +44,9 @@ def _step(node: Any, seg: str, where: str, file: str, last: bool) -> tuple[Any, 
         if seg in node:
             return node, seg
         # a component name inside a block or the top level: look in its `components`
-        names = [e.get("name") for e in node.get("components") or [] if isinstance(e, dict)]
+        entries = node.get("components")  # an earlier override may have set it to anything
+        entries = entries if isinstance(entries, list) else []
+        names = [e.get("name") for e in entries if isinstance(e, dict)]
         if seg in names or (isinstance(node.get("components"), list) and not last):
             return _step(node["components"], seg, where, file, last)
         if last:

@@ -35,24 +35,41 @@ def is_dataset(source: str | None) -> bool:
 
 
 def dataset_files(source: str) -> list[Path]:
-    """The data files of a dataset source, in the dataset's row order."""
+    """The data files of a dataset source, in the dataset's row order. Malformed metadata (no
+    JSON, fields of the wrong type, files listed that are missing) is a DataError naming the
+    file that says so."""
     path = Path(source)
     if path.is_file():
         return [path]
     listing = path / "dataset_dict.json"
     if listing.is_file():
-        splits = _json(listing).get("splits") or []
+        splits = _json(listing).get("splits")
+        if not isinstance(splits, list) or not all(_plain_name(s) for s in splits):
+            raise DataError(f"{listing}: 'splits' is not a list of split names")
         if not splits:
             raise DataError(f"{listing}: lists no splits")
         split = "train" if "train" in splits else splits[0]
+        if not (path / split).is_dir():
+            raise DataError(f"{listing}: lists the split '{split}', but {path / split} is missing")
         return dataset_files(str(path / split))
     state = path / "state.json"
     if state.is_file():
-        names = [f.get("filename") for f in _json(state).get("_data_files", [])]
-        files = [path / n for n in names if isinstance(n, str)]
-        missing = [f for f in files if not f.is_file()]
-        if not files or missing:
-            raise DataError(f"{state}: names no data file, or one that is missing ({missing[:1]})")
+        entries = _json(state).get("_data_files")
+        if (
+            not isinstance(entries, list)
+            or not entries
+            or not all(isinstance(e, dict) and _plain_name(e.get("filename")) for e in entries)
+        ):
+            raise DataError(
+                f"{state}: '_data_files' is not a list of {{filename: NAME}} entries naming "
+                "the folder's .arrow files"
+            )
+        files = [path / e["filename"] for e in entries]
+        for f in files:
+            if not f.exists():
+                raise DataError(f"{state}: lists {f.name}, which is missing")
+            if not f.is_file():
+                raise DataError(f"{state}: lists {f.name}, which is not a regular file")
         return files
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
     if not files:
@@ -60,11 +77,27 @@ def dataset_files(source: str) -> list[Path]:
     return files
 
 
+def _plain_name(name) -> bool:
+    """A file or folder name inside the dataset's folder (no path out of it)."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+    )
+
+
+MAX_JSON = 16 << 20  # bytes of a metadata file (datasets writes a few hundred)
+
+
 def _json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: unreadable: {err}") from None
+        if path.stat().st_size > MAX_JSON:
+            raise DataError(f"{path}: {path.stat().st_size:,} bytes: not dataset metadata")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
+        message = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise DataError(f"{path}: not JSON: {message}") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object")
     return data

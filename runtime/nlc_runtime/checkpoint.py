@@ -120,7 +120,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             return dict(f.metadata() or {})
     except Exception as err:
-        raise CheckpointError(f"{path}: unreadable: {type(err).__name__}: {err}") from None
+        raise CheckpointError(
+            f"{path}: unreadable: {type(err).__name__}: {_one_line(err)[:300]}"
+        ) from None
 
 
 def save_rank_state(folder: str | Path, rank: int, step: int, state: dict) -> None:
@@ -147,38 +149,90 @@ def load_rank_state(folder: str | Path, rank: int, step: int, map_location: str)
     return saved["memory"]
 
 
+def recorded_tokenizer(folder: str | Path) -> tuple[str | None, Path | None]:
+    """The tokenizer a run's checkpoint says its weights learned (`nlc_tokenizer` in the
+    weights' header: `byte` or `sha256:HEX` of RUN/tokenizer.json) and the weights file that
+    says so: the current one, else the previous (None, None: no checkpoint, or one from before
+    the record; an unreadable header is `load_checkpoint`'s to report)."""
+    folder = Path(folder)
+    for path in (folder / WEIGHTS, _previous(folder / WEIGHTS)):
+        if not path.is_file():
+            continue
+        try:
+            meta = read_metadata(path)
+        except CheckpointError:
+            continue
+        if "nlc_tokenizer" in meta:
+            return meta["nlc_tokenizer"], path
+        return None, None
+    return None, None
+
+
+def resume_checkpoint(
+    folder: str | Path, model: torch.nn.Module, map_location: str = "cpu"
+) -> dict | None:
+    """`load_checkpoint` for `train.py --resume`, except for a run that has no save to resume
+    from: killed before its first save, or inside it (a weights file without its state, or
+    the reverse, and nothing saved before). Then nothing is lost by starting again, and that
+    is what happens (None: step 0), said in one line; refusing would leave a run that neither
+    resumes nor starts anew (`nlc train` keeps a folder with a checkpoint from a new run)."""
+    folder = Path(folder)
+    files = [folder / WEIGHTS, folder / STATE]
+    files += [_previous(f) for f in files]
+    saved = any(f.exists() for f in files[2:]) or all(f.exists() for f in files[:2])
+    # RUN/summary.json is written after the last save of an invocation: the run had one, and
+    # its loss is the user's to see (load_checkpoint says what is missing)
+    if saved or (folder.parent / "summary.json").exists():
+        return load_checkpoint(folder, model, map_location)
+    present = [f.name for f in files[:2] if f.exists()]
+    what = f"only {present[0]} (the first save was interrupted)" if present else "no save yet"
+    print(f"checkpoint: {folder}: {what}; starting from step 0", file=sys.stderr)
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def load_checkpoint(folder: str | Path, model: torch.nn.Module, map_location: str = "cpu") -> dict:
     """Load weights into `model` and return the training state saved beside them: the newest
-    complete pair (the current one, else the previous, see the module docstring)."""
+    complete pair (the current one, else the previous, see the module docstring). Falling back
+    says which save it resumes from and why the newer one was not usable."""
     folder = Path(folder)
     weights, state_file = folder / WEIGHTS, folder / STATE
-    pairs = [
-        (w, s)
-        for w, s in [
-            (weights, state_file),
-            (_previous(weights), _previous(state_file)),
-            (_previous(weights), state_file),
-            (weights, _previous(state_file)),
-        ]
-        if w.exists() and s.exists()
+    current = (weights, state_file)
+    candidates = [
+        current,
+        (_previous(weights), _previous(state_file)),
+        (_previous(weights), state_file),  # killed between renaming the weights and the state
+        (weights, _previous(state_file)),
     ]
+    pairs = [(w, s) for w, s in candidates if w.exists() and s.exists()]
     if not pairs:
         missing = weights if not weights.exists() else state_file
         raise CheckpointError(f"{missing}: no checkpoint here (missing file)")
-    first_error = None
+    # why the newest save is not the one resumed from (said when falling back)
+    absent = [p.name for p in current if not p.exists()]
+    why = f"{folder}: {' and '.join(absent)} missing (a save was interrupted)" if absent else None
+    errors = []
     for w, s in pairs:
         try:
             state = _load_pair(w, s, model, map_location)
         except CheckpointError as err:
-            first_error = first_error or err
+            errors.append(err)
+            if (w, s) == current:
+                why = str(err)
+            if "does not fit this model" in str(err):
+                break  # the model's shape: no other save of this run fits either
             continue
-        if (w, s) != (weights, state_file):
+        if (w, s) != current:
             print(
-                f"checkpoint: {first_error}; resuming from the previous save ({w.name})",
+                f"checkpoint: {why}; resuming from the previous save ({w.name} and {s.name}, "
+                f"step {state.get('step', '?')})",
                 file=sys.stderr,
             )
         return state
-    raise first_error
+    raise errors[0]
 
 
 def _load_pair(weights: Path, state_file: Path, model, map_location: str) -> dict:
@@ -200,7 +254,8 @@ def _load_pair(weights: Path, state_file: Path, model, map_location: str) -> dic
             meta = f.metadata() or {}
     except Exception as err:
         raise CheckpointError(
-            f"{weights}: unreadable (truncated or corrupt): {type(err).__name__}: {err}"
+            f"{weights}: unreadable (truncated or corrupt): {type(err).__name__}: "
+            f"{_one_line(err)[:300]}"
         ) from None
     if meta.get("save_id") != state["save_id"]:
         raise CheckpointError(
@@ -209,16 +264,52 @@ def _load_pair(weights: Path, state_file: Path, model, map_location: str) -> dic
     digest = state.get("weights_sha256")
     if digest is not None and _sha256(weights) != digest:
         raise CheckpointError(f"{weights}: corrupt (its SHA-256 is not the one saved)")
+    _check_shapes(weights, model)
     try:
         missing, unexpected = load_model(model, str(weights), strict=False, device=map_location)
     except Exception as err:
         raise CheckpointError(
-            f"{weights}: unreadable (truncated or corrupt): {type(err).__name__}: {err}"
+            f"{weights}: unreadable (truncated or corrupt): {type(err).__name__}: "
+            f"{_one_line(err)[:300]}"
         ) from None
     if missing or unexpected:
+        shapes = model.state_dict()
+        if missing:
+            name = sorted(missing)[0]
+            first = f"{name}: expected shape {list(shapes[name].shape)}, not in the file"
+        else:
+            first = f"{sorted(unexpected)[0]}: in the file, not in this model"
+        more = len(missing) + len(unexpected) - 1
         raise CheckpointError(
-            f"{weights}: does not fit this model (missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]})"
+            f"{weights}: does not fit this model: {first}"
+            + (f" (and {more} more difference(s))" if more else "")
         )
     state.pop("weights_sha256", None)
     return state
+
+
+def _check_shapes(weights: Path, model: torch.nn.Module) -> None:
+    """Every tensor of the file that the model has too is of the model's shape; the first that
+    is not, in the model's order, is one line (load_state_dict would list them all)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            found = {name: list(f.get_slice(name).get_shape()) for name in f.keys()}
+    except Exception as err:
+        raise CheckpointError(
+            f"{weights}: unreadable (truncated or corrupt): {type(err).__name__}: "
+            f"{_one_line(err)[:300]}"
+        ) from None
+    wrong = [
+        (name, list(tensor.shape), found[name])
+        for name, tensor in model.state_dict().items()
+        if name in found and list(tensor.shape) != found[name]
+    ]
+    if wrong:
+        name, expected, shape = wrong[0]
+        more = f" (and {len(wrong) - 1} more tensor(s) of another shape)" if len(wrong) > 1 else ""
+        raise CheckpointError(
+            f"{weights}: does not fit this model: {name}: expected shape {expected}, "
+            f"found {shape}{more}"
+        )

@@ -25,6 +25,7 @@ import glob
 import gzip
 import json
 import os
+import stat
 from pathlib import Path
 
 import torch
@@ -85,15 +86,46 @@ def _read_jsonl(path: Path, field: str = "text") -> str:
     return "\n\n".join(docs)
 
 
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular one is, in words (None: a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def regular_file(path: str | Path, what: str = "--data") -> Path:
+    """`path`, a regular file (links followed): a device, FIFO or socket is refused before it
+    is opened (opening a FIFO blocks until a writer comes, /dev/zero never ends)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+    kind = _kind(mode)
+    if kind is not None:
+        raise DataError(f"{path}: is {kind}, not a regular file ({what} reads files and folders)")
+    return Path(path)
+
+
 def _files(source: str) -> list[Path]:
     path = Path(source)
     if path.is_dir():
+        # is_file: regular files only (links followed), so a FIFO in the folder is passed over
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
         if not files:
             raise DataError(f"{source}: folder has no text files ({', '.join(TEXT_SUFFIXES)})")
         return files
     if path.exists():
-        return [path]
+        return [regular_file(path)]
     if glob.has_magic(source):
         files = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).is_file())
         if not files:

@@ -20,6 +20,35 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help: the options)\n")
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38
+"""Training computes in float32 (bfloat16 under CUDA autocast: the same exponent range), and
+flushes subnormal numbers to zero (`nlc_runtime.state.flush_subnormals`): a setting beyond
+FLOAT32_MAX cannot be converted (torch refuses it), a nonzero one below FLOAT32_TINY is zero."""
+
+MAX_STEPS = 1 << 40
+"""Steps, warm-up steps and intervals counted in steps: far beyond any run."""
+MAX_BATCH = 1 << 16
+"""Sequences per process per micro-step, and micro-steps per optimizer step."""
+MAX_STREAM = 1 << 30
+"""Tokens per stream (train.stream_length, --stream-length)."""
+MAX_WINDOWS = 1024
+"""Windows per call under --stream (train.bptt_windows, --bptt-windows)."""
+MAX_CONTEXT = 1 << 20
+"""Tokens per sequence (model.context, --context)."""
+MAX_SEED = (1 << 63) - 1
+"""torch seeds a generator with 0 .. 2**64 - 1; train.py's validation batches use SEED + 1."""
+
+
+def in_float32(value: float) -> bool:
+    """`value` is finite and a number training's float32 holds as it is: 0, or a magnitude
+    from FLOAT32_TINY to FLOAT32_MAX."""
+    return math.isfinite(value) and (value == 0 or FLOAT32_TINY <= abs(value) <= FLOAT32_MAX)
+
+
+FLOAT32_SPAN = f"{FLOAT32_TINY:.2g} to {FLOAT32_MAX:.2g}"  # for messages
+
+
 def _number(kind, text: str, ok, what: str):
     try:
         value = kind(text)
@@ -38,12 +67,60 @@ def count(text: str) -> int:
     return _number(int, text, lambda v: v >= 0, "an integer >= 0")
 
 
+def steps(text: str) -> int:
+    """A positive number of steps (or an interval in steps), at most MAX_STEPS."""
+    return _number(int, text, lambda v: 0 < v <= MAX_STEPS, f"an integer from 1 to {MAX_STEPS:,}")
+
+
+def step_count(text: str) -> int:
+    """A number of steps that may be 0 (warm-up), at most MAX_STEPS."""
+    return _number(int, text, lambda v: 0 <= v <= MAX_STEPS, f"an integer from 0 to {MAX_STEPS:,}")
+
+
+def batch(text: str) -> int:
+    """Sequences per micro-step, or micro-steps per step: 1 to MAX_BATCH."""
+    return _number(int, text, lambda v: 0 < v <= MAX_BATCH, f"an integer from 1 to {MAX_BATCH:,}")
+
+
+def stream_length(text: str) -> int:
+    """Tokens per stream: 1 to MAX_STREAM (the spec's train.stream_length bound)."""
+    return _number(int, text, lambda v: 0 < v <= MAX_STREAM, f"an integer from 1 to {MAX_STREAM:,}")
+
+
+def windows(text: str) -> int:
+    """Windows per call under --stream: 1 to MAX_WINDOWS (the spec's train.bptt_windows)."""
+    return _number(
+        int, text, lambda v: 0 < v <= MAX_WINDOWS, f"an integer from 1 to {MAX_WINDOWS:,}"
+    )
+
+
+def context(text: str) -> int:
+    """Tokens per sequence: 1 to MAX_CONTEXT (the spec's model.context bound)."""
+    return _number(
+        int, text, lambda v: 0 < v <= MAX_CONTEXT, f"an integer from 1 to {MAX_CONTEXT:,}"
+    )
+
+
+def seed(text: str) -> int:
+    return _number(int, text, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED:,}")
+
+
 def positive_float(text: str) -> float:
-    return _number(float, text, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+    return _number(
+        float,
+        text,
+        lambda v: v > 0 and in_float32(v),
+        f"a number > 0 that float32 holds ({FLOAT32_SPAN})",
+    )
 
 
 def nonnegative_float(text: str) -> float:
-    return _number(float, text, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+    return _number(
+        float,
+        text,
+        lambda v: v >= 0 and in_float32(v),
+        f"0 or a number that float32 holds ({FLOAT32_SPAN})",
+    )
 
 
 def fraction(text: str) -> float:
@@ -128,27 +205,27 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
                   "or --stream-length tokens of the text), the in-context state carried from "
                   "window to window and detached between them; reset where a stream ends"},
      "STREAM"),
-    ("--stream-length", {"type": positive_int, "help": "cut the text into streams of N tokens "
+    ("--stream-length", {"type": stream_length, "help": "cut the text into streams of N tokens "
      "(default: the documents of a JSONL file or folder, else 16384)"}, "STREAM_LENGTH"),
-    ("--bptt-windows", {"type": positive_int, "help": "under --stream: windows per call, the "
+    ("--bptt-windows", {"type": windows, "help": "under --stream: windows per call, the "
      "graph kept across them (truncated backpropagation over K windows)"}, "BPTT_WINDOWS"),
     ("--loss-on", {"choices": ["answers", "all"], "help": "a task file: the loss on the answer "
      "tokens (default) or on every token"}, None),
-    ("--steps", {"type": positive_int, "help": "optimizer steps in all"}, "STEPS"),
-    ("--stop-after", {"type": positive_int, "help": "stop after N steps (checkpoint)"}, None),
-    ("--batch-size", {"type": positive_int, "help": "sequences per process per micro-step"},
+    ("--steps", {"type": steps, "help": "optimizer steps in all"}, "STEPS"),
+    ("--stop-after", {"type": steps, "help": "stop after N steps (checkpoint)"}, None),
+    ("--batch-size", {"type": batch, "help": "sequences per process per micro-step"},
      "BATCH_SIZE"),
-    ("--accumulate", {"type": positive_int, "help": "micro-steps per optimizer step"},
+    ("--accumulate", {"type": batch, "help": "micro-steps per optimizer step"},
      "ACCUMULATE"),
-    ("--context", {"type": positive_int, "help": "tokens per sequence (default: the spec's)"},
+    ("--context", {"type": context, "help": "tokens per sequence (default: the spec's)"},
      None),
     ("--lr", {"type": positive_float, "help": "peak learning rate"}, "LR"),
-    ("--warmup", {"type": count, "help": "warm-up steps"}, "WARMUP"),
+    ("--warmup", {"type": step_count, "help": "warm-up steps"}, "WARMUP"),
     ("--grad-clip", {"type": nonnegative_float, "help": "gradient norm clip (0: none)"},
      "GRAD_CLIP"),
-    ("--eval-every", {"type": positive_int, "help": "steps between evaluations"}, "EVAL_EVERY"),
-    ("--eval-iters", {"type": positive_int, "help": "validation batches per evaluation"}, 4),
-    ("--ckpt-every", {"type": positive_int, "help": "default: at every evaluation"}, None),
+    ("--eval-every", {"type": steps, "help": "steps between evaluations"}, "EVAL_EVERY"),
+    ("--eval-iters", {"type": batch, "help": "validation batches per evaluation"}, 4),
+    ("--ckpt-every", {"type": steps, "help": "default: at every evaluation"}, None),
     ("--device", {"type": device, "help": "cpu, cuda, cuda:1 ... (default: cuda if present)"},
      "DEVICE"),
     ("--dtype", {"choices": ["float32", "float64"]}, "float32"),
@@ -169,7 +246,7 @@ TRAIN_FLAGS: list[tuple[str, dict, object]] = [
         "choices": ["ddp", "fsdp"],
         "help": "under torchrun: ddp (whole model per process) or fsdp (FSDP2, sharded weights)",
     }, "ddp"),
-    ("--seed", {"type": int, "help": "random seed"}, "SEED"),
+    ("--seed", {"type": seed, "help": "random seed"}, "SEED"),
     ("--wandb", {"type": wandb_project, "metavar": "PROJECT",
                  "help": "also log metrics to Weights & Biases (needs wandb; off by default)"},
      None),

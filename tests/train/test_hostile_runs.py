@@ -43,6 +43,19 @@ def run(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def letters_run(tmp_path_factory):
+    """The tiny run trained with a tokenizer file that knows only the lowercase letters (the
+    checkpoint records it: a run's tokenizer cannot be swapped afterwards)."""
+    root = tmp_path_factory.mktemp("hostile-letters")
+    spec = write_spec(root, TINY_TRANSFORMER)
+    run = root / "run"
+    tokenizer = letters_tokenizer(root / "letters.json")
+    argv = ["train", str(spec), "--out", str(run), "--steps", "2", "--eval-every", "100"]
+    assert main([*argv, "--tokenizer", str(tokenizer), *FAST]) == 0
+    return run
+
+
 def copy(run, where):
     shutil.copytree(run, where)
     return where
@@ -157,11 +170,12 @@ def test_export_force_replaces_only_its_own_earlier_export(run, tmp_path, capsys
     assert (out / "model.py").read_bytes() == edited
 
 
-def test_export_over_an_earlier_export_leaves_no_stale_tokenizer(run, tmp_path, capsys):
+def test_export_over_an_earlier_export_leaves_no_stale_tokenizer(
+    run, letters_run, tmp_path, capsys
+):
     """An export of a run with a tokenizer, then one of a byte-level run into the same folder:
     the tokenizer.json of the first would make sample.py decode bytes with it."""
-    letters = copy(run, tmp_path / "letters")
-    letters_tokenizer(letters / "tokenizer.json")
+    letters = copy(letters_run, tmp_path / "letters")
     out = tmp_path / "export"
     assert main(["export", str(letters), "-o", str(out)]) == 0
     assert (out / "tokenizer.json").exists()
@@ -294,9 +308,8 @@ def test_generate_feeds_a_long_prompt_in_pieces_and_bounds_it(run, capsys, monke
 
 
 @pytest.mark.parametrize("prompt", ["ABC!", "\n"])
-def test_generate_refuses_a_prompt_the_tokenizer_cannot_encode(run, tmp_path, capsys, prompt):
-    letters = copy(run, tmp_path / "letters")
-    letters_tokenizer(letters / "tokenizer.json")
+def test_generate_refuses_a_prompt_the_tokenizer_cannot_encode(letters_run, capsys, prompt):
+    letters = letters_run  # generate must not change it
     capsys.readouterr()
     assert main(["generate", str(letters), "--prompt", prompt, "--tokens", "2"]) == 2
     one_line(capsys, "nlc generate: error: ", "--prompt")

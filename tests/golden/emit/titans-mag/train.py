@@ -41,8 +41,9 @@ from model import Config, Model, persistent_state
 from nlc_runtime import distributed
 from nlc_runtime.checkpoint import (
     CheckpointError,
-    load_checkpoint,
     load_rank_state,
+    recorded_tokenizer,
+    resume_checkpoint,
     save_checkpoint,
     save_rank_state,
 )
@@ -54,6 +55,7 @@ from nlc_runtime.interrupt import StopFlag
 from nlc_runtime.report import Metrics, Progress
 from nlc_runtime.schedule import cosine_lr
 from nlc_runtime.state import flush_subnormals
+from nlc_runtime.tokenizer import tokenizer_record
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 16
@@ -167,14 +169,17 @@ def train(args, dist, device: str) -> list[float]:
     # one call of the model: a window, or under --stream BPTT_WINDOWS consecutive windows
     window = args.context * (args.bptt_windows if args.stream else 1)
     out = Path(args.out)
+    # resuming: the tokenizer must be the one the checkpoint records (refused before a missing
+    # BPE file would be trained again)
+    recorded = recorded_tokenizer(out / "ckpt") if args.resume else (None, None)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         # rank 0 trains a BPE tokenizer (and saves it) before the others read it
-        tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
+        tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size, *recorded)
         source = read_source(args, tokenizer, cfg.vocab_size, out / "tokens", window)
     distributed.barrier(dist)
     if not dist.main:
-        tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size)
+        tokenizer = make_tokenizer(args.tokenizer, out, cfg.vocab_size, *recorded)
         source = read_source(args, tokenizer, cfg.vocab_size, out / "tokens", window)
     model = Model(cfg).to(device=device, dtype=getattr(torch, args.dtype))
     source.check(model)  # rows restarting alone need every period to divide the window
@@ -186,7 +191,8 @@ def train(args, dist, device: str) -> list[float]:
     carry = Carry(model, persistent_state, args.stream, PERSIST)  # in-context state between calls
     start, tokens_seen, train_time = 0, 0, 0.0
     first_val, best_val, best_step = None, math.inf, 0
-    ckpt = load_checkpoint(out / "ckpt", model, map_location=device) if args.resume else None
+    # resuming: the newest complete save (None: the run has none yet, it starts at step 0)
+    ckpt = resume_checkpoint(out / "ckpt", model, map_location=device) if args.resume else None
     # DDP / FSDP2 under torchrun; the optimizer comes after: sharding replaces the parameters
     wrapped = distributed.wrap(model, dist, device, fsdp=args.parallel == "fsdp")
     optimizer = make_optimizer(model, args.lr, device)
@@ -244,6 +250,8 @@ def train(args, dist, device: str) -> list[float]:
     about = {"nlc_config": json.dumps(dataclasses.asdict(cfg), sort_keys=True)}
     if spec_file.exists():
         about["nlc_spec"] = spec_file.read_text(encoding="utf-8")
+    if tokenizer_record(tokenizer) is not None:  # the tokenizer they learned (resume checks it)
+        about["nlc_tokenizer"] = tokenizer_record(tokenizer)
 
     def checkpoint(step: int) -> None:
         if dist.enabled and (PERSIST or args.stream):
