@@ -67,23 +67,6 @@ def encode_prompt(tok, prompt: str) -> list[int]:
     return ids
 
 
-def feed_prompt(model, ids, state, piece: int):
-    """All but the last `piece` tokens of the prompt (1, n) fed in pieces of `piece` tokens,
-    the state carried from each to the next (a model that learns from its targets is given
-    them, as `sampling.generate` gives them): (the tokens fed, the rest, the state). One call
-    over a long prompt would need memory growing as its square."""
-    import torch
-
-    head = max(0, ids.shape[1] - piece)
-    learns = getattr(model, "uses_targets", False)
-    with torch.no_grad():
-        for start in range(0, head, piece):
-            end = min(start + piece, head)
-            extra = {"targets": ids[:, start + 1 : end + 1]} if learns else {}
-            _, state = model(ids[:, start:end], state, **extra)
-    return ids[:, :head], ids[:, head:], state
-
-
 def generate_command(args) -> int:
     from nlc.files import describe
     from nlc.limits import LimitError
@@ -117,9 +100,9 @@ def _generate(args) -> int:
         state = _first_row(state, args.device)
     tok = run.tokenizer
     ids = torch.tensor([encode_prompt(tok, prompt)], dtype=torch.long, device=args.device)
-    fed, rest, state = feed_prompt(run.model, ids, state, max(1, int(run.config.context)))
-    out, _ = generate(run.model, rest, args.tokens, args.temperature, args.top_k, state)
-    print(tok.decode(torch.cat([fed, out], 1)[0].tolist()))
+    piece = max(1, int(run.config.context))
+    out, _ = generate(run.model, ids, args.tokens, args.temperature, args.top_k, state, piece=piece)
+    print(tok.decode(out[0].tolist()))
     return 0
 
 

@@ -24,11 +24,30 @@ def next_token(
     logits = logits.float()
     if temperature <= 0:
         return logits.argmax(-1, keepdim=True)
-    logits = logits / temperature
+    # shifted so the largest is 0 before dividing: any temperature > 0 stays finite (the
+    # largest stays 0, the others go to -inf at worst; softmax is shift-invariant)
+    logits = (logits - logits.amax(-1, keepdim=True)) / temperature
     if top_k:
         kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+
+
+@torch.no_grad()
+def feed(
+    model: torch.nn.Module, ids: torch.Tensor, state: dict | None, piece: int
+) -> tuple[torch.Tensor, dict | None]:
+    """All but the last `piece` tokens of ids (B, n) fed in pieces of `piece` tokens, the state
+    carried from each to the next (a model that learns from its targets is given them): (the
+    tokens not fed, the state). One call over a long prompt would need memory growing as the
+    square of its length; pieces equal one call (the state carries the clock)."""
+    head = max(0, ids.shape[1] - piece)
+    learns = getattr(model, "uses_targets", False)
+    for start in range(0, head, piece):
+        end = min(start + piece, head)
+        extra = {"targets": ids[:, start + 1 : end + 1]} if learns else {}
+        _, state = model(ids[:, start:end], state, **extra)
+    return ids[:, head:], state
 
 
 @torch.no_grad()
@@ -40,11 +59,17 @@ def generate(
     top_k: int = 40,
     state: dict | None = None,
     generator: torch.Generator | None = None,
+    piece: int | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """prompt (B, n) token ids -> (B, n + steps) ids and the state after them (the last
-    sampled token not fed yet). `state`: a state to continue (None: a new sequence)."""
+    sampled token not fed yet). `state`: a state to continue (None: a new sequence). `piece`:
+    a prompt longer than this is read in pieces of it (`feed`; the model's context)."""
     learns = getattr(model, "uses_targets", False)
     ids = [prompt]
+    if piece is not None:
+        ids = [prompt[:, : max(0, prompt.shape[1] - piece)]]
+        prompt, state = feed(model, prompt, state, piece)
+        ids.append(prompt)
     if learns:
         if prompt.shape[1] > 1:
             _, state = model(prompt[:, :-1], state, targets=prompt[:, 1:])

@@ -222,6 +222,29 @@ def test_generation_with_the_carried_state_equals_a_full_forward(emitted, name, 
         assert (full[:, -1] - logits).abs().max().item() < TOL, i
 
 
+@pytest.mark.parametrize("name", ["hope", "hope-lm"])
+def test_a_prompt_read_in_pieces_samples_what_one_call_samples(emitted, name):
+    """`generate(..., piece=P)` reads a long prompt in pieces of P tokens, the state carried:
+    the same tokens are drawn (greedy) as from the prompt fed in one call."""
+    from nlc_runtime import sampling
+
+    model = _model(emitted[name])
+    prompt = torch.randint(0, 256, (1, 70), generator=torch.Generator().manual_seed(7))
+    whole, _ = sampling.generate(model, prompt, 12, temperature=0.0)
+    pieces, _ = sampling.generate(model, prompt, 12, temperature=0.0, piece=16)
+    assert torch.equal(whole, pieces) and pieces.shape == (1, 82)
+
+
+def test_a_tiny_temperature_samples_the_most_likely_token():
+    """Logits are shifted by their maximum before the temperature divides them: at 1e-45 the
+    sample is the argmax (no inf - inf, no NaN)."""
+    from nlc_runtime.sampling import next_token
+
+    logits = torch.tensor([[1.0, 3.0, 2.0, -5.0], [30.0, -1.0, 29.5, 0.0]])
+    for top_k in (0, 2):
+        assert next_token(logits, 1e-45, top_k).flatten().tolist() == [1, 0]
+
+
 def test_generation_runs_past_the_context(emitted):
     """A memory model keeps generating past its context (48 here) from what it carries; the
     attention-only model slides its window (its cache keeps the last `context` tokens)."""

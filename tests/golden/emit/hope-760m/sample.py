@@ -5,10 +5,11 @@
     python sample.py --run run1 --prompt "ROMEO:" --tokens 200   # train.py --out run1
     python sample.py --prompt "ROMEO:"                           # in an `nlc export` folder
 
-The prompt is fed once, then each new token steps through the state the model carries
-(nlc_runtime.sampling.generate): memories keep learning at their boundaries and nothing is
-re-run, so a memory model writes past its training context. Each sample starts from a fresh
-state (`nlc generate` also starts from the memories a run persists).
+The prompt is fed once (in pieces of the context, the state carried), then each new token
+steps through the state the model carries (nlc_runtime.sampling.generate): memories keep
+learning at their boundaries and nothing is re-run, so a memory model writes past its
+training context. Each sample starts from a fresh state (`nlc generate` also starts from the
+memories a run persists).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 from model import Config, Model
-from nlc_runtime.flags import Parser, count, positive_float, positive_int
+from nlc_runtime.flags import Parser, count, positive_float, positive_int, seed
 from nlc_runtime.sampling import generate
 from nlc_runtime.state import flush_subnormals
 from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--tokens", type=positive_int, default=200, help="tokens to sample")
     parser.add_argument("--temperature", type=positive_float, default=0.8)
     parser.add_argument("--top-k", type=count, default=40, help="0: the whole vocabulary")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> str:
     model, tokenizer = load(args.run or default_run(), args.device)
     prompt = tokenizer.encode(args.prompt) or tokenizer.encode("\n")
     ids = torch.tensor([prompt], dtype=torch.long, device=args.device)
-    out, _ = generate(model, ids, args.tokens, args.temperature, args.top_k)
+    # a prompt longer than the context is read in pieces of it, the state carried
+    out, _ = generate(model, ids, args.tokens, args.temperature, args.top_k, piece=Config().context)
     text = tokenizer.decode(out[0].tolist())
     print(text)
     return text
