@@ -51,11 +51,16 @@ test-fast: $(STAMP)
 wheel-test: $(STAMP)
 	$(PY) -m pytest -q tests/shipping/test_wheel.py
 
-# structural mutants of the shipped specs through check and compile (tests/codegen/test_mutants.py):
-# make test tries 500, this 10,000 (about 3 min on 2 cores); FUZZ_MUTANTS=N for another count
+# structural mutants of the shipped specs through check and compile (tests/codegen/test_mutants.py),
+# and hostile command lines and run folders through every command that reads them
+# (tests/hostile/: --set, data make, export, eval, compare, generate); make test tries 500
+# mutants and 12 command lines per command, this 10,000 and 120 (about 6 min on 2 cores) and
+# prints per command how many were tried, accepted, refused and failed
 FUZZ_MUTANTS ?= 10000
+FUZZ_HOSTILE ?= 120
 fuzz: $(STAMP)
 	NLC_FUZZ_MUTANTS=$(FUZZ_MUTANTS) $(PY) -m pytest -q -s tests/codegen/test_mutants.py
+	NLC_FUZZ_HOSTILE=$(FUZZ_HOSTILE) $(PY) -m pytest -q tests/hostile
 
 lint: $(STAMP)
 	$(PY) -m ruff check nlc runtime tests bench

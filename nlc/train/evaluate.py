@@ -260,7 +260,7 @@ def load(run: Path, device: str, dtype: str) -> Loaded:
         r = load_run(run, device, dtype)
     except RunError as err:
         raise EvalError(str(err)) from None
-    context = int(recorded_option(run, "--context", r.config.context))
+    context = recorded_option(run, "--context", r.config.context, int)
     return Loaded(run, r.model, context, r.config.vocab_size, r.tokenizer, r.uses_targets)
 
 
@@ -288,7 +288,7 @@ def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
     try:
         tokens = load_tokens(source, loaded.tokenizer, loaded.vocab_size)
         if split == "val":
-            fraction = float(recorded_option(loaded.run, "--val-fraction", VAL_FRACTION))
+            fraction = recorded_option(loaded.run, "--val-fraction", VAL_FRACTION, float)
             tokens = split_tokens(tokens, loaded.context, fraction, name)[1]
         if split == "val":
             data = f"{name} (val split)"
@@ -303,15 +303,32 @@ def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
     return tokens, data
 
 
-def recorded_option(run: Path, flag: str, default):
+def recorded_option(run: Path, flag: str, default, kind=str):
     """An option the run was trained with (RUN/options.json keeps the options given to `nlc
     train`): the validation split and context it used, so the default evaluation never scores
-    text the model trained on and reads windows of the length it learned."""
+    text the model trained on and reads windows of the length it learned. A value that is not
+    a `kind` (an edited or damaged file) is refused in one line."""
     try:
         value = json.loads((run / "options.json").read_text()).get(flag)
     except (OSError, ValueError, AttributeError):
         return default
-    return default if value is None else value
+    if value is None:
+        return default
+    if kind is not str and isinstance(value, str):  # written as text by hand: read the number
+        try:
+            value = kind(value)
+        except ValueError:
+            pass
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is str:
+        ok = isinstance(value, str)
+    elif kind is int:
+        ok = ok and value == int(value) and value >= 1
+    if not ok:
+        raise EvalError(
+            f"{run / 'options.json'}: {flag}: expected a {kind.__name__} (got {value!r})"
+        )
+    return kind(value)
 
 
 def window_losses(loaded: Loaded, tokens, batch_size: int) -> Result:

@@ -58,7 +58,8 @@ def _step(node: Any, seg: str, where: str, file: str, last: bool) -> tuple[Any, 
         for i, entry in enumerate(node):
             if isinstance(entry, dict) and entry.get("name") == seg:
                 return node, i
-        names = [e.get("name") for e in node if isinstance(e, dict) and "name" in e]
+        # names as the spec holds them: an earlier override may have set one to a non-string
+        names = [str(e["name"]) for e in node if isinstance(e, dict) and "name" in e]
         hint = f"; expected an index or one of: {', '.join(names)}" if names else ""
         raise SpecError(Diagnostic(file, None, where, f"no entry '{seg}'{hint}"))
     raise SpecError(Diagnostic(file, None, where, f"cannot descend into a {type(node).__name__}"))
