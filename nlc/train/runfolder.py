@@ -26,6 +26,23 @@ class Run:
         return bool(getattr(self.model, "uses_targets", False))
 
 
+# what load_run reads: the code it imports, the weights and state it loads, the tokenizer
+READ = ("code", "code/model.py", "ckpt", "tokenizer.json")
+
+
+def check_inside(folder: Path) -> None:
+    """Every file and folder `load_run` reads lies inside the run, links resolved: a run is
+    never a way to execute model.py or load weights from elsewhere."""
+    from nlc.files import is_inside
+
+    paths = [folder / rel for rel in READ]
+    if (folder / "ckpt").is_dir():
+        paths += sorted((folder / "ckpt").iterdir())
+    for path in paths:
+        if (path.exists() or path.is_symlink()) and not is_inside(path, folder):
+            raise RunError(f"{path}: a link out of the run folder ({path.resolve()}); not read")
+
+
 def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
     import torch
     from nlc_runtime.checkpoint import CheckpointError, load_checkpoint, recorded_tokenizer
@@ -37,6 +54,7 @@ def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
         raise RunError(f"{folder}: no such run folder")
     if not (folder / "code" / "model.py").exists():
         raise RunError(f"{folder}: not a run folder (no code/model.py)")
+    check_inside(folder)
     from nlc_runtime.state import flush_subnormals
 
     flush_subnormals()  # long streams (eval --stream, generate) carry decaying memories

@@ -73,3 +73,15 @@ def test_known_hostile_case(trained_run, name, spoiler, argv, outputs, refused):
         assert (result.code == 2) == refused, (
             f"exit {result.code}: {result.err or result.out[-300:]}"
         )
+
+
+@pytest.mark.parametrize("command", ["generate", "eval"])
+@pytest.mark.parametrize("spoiler", ["code-link-out", "ckpt-link-out"])
+def test_a_run_is_never_read_through_a_link_out_of_it(trained_run, command, spoiler):
+    """generate and eval import RUN/code/model.py and load RUN/ckpt: a link that leads out
+    of the run is refused before anything is imported or loaded."""
+    with case_folder(trained_run) as (folder, run):
+        spoil(spoiler, run)
+        argv = [command, "run"] + (["--tokens", "2"] if command == "generate" else [])
+        result = judge(command, argv, folder, outputs=("run/eval",))
+        assert result.code == 2 and "a link out of the run folder" in result.err, result.err
