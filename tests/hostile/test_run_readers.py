@@ -17,13 +17,14 @@ OUT_KINDS = [k for k in FILE_KINDS if k != "dev-zero"]  # never a real device as
 
 def _output(draw, folder, name: str, folder_ok: bool = False) -> tuple[str, tuple[str, ...]]:
     """A hostile output path and the outputs the command may then write (`folder_ok`: the
-    command writes a folder, so an existing empty one is a fine target)."""
+    command writes a folder (export), so an existing empty one is a fine target, and none
+    inside the run is; a file the user names inside the run (a plot) may be written)."""
     kind = draw(st.sampled_from(["plain", "plain", "inside-run", *OUT_KINDS]))
     if kind == "plain":
         return name, (name,)
     if kind == "inside-run":
         inside = draw(st.sampled_from(["run", "run/ckpt", "run/code", "run/eval", "run/new"]))
-        return inside, ()
+        return inside, () if folder_ok or inside != "run/new" else (inside,)
     path = place(kind, folder, name)
     rel = path.removeprefix(f"{folder}/")
     refused = ("fifo", "device") if folder_ok else ("fifo", "device", "folder")
