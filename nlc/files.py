@@ -21,12 +21,13 @@ Every refusal and every failure is a `WriteError`: a `SpecError` whose one line 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from nlc_runtime.files import file_kind
 
 from nlc.errors import Diagnostic, SpecError
 
@@ -36,21 +37,6 @@ class WriteError(SpecError):
 
     def __init__(self, path, message: str):
         super().__init__(Diagnostic(str(path) or "''", None, "", message))
-
-
-def _kind(mode: int) -> str | None:
-    """What a file that is not a regular one is, in words (None: a regular file)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def _stat(path: Path, shown=None) -> os.stat_result | None:
@@ -78,7 +64,7 @@ def check_parents(path: Path) -> None:
         if st is None:
             continue
         if not stat.S_ISDIR(st.st_mode):
-            what = _kind(st.st_mode) or "a file"
+            what = file_kind(st.st_mode) or "a file"
             raise WriteError(parent, f"is {what}, not a folder (in {path})")
         return  # the nearest existing one is a folder: so are those above it
 
@@ -103,7 +89,7 @@ def check_target(
     st = _stat(real, path)
     if st is None:
         return real
-    kind = _kind(st.st_mode)
+    kind = file_kind(st.st_mode)
     if kind == "a folder":
         raise WriteError(path, "is a folder; give a file name")
     if kind is not None:
@@ -175,7 +161,7 @@ def read_regular(path: Path, error: type[Exception] = WriteError) -> bytes:
         raise _error(error, path, "no such file") from None
     except OSError as err:
         raise _error(error, path, f"cannot read: {err.strerror or err}") from None
-    kind = _kind(st.st_mode)
+    kind = file_kind(st.st_mode)
     if kind is not None:
         raise _error(error, path, f"is {kind}, not a regular file")
     try:
@@ -193,11 +179,3 @@ def describe(err: OSError) -> str:
     permission denied ...): what the commands print when one escapes their own checks."""
     where = err.filename if err.filename is not None else "nlc"
     return f"{where}: {err.strerror or err}"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -87,7 +87,9 @@ def check_out(out: Path, run: Path, force: bool) -> dict[str, str | None]:
     import os
     import stat
 
-    from nlc.files import check_parents, is_inside, sha256
+    from nlc_runtime.files import file_sha256 as sha256
+
+    from nlc.files import check_parents, is_inside
 
     if not str(out).strip():
         raise ExportError("-o: give a folder to write into")
@@ -217,9 +219,10 @@ def _shape(config: dict) -> dict:
 
 def export(run: Path, out: Path, force: bool = False) -> list[Path]:
     """Write the export; the paths written, in order."""
+    from nlc_runtime.files import file_sha256 as sha256
     from safetensors.torch import save_file
 
-    from nlc.files import sha256, write_file
+    from nlc.files import write_file
     from nlc.train.runfolder import RunError, load_run
 
     earlier = check_out(out, run, force)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -25,6 +24,8 @@ import uuid
 from pathlib import Path
 
 import torch
+
+from nlc_runtime.files import file_sha256
 
 WEIGHTS = "model.safetensors"
 STATE = "train_state.pt"
@@ -37,14 +38,6 @@ class CheckpointError(Exception):
 def _previous(path: Path) -> Path:
     """model.safetensors -> model.prev.safetensors (the pair saved before)."""
     return path.with_name(f"{path.stem}.prev{path.suffix}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic(path: Path, write) -> None:
@@ -106,7 +99,7 @@ def save_checkpoint(
     else:
         flat = {k: v.detach().contiguous() for k, v in weights.items()}
         _atomic(folder / WEIGHTS, lambda tmp: save_file(flat, tmp, metadata=meta))
-    digest = _sha256(folder / WEIGHTS)
+    digest = file_sha256(folder / WEIGHTS)
     record = {**state, "save_id": save_id, "weights_sha256": digest}
     _atomic(folder / STATE, lambda tmp: torch.save(record, tmp))
     return folder
@@ -262,7 +255,7 @@ def _load_pair(weights: Path, state_file: Path, model, map_location: str) -> dic
             f"{weights.parent}: weights and training state come from different saves"
         )
     digest = state.get("weights_sha256")
-    if digest is not None and _sha256(weights) != digest:
+    if digest is not None and file_sha256(weights) != digest:
         raise CheckpointError(f"{weights}: corrupt (its SHA-256 is not the one saved)")
     _check_shapes(weights, model)
     try:

@@ -25,7 +25,6 @@ import glob
 import gzip
 import json
 import os
-import stat
 from pathlib import Path
 
 import torch
@@ -33,6 +32,7 @@ import torch
 # DataError and make_tokenizer are imported from here by the emitted train.py
 from nlc_runtime.arrow_data import dataset_files, is_dataset
 from nlc_runtime.errors import DataError
+from nlc_runtime.files import file_kind
 from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer, make_tokenizer  # noqa: F401
 
 TEXT_SUFFIXES = (".txt", ".md", ".gz", ".jsonl", ".text")
@@ -86,21 +86,6 @@ def _read_jsonl(path: Path, field: str = "text") -> str:
     return "\n\n".join(docs)
 
 
-def _kind(mode: int) -> str | None:
-    """What a file that is not a regular one is, in words (None: a regular file)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def regular_file(path: str | Path, what: str = "--data") -> Path:
     """`path`, a regular file (links followed): a device, FIFO or socket is refused before it
     is opened (opening a FIFO blocks until a writer comes, /dev/zero never ends)."""
@@ -110,7 +95,7 @@ def regular_file(path: str | Path, what: str = "--data") -> Path:
         raise DataError(f"{path}: no such file") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
-    kind = _kind(mode)
+    kind = file_kind(mode)
     if kind is not None:
         raise DataError(f"{path}: is {kind}, not a regular file ({what} reads files and folders)")
     return Path(path)

@@ -8,7 +8,6 @@ locally). The last two are HF `tokenizers` objects kept as RUN/tokenizer.json, s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from nlc_runtime.errors import DataError
+from nlc_runtime.files import file_sha256
 
 INSTALL = "pip install 'nlc[train]'"
 
@@ -189,14 +189,6 @@ class BPETokenizer:
 def is_tokenizer_file(kind: str) -> bool:
     """`--tokenizer` names a file (anything but the built-in `byte` and `bpe`)."""
     return kind not in ("byte", "bpe")
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 BYTE = "byte"
