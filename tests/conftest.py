@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,14 @@ def pytest_addoption(parser):
 @pytest.fixture
 def record_golden(request) -> bool:
     return bool(request.config.getoption("--record-golden"))
+
+
+@pytest.fixture(autouse=True)
+def _subnormals_as_torch_starts():
+    """`nlc eval` and `nlc generate` run in-process turn on torch's flush of subnormal floats
+    (`nlc_runtime.state.flush_subnormals`), which holds for the whole process: even Python
+    then parses 1e-320 as 0. Each test starts from torch's default, whatever ran before."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)
