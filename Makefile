@@ -54,7 +54,7 @@ wheel-test: $(STAMP)
 # structural mutants of the shipped specs through check and compile (tests/codegen/test_mutants.py),
 # and hostile command lines and run folders through every command that reads them
 # (tests/hostile/: --set, data make, export, eval, compare, generate); make test tries 500
-# mutants and 12 command lines per command, this 10,000 and 120 (about 6 min on 2 cores) and
+# mutants and 12 command lines per command, this 10,000 and 120 (8 min on 2 cores) and
 # prints per command how many were tried, accepted, refused and failed
 FUZZ_MUTANTS ?= 10000
 FUZZ_HOSTILE ?= 120
