@@ -40,20 +40,27 @@ def comment(text: str, indent: int) -> list[str]:
     return ["# " + line for line in textwrap.wrap(text, room)] or ["#"]
 
 
+def _outside_strings(text: str):
+    """(index, character, bracket depth after it) for every character of `text` outside its
+    string literals: the one scan that split_args and _is_call share."""
+    depth, quote = 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and text[i - 1] != "\\":
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+            continue
+        depth += (ch in "([{") - (ch in ")]}")
+        yield i, ch, depth
+
+
 def split_args(args: str) -> list[str]:
     """Split a call's argument text at its top-level commas (brackets and strings respected)."""
-    parts, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(args):
-        if quote:
-            if ch == quote and args[i - 1] != "\\":
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
+    parts, start = [], 0
+    for i, ch, depth in _outside_strings(args):
+        if ch == "," and depth == 0:
             parts.append(args[start:i].strip())
             start = i + 1
     parts.append(args[start:].strip())
@@ -65,18 +72,9 @@ def _is_call(text: str) -> bool:
     (not `h_a + h_b`, not `f(a) * g(b)`): its arguments can go on lines of their own."""
     if not re.match(r"[A-Za-z_][\w.]*\(", text) or not text.endswith(")"):
         return False
-    depth, quote = 0, None
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote and text[i - 1] != "\\" else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i == len(text) - 1
+    for i, ch, depth in _outside_strings(text):
+        if ch in ")]}" and depth == 0:
+            return i == len(text) - 1
     return False
 
 
