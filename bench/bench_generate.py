@@ -8,7 +8,7 @@ Both paths run the same emitted model with the same (random) weights, eager, wit
 - window: for every new token, a forward over the last `context` tokens from a fresh state (the
   memories rebuilt over the window, nothing carried past it);
 - stream: the prompt fed once, then one token per forward through the returned state
-  (`nlc_runtime.sampling.generate`; a model whose CMS learns from the LM loss feeds each token
+  (`nlc_runtime.exec.sampling.generate`; a model whose CMS learns from the LM loss feeds each token
   twice, read and then taught).
 The prompt is `context` tokens of the bundled corpus, so the window re-run always works on a
 full window. Printed: tokens/s of each and the ratio. Nothing here is a test.
@@ -40,8 +40,8 @@ def window_rerun(model, prompt, steps: int, context: int):
 
 def bench(spec: str, context: int, steps: int, repeats: int) -> dict:
     import torch
-    from nlc_runtime.data import load_tokens
-    from nlc_runtime.sampling import generate
+    from nlc_runtime.exec.sampling import generate
+    from nlc_runtime.training.data import load_tokens
 
     from nlc.codegen.emit import compile_spec
     from nlc.train.emitted import load_module

@@ -30,11 +30,11 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from nlc_runtime.attention import Attention
-from nlc_runtime.data import load_tokens, sample_batch, split_tokens
-from nlc_runtime.layers import MLP
-from nlc_runtime.norms import RMSNorm
+from nlc_runtime.layers.attention import Attention
+from nlc_runtime.layers.common import MLP
+from nlc_runtime.layers.norms import RMSNorm
 from nlc_runtime.optim import M3, AdamWMemory, Muon, SGDMemory, split_matrix_params
+from nlc_runtime.training.data import load_tokens, sample_batch, split_tokens
 
 
 class Block(nn.Module):

@@ -24,11 +24,11 @@ import time
 
 import torch
 import torch._dynamo as dynamo
-from nlc_runtime.cms import CMS
-from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
-from nlc_runtime.selfmod import SelfModifyingTitans
-from nlc_runtime.stream import run
-from nlc_runtime.titans import NeuralMemory
+from nlc_runtime.exec.compile import compile_chunk_kernels, reset_chunk_kernels
+from nlc_runtime.exec.stream import run
+from nlc_runtime.memories.cms import CMS
+from nlc_runtime.memories.selfmod import SelfModifyingTitans
+from nlc_runtime.memories.titans import NeuralMemory
 
 
 def make(name: str, C: int, H: int, chunk: int):

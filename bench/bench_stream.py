@@ -35,10 +35,10 @@ def main() -> None:
 
     import torch
     import torch.nn.functional as F
-    from nlc_runtime.compile import compile_chunk_kernels
-    from nlc_runtime.data import ByteTokenizer
-    from nlc_runtime.feed import Carry, read_source
-    from nlc_runtime.state import flush_subnormals
+    from nlc_runtime.exec.compile import compile_chunk_kernels
+    from nlc_runtime.exec.state import flush_subnormals
+    from nlc_runtime.training.data import ByteTokenizer
+    from nlc_runtime.training.feed import Carry, read_source
 
     from nlc.codegen.emit import compile_spec
     from nlc.train.emitted import load_module

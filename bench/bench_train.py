@@ -51,7 +51,7 @@ def run_one(
     """One configuration in this process; returns its numbers."""
     import torch
     import torch.nn.functional as F
-    from nlc_runtime.compile import compile_chunk_kernels, compile_step
+    from nlc_runtime.exec.compile import compile_chunk_kernels, compile_step
     from torch.utils.flop_counter import FlopCounterMode
 
     from nlc.codegen.emit import compile_spec

@@ -132,7 +132,7 @@ def main() -> None:
             flops, hand_flops = gflops(ours), gflops(theirs)  # eager, before any compile
             first = ""
             if args.compile:
-                from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
+                from nlc_runtime.exec.compile import compile_chunk_kernels, reset_chunk_kernels
 
                 torch._dynamo.reset()
                 if args.compile == "chunks":

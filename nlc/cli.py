@@ -107,7 +107,7 @@ def _cmd_schema(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nlc_runtime.flags import Parser
+    from nlc_runtime.training.flags import Parser
 
     from nlc.pipeline import PASS_NAMES
 

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from nlc_runtime.files import file_kind
+from nlc_runtime.training.files import file_kind
 
 from nlc.errors import Diagnostic, SpecError
 

@@ -27,7 +27,7 @@ def record_golden(request) -> bool:
 @pytest.fixture(autouse=True)
 def _subnormals_as_torch_starts():
     """`nlc eval` and `nlc generate` run in-process turn on torch's flush of subnormal floats
-    (`nlc_runtime.state.flush_subnormals`), which holds for the whole process: even Python
+    (`nlc_runtime.exec.state.flush_subnormals`), which holds for the whole process: even Python
     then parses 1e-320 as 0. Each test starts from torch's default, whatever ran before."""
     yield
     torch = sys.modules.get("torch")

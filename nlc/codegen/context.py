@@ -145,7 +145,7 @@ class Scope:
     learn: list[str] = field(default_factory=list)  # LM signal: `learn` of its CMS, in order
     periods: set[int] = field(default_factory=set)  # in-context periods of its components
     shaped: set[int] = field(default_factory=set)  # those of groups with `Group.shaped`
-    # its repeats may run as a wavefront (`nlc_runtime.wavefront`): every state is clocked (no
+    # its repeats may run as a wavefront (`nlc_runtime.exec.wavefront`): every state is clocked (no
     # growing attention cache), no LM signal, no nested block
     wave_ok: bool = True
     attrs: dict[str, str] = field(default_factory=dict)  # spec name -> unique attribute
@@ -323,7 +323,7 @@ class _Builder:
         pos = ", t" if inner.clocked else ""
         s = f"state[{key}][i]"
         if parent.input_name == "idx":  # a top-level block: activation checkpointing applies
-            self.imports.add("from nlc_runtime.recompute import call_block")
+            self.imports.add("from nlc_runtime.exec.recompute import call_block")
             call = f"call_block(block, {out}, {s}, self.cfg.recompute{pos})"
         else:
             call = f"block({out}, {s}{pos})"
@@ -337,11 +337,11 @@ class _Builder:
         parent.body.append(f"{out} = {source}")
         if parent.input_name == "idx" and repeat > 1 and inner.wave_ok and inner.periods:
             piece = wave_piece(inner.periods, inner.shaped)
-            self.imports.add("from nlc_runtime.wavefront import wavefront")
+            self.imports.add("from nlc_runtime.exec.wavefront import wavefront")
             parent.body += [
                 'if self.cfg.schedule == "wavefront" and t is not None:',
                 f"    # a diagonal wavefront over pieces of {piece} tokens: wave w runs block i on",
-                "    # piece w - i, the blocks of a wave batched (`nlc_runtime.wavefront`)",
+                "    # piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)",
                 f"    {out}, new_state[{key}] = wavefront(",
                 f"        self.{attr}, {out}, state[{key}], t, {piece}, self.cfg.recompute",
                 "    )",
@@ -454,10 +454,10 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
     stream = ["carried", "copy_state", "resume", "segments"]
     if any(s.emission.call.startswith("span(") for s in b.streaming):
         stream.append("span")
-    b.imports.add(f"from nlc_runtime.stream import {', '.join(stream)}")
+    b.imports.add(f"from nlc_runtime.exec.stream import {', '.join(stream)}")
     if nest["lm_piece"] is not None:
-        b.imports.add("from nlc_runtime import lm_signal")
-        b.imports.add("from nlc_runtime.state import detach_state")
+        b.imports.add("from nlc_runtime.exec import lm_signal")
+        b.imports.add("from nlc_runtime.exec.state import detach_state")
         model_scope.init.append(("lm", "lm_signal.piece()"))
     model_scope.init.insert(0, ("t", "0"))
     return {

@@ -37,11 +37,11 @@ def _imported_names() -> frozenset[str]:
 
     names = {"Model", "Config", "dataclass", "persistent_state", "_init_weights"}
     lines = set(RUNTIME_IMPORTS.values()) | {
-        "from nlc_runtime.recompute import call_block",
-        "from nlc_runtime.wavefront import wavefront",
-        "from nlc_runtime.stream import carried, copy_state, resume, segments, span",
-        "from nlc_runtime.state import detach_state",
-        "from nlc_runtime import lm_signal",
+        "from nlc_runtime.exec.recompute import call_block",
+        "from nlc_runtime.exec.wavefront import wavefront",
+        "from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span",
+        "from nlc_runtime.exec.state import detach_state",
+        "from nlc_runtime.exec import lm_signal",
     }
     for line in lines:
         tail = line.split(" import ", 1)[1] if " import " in line else line.split()[-1]

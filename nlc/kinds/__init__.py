@@ -5,7 +5,7 @@ freezes (`nlc.kinds.base` lists the hooks). The registries are derived here from
 a module with a `KIND` attribute is a kind, registered under the name its `kind` field takes.
 Adding a kind is one new module here plus its runtime class and tests; the reference
 interpreter steps any streaming runtime module (`nlc.verify.steps`), and which chunk bodies
-`torch.compile` sees is the runtime's own list (`nlc_runtime.compile`).
+`torch.compile` sees is the runtime's own list (`nlc_runtime.exec.compile`).
 
 Shared pieces, not kinds: `base` (ComponentBase, shape helpers), `emission` (Emission and the
 code-writing helpers), `memory` (what the parametric memories share).

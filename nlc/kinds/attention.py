@@ -38,8 +38,8 @@ class Attention(ComponentBase):
     max_inputs: ClassVar[int | None] = 2  # MAC: [segment stream, memory readout]
 
     runtime: ClassVar[dict[str, str]] = {
-        "Attention(": "from nlc_runtime.attention import Attention",
-        "rt.": "import nlc_runtime.layers as rt",
+        "Attention(": "from nlc_runtime.layers.attention import Attention",
+        "rt.": "import nlc_runtime.layers.common as rt",
     }
 
     @model_validator(mode="after")

@@ -61,7 +61,7 @@ class CMS(ComponentBase):
     activation: Literal["gelu", "silu", "relu"] = "gelu"
     learn_init: bool = True
 
-    runtime: ClassVar[dict[str, str]] = {"CMS(": "from nlc_runtime.cms import CMS"}
+    runtime: ClassVar[dict[str, str]] = {"CMS(": "from nlc_runtime.memories.cms import CMS"}
 
     def state_decls(self, model):
         decls = []

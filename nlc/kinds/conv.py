@@ -18,7 +18,7 @@ class Conv(ComponentBase):
     window: int = Field(4, gt=0)
 
     runtime: ClassVar[dict[str, str]] = {
-        "CausalConv1d(": "from nlc_runtime.conv import CausalConv1d"
+        "CausalConv1d(": "from nlc_runtime.layers.conv import CausalConv1d"
     }
 
     def tensors(self, d_in, model):

@@ -21,7 +21,7 @@ class DeltaMemory(LinearAttention):
     )
 
     runtime: ClassVar[dict[str, str]] = {
-        "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory"
+        "NeuralMemory(": "from nlc_runtime.memories.titans import NeuralMemory"
     }
 
     def emit(self, d, model, tie_attr) -> Emission:

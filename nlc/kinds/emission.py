@@ -27,7 +27,7 @@ class CodegenError(Exception):
 
 @dataclass(frozen=True)
 class Group:
-    """An update group of a streaming runtime module (`nlc_runtime.stream`): the emitted loop
+    """An update group of a streaming runtime module (`nlc_runtime.exec.stream`): the emitted loop
     nest calls `module.update(state, name)` after every `period` tokens of the sequence."""
 
     name: str
@@ -36,7 +36,7 @@ class Group:
     chunk: bool = True  # a chunk rule (flushed or dropped at the end); False: a cache reset
     note: str = ""  # what the update does, where no state names say it
     # the shape of its state changes inside a chunk (pending tokens, a segment's cache): a
-    # wavefront's pieces must end on its boundaries (`nlc_runtime.wavefront`)
+    # wavefront's pieces must end on its boundaries (`nlc_runtime.exec.wavefront`)
     shaped: bool = False
 
 
@@ -115,5 +115,5 @@ IMPL = Raw("cfg.impl")
 ATTN_IMPL = Raw("cfg.attn_impl")
 CONTEXT = Raw("cfg.context")
 # a component with update groups runs over a span of tokens with its own boundaries inside
-# (`nlc_runtime.stream.span`); `t` is the span's first position
+# (`nlc_runtime.exec.stream.span`); `t` is the span's first position
 SPAN = "span({mod}, {state}, t, {in0})"

@@ -27,7 +27,7 @@ class FrozenMemory(ComponentBase):
     conv: int | None = Field(4, gt=0, description="Depthwise conv window after q; null = none.")
 
     runtime: ClassVar[dict[str, str]] = {
-        "FrozenMemory(": "from nlc_runtime.frozen import FrozenMemory"
+        "FrozenMemory(": "from nlc_runtime.memories.frozen import FrozenMemory"
     }
 
     def tensors(self, d_in, model):  # the runtime's FrozenMemory

@@ -19,7 +19,7 @@ class Gate(ComponentBase):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
 
-    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers as rt"}
+    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers.common as rt"}
 
     def tensors(self, d_in, model):
         return (

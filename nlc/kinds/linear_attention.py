@@ -18,7 +18,7 @@ class LinearAttention(MemoryBase):
     update: Update = Update(period=1, objective="dot", optimizer=InnerOptimizer(lr=1.0))
 
     runtime: ClassVar[dict[str, str]] = {
-        "LinearAttention(": "from nlc_runtime.linear_attention import LinearAttention"
+        "LinearAttention(": "from nlc_runtime.memories.linear_attention import LinearAttention"
     }
 
     def tensors(self, d_in, model):

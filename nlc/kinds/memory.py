@@ -107,7 +107,7 @@ class MemoryBase(ComponentBase):
 
 def memory_mlp_shapes(depth: int, expansion: int, h: int, dh: int) -> list:
     """Per-head weights W<i> (heads, in, out) of a memory MLP of `depth` layers (1 = a matrix
-    memory), as the runtime holds them (`nlc_runtime.mlp.MemorySpec`)."""
+    memory), as the runtime holds them (`nlc_runtime.memories.mlp.MemorySpec`)."""
     widths = [dh] + [expansion * dh] * (depth - 1) + [dh]
     return [(f"W{i}", (h, widths[i], widths[i + 1])) for i in range(depth)]
 

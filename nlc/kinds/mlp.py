@@ -14,7 +14,7 @@ class MLP(ComponentBase, HiddenWidth):
     kind: Literal["mlp"]
     activation: Literal["gelu", "silu", "relu"] = "gelu"
 
-    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers as rt"}
+    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers.common as rt"}
 
     def tensors(self, d_in, model):
         h = self.hidden_width(d_in)

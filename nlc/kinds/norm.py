@@ -17,7 +17,7 @@ class Norm(ComponentBase):
     type: Literal["rms", "layer"] = "rms"
     eps: float = Field(1e-6, gt=0)
 
-    runtime: ClassVar[dict[str, str]] = {"RMSNorm(": "from nlc_runtime.norms import RMSNorm"}
+    runtime: ClassVar[dict[str, str]] = {"RMSNorm(": "from nlc_runtime.layers.norms import RMSNorm"}
 
     def tensors(self, d_in, model):
         return {"W": [("weight", (d_in,))] + ([("bias", (d_in,))] if self.type == "layer" else [])}

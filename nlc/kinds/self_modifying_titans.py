@@ -57,8 +57,8 @@ class SelfModifyingTitans(MemoryBase):
     update: SelfModUpdate = SelfModUpdate()
 
     runtime: ClassVar[dict[str, str]] = {
-        "SelfModifyingTitans(": "from nlc_runtime.selfmod import SelfModifyingTitans",
-        "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory",
+        "SelfModifyingTitans(": "from nlc_runtime.memories.selfmod import SelfModifyingTitans",
+        "NeuralMemory(": "from nlc_runtime.memories.titans import NeuralMemory",
     }
     freezes: ClassVar[bool] = True
 

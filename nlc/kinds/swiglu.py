@@ -13,7 +13,7 @@ class SwiGLU(ComponentBase, HiddenWidth):
 
     kind: Literal["swiglu"]
 
-    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers as rt"}
+    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers.common as rt"}
 
     def default_hidden(self, d_in: int) -> int:
         return (8 * d_in) // 3

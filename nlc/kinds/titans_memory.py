@@ -38,7 +38,7 @@ class TitansMemory(MemoryBase):
     )
 
     runtime: ClassVar[dict[str, str]] = {
-        "NeuralMemory(": "from nlc_runtime.titans import NeuralMemory"
+        "NeuralMemory(": "from nlc_runtime.memories.titans import NeuralMemory"
     }
     freezes: ClassVar[bool] = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keyword
 from typing import Annotated, Any, Literal
 
-from nlc_runtime.flags import FLOAT32_MAX, FLOAT32_SPAN, in_float32
+from nlc_runtime.training.flags import FLOAT32_MAX, FLOAT32_SPAN, in_float32
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 RESERVED_NAMES = frozenset({"in", "tokens", "loss", "optimizer"})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from nlc_runtime.flags import MAX_STEPS
+from nlc_runtime.training.flags import MAX_STEPS
 from pydantic import Field, ValidationInfo, field_validator
 
 from nlc.spec.common import Strict

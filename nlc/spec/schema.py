@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from nlc_runtime.flags import (
+from nlc_runtime.training.flags import (
     MAX_BATCH,
     MAX_CONTEXT,
     MAX_SEED,
@@ -50,7 +50,7 @@ class ModelSettings(Strict):
 class TrainSettings(Strict):
     """Defaults of the emitted training script (each can be overridden on the command line)."""
 
-    # the bounds of train.py's own options (nlc_runtime.flags): what check accepts, trains
+    # the bounds of train.py's own options (nlc_runtime.training.flags): what check accepts, trains
     batch_size: int = Field(8, gt=0, le=MAX_BATCH)
     steps: int = Field(1000, gt=0, le=MAX_STEPS)
     warmup: int = Field(100, ge=0, le=MAX_STEPS)

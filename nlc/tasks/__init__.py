@@ -9,9 +9,9 @@ metric that scores a trained run on them (accuracy on the answer tokens by dista
   word hidden in natural text at a depth, asked for at the end; scored by length and depth.
 
 A task file is JSONL (`taskfile.py`): training data as it is (`nlc train SPEC --data
-task.jsonl`; `nlc_runtime.examples` batches it one whole example per row, loss on the
+task.jsonl`; `nlc_runtime.training.examples` batches it one whole example per row, loss on the
 answers). This package never imports torch except in `score.py` (and `niah.py`, which
-reads the bundled corpus through `nlc_runtime.data`).
+reads the bundled corpus through `nlc_runtime.training.data`).
 """
 
 from __future__ import annotations

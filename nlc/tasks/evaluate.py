@@ -66,7 +66,7 @@ def niah_options(loaded, options: dict) -> dict:
 def attention_span(model) -> int | None:
     """How far back the model's attention sees (the smallest window or cache of its attention
     layers), or None: no attention, or attention over the whole sequence."""
-    from nlc_runtime.attention import Attention
+    from nlc_runtime.layers.attention import Attention
 
     spans = [m.span for m in model.modules() if isinstance(m, Attention) and m.span]
     return min(spans) if spans else None

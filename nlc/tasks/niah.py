@@ -130,7 +130,7 @@ def clean(text: str) -> str:
 def _bundled_text() -> str:
     import gzip
 
-    from nlc_runtime.data import bundled_corpus
+    from nlc_runtime.training.data import bundled_corpus
 
     try:
         return gzip.decompress(bundled_corpus().read_bytes()).decode("utf-8")
@@ -149,7 +149,7 @@ def bundled_haystack(need: int, tokenizer) -> Haystack:
 
 
 def byte_tokenizer():
-    from nlc_runtime.tokenizer import ByteTokenizer
+    from nlc_runtime.training.tokenizer import ByteTokenizer
 
     return ByteTokenizer()
 
@@ -188,7 +188,7 @@ def overhead(kind: str, tokenizer) -> int:
 
 def _count(tokenizer, text: str, start: int, end: int) -> int:
     """Tokens of `text` as the scorer cuts it: before the answer, the answer, after it
-    (`nlc_runtime.examples.tokenize_spans`' rule)."""
+    (`nlc_runtime.training.examples.tokenize_spans`' rule)."""
     encode = tokenizer.encode
     return len(encode(text[:start])) + len(encode(text[start:end])) + len(encode(text[end:]))
 

@@ -29,10 +29,11 @@ class Scored:
 
 def tokenize_example(example: Example, tokenizer, vocab_size: int):
     """The example's tokens and each answer's token range: the tokens form as it is, the text
-    cut at the answer spans and tokenized piece by piece (`nlc_runtime.examples.tokenize_spans`,
-    the rule training on a task file uses: an answer is whole tokens)."""
+    cut at the answer spans and tokenized piece by piece (`tokenize_spans` of
+    `nlc_runtime.training.examples`, the rule training on a task file uses: an answer is whole
+    tokens)."""
     from nlc_runtime.errors import DataError
-    from nlc_runtime.examples import check_vocab, tokenize_spans
+    from nlc_runtime.training.examples import check_vocab, tokenize_spans
 
     if example.tokens is not None:
         tokens, ranges = example.tokens, [(a.start, a.end) for a in example.answers]

@@ -14,7 +14,7 @@
 - `choices`: the alphabet answers are drawn from: chance accuracy per token is 1/len.
 
 Spans rather than token positions keep the file independent of the tokenizer: the scorer
-tokenizes the text piece by piece at the span edges (`nlc_runtime.examples.tokenize_spans`,
+tokenizes the text piece by piece at the span edges (`nlc_runtime.training.examples.tokenize_spans`,
 the rule training on a task file uses too).
 
 A task whose symbols do not fit the tokenizer (MQAR over thousands of symbols; the byte
@@ -207,7 +207,7 @@ def parse_example(record, where: str) -> Example:
 
 def read_task_file(path: Path) -> list[Example]:
     """Every example of a task file; a bad line raises TaskError naming FILE:LINE and field."""
-    from nlc_runtime.jsonl import read_records
+    from nlc_runtime.training.jsonl import read_records
 
     examples = [
         parse_example(record, f"{path}:{number}")

@@ -14,7 +14,7 @@ import argparse
 # None means "not given": the emitted script's default (the spec's `train` section) applies.
 def passthrough() -> list[str]:
     """The options `nlc train` hands to the emitted train.py: the shared table's."""
-    from nlc_runtime.flags import TRAIN_FLAGS
+    from nlc_runtime.training.flags import TRAIN_FLAGS
 
     return [flag for flag, _, _ in TRAIN_FLAGS]
 
@@ -51,7 +51,7 @@ def _cmd_compare(args) -> int:
 
 def add_commands(sub) -> None:
     """Register the training subcommands on an argparse subparsers object."""
-    from nlc_runtime import flags
+    from nlc_runtime.training import flags
 
     p = sub.add_parser(
         "train",
@@ -75,7 +75,7 @@ def add_commands(sub) -> None:
         default=None,
         help="activation checkpointing: recompute each block in backward (less memory)",
     )
-    from nlc_runtime.flags import add_training_flags
+    from nlc_runtime.training.flags import add_training_flags
 
     from nlc.presets import add_set_option
 

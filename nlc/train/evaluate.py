@@ -266,7 +266,7 @@ def load(run: Path, device: str, dtype: str) -> Loaded:
 
 def freeze_cms_steps(loaded: Loaded) -> None:
     """`--frozen-cms`: the in-context steps of every CMS of the model at lr 0."""
-    from nlc_runtime.cms import CMS
+    from nlc_runtime.memories.cms import CMS
 
     blocks = [m for m in loaded.model.modules() if isinstance(m, CMS)]
     if not blocks:
@@ -280,7 +280,7 @@ def eval_tokens(loaded: Loaded, args) -> tuple[object, str]:
     the data the run trained on (its recorded `--data`, else the bundled corpus), by default
     its held-out tail split exactly as `nlc train` split it (`--split all`: whole). A --data
     file is read whole unless `--split val` asks for its tail."""
-    from nlc_runtime.data import DataError, load_tokens, split_tokens
+    from nlc_runtime.training.data import DataError, load_tokens, split_tokens
 
     source = args.data if args.data is not None else recorded_option(loaded.run, "--data", None)
     name = source or "bundled corpus"
@@ -410,7 +410,7 @@ def progress_examples(done: int, total: int) -> None:
 def count_bytes(tokenizer, targets) -> int:
     """UTF-8 bytes of the predicted text. Byte tokens are bytes; BPE tokens are decoded (once,
     all together, so merges that split a character decode as they were written)."""
-    from nlc_runtime.data import ByteTokenizer
+    from nlc_runtime.training.data import ByteTokenizer
 
     if isinstance(tokenizer, ByteTokenizer):
         return len(targets)

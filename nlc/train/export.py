@@ -87,7 +87,7 @@ def check_out(out: Path, run: Path, force: bool) -> dict[str, str | None]:
     import os
     import stat
 
-    from nlc_runtime.files import file_sha256 as sha256
+    from nlc_runtime.training.files import file_sha256 as sha256
 
     from nlc.files import check_parents, is_inside
 
@@ -165,7 +165,7 @@ def run_files(run: Path) -> None:
 def header_of(run: Path) -> dict[str, str]:
     """The safetensors header of the checkpoint's weights (the current file, else the one
     saved before: the pair `load_run` fell back on)."""
-    from nlc_runtime.checkpoint import CheckpointError, read_metadata
+    from nlc_runtime.training.checkpoint import CheckpointError, read_metadata
 
     first = None
     for name in ("model.safetensors", "model.prev.safetensors"):
@@ -219,7 +219,7 @@ def _shape(config: dict) -> dict:
 
 def export(run: Path, out: Path, force: bool = False) -> list[Path]:
     """Write the export; the paths written, in order."""
-    from nlc_runtime.files import file_sha256 as sha256
+    from nlc_runtime.training.files import file_sha256 as sha256
     from safetensors.torch import save_file
 
     from nlc.files import write_file

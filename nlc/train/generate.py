@@ -3,7 +3,7 @@
 The model is rebuilt from RUN/code/model.py and its weights loaded from RUN/ckpt (safetensors,
 no code executed from the checkpoint). The prompt is fed in pieces of the run's context, the
 state each piece leaves passed to the next (as `nlc eval --stream` reads a text), then each new
-token steps through the state the model carries (`nlc_runtime.sampling.generate`): memories
+token steps through the state the model carries (`nlc_runtime.exec.sampling.generate`): memories
 keep learning at their boundaries and nothing is re-run, so a memory model generates past its
 training context. A spec that persists memories starts from the state the checkpoint carries.
 
@@ -85,7 +85,7 @@ def generate_command(args) -> int:
 
 def _generate(args) -> int:
     import torch
-    from nlc_runtime.sampling import generate
+    from nlc_runtime.exec.sampling import generate
 
     from nlc.train.runfolder import RunError, load_run
 

@@ -95,8 +95,8 @@ def prepare(args) -> tuple[Path, Path] | str:
 def check_data(args, run: Path) -> None:
     """Read and split the data as the workers will (a BPE tokenizer is trained and saved here,
     once, for them to load), and refuse what no worker could run; raises DataError."""
-    from nlc_runtime.checkpoint import recorded_tokenizer
-    from nlc_runtime.data import DataError, load_tokens, make_tokenizer, split_tokens
+    from nlc_runtime.training.checkpoint import recorded_tokenizer
+    from nlc_runtime.training.data import DataError, load_tokens, make_tokenizer, split_tokens
 
     from nlc.train.emitted import load_module
 
@@ -112,8 +112,8 @@ def check_data(args, run: Path) -> None:
 
 
 def run_training(args, run: Path) -> int:
-    from nlc_runtime.checkpoint import CheckpointError
-    from nlc_runtime.data import DataError
+    from nlc_runtime.training.checkpoint import CheckpointError
+    from nlc_runtime.training.data import DataError
 
     from nlc.train.emitted import load_module
 

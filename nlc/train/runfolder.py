@@ -45,8 +45,8 @@ def check_inside(folder: Path) -> None:
 
 def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
     import torch
-    from nlc_runtime.checkpoint import CheckpointError, load_checkpoint, recorded_tokenizer
-    from nlc_runtime.data import DataError, make_tokenizer
+    from nlc_runtime.training.checkpoint import CheckpointError, load_checkpoint, recorded_tokenizer
+    from nlc_runtime.training.data import DataError, make_tokenizer
 
     from nlc.train.emitted import load_module
 
@@ -55,7 +55,7 @@ def load_run(folder: Path, device: str = "cpu", dtype: str = "float32") -> Run:
     if not (folder / "code" / "model.py").exists():
         raise RunError(f"{folder}: not a run folder (no code/model.py)")
     check_inside(folder)
-    from nlc_runtime.state import flush_subnormals
+    from nlc_runtime.exec.state import flush_subnormals
 
     flush_subnormals()  # long streams (eval --stream, generate) carry decaying memories
     module = load_module(folder / "code", "model")

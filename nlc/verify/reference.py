@@ -12,7 +12,7 @@ input at t to its output at t with the emitted call. So a signal that fed back f
 component to an earlier one at a later token would be computed here exactly as defined,
 whatever the emitted code does.
 
-The LM signal of a CMS (`signal: lm`, `nlc_runtime.lm_signal`) is defined here: at the end of
+The LM signal of a CMS (`signal: lm`, `nlc_runtime.exec.lm_signal`) is defined here: at the end of
 every LM piece (the gcd of its levels' periods, on the clock) the summed cross-entropy of the
 piece's tokens is differentiated to the CMS's output at each of those tokens; the CMS then adds
 its levels' gradients token by token, before the boundaries at that token fire.
@@ -49,7 +49,7 @@ def interpret(front: FrontResult, model, idx, targets=None):
     they only read). `model` should be built with impl="naive" (see `reference_model`)."""
     import torch
     import torch.nn.functional as F
-    from nlc_runtime.cms import CMS
+    from nlc_runtime.memories.cms import CMS
 
     from nlc.verify.steps import after_token, step_for
 

@@ -20,9 +20,9 @@ tokens. Imports torch: load it lazily.
 from __future__ import annotations
 
 import torch
-from nlc_runtime.attention import Attention, attention_naive
-from nlc_runtime.layers import SegmentAttention
-from nlc_runtime.rope import apply_rope, rope_cos_sin
+from nlc_runtime.layers.attention import Attention, attention_naive
+from nlc_runtime.layers.common import SegmentAttention
+from nlc_runtime.layers.rope import apply_rope, rope_cos_sin
 
 
 def _streaming(m, xs, carry: dict, t: int):

@@ -50,7 +50,7 @@ def test_it_lowers_to_a_memory_updated_every_token():
 
 def test_it_emits_the_neural_memory_with_its_forgetting_gate():
     text = " ".join(render_text(_spec())["model.py"].split())
-    assert "from nlc_runtime.titans import NeuralMemory" in text
+    assert "from nlc_runtime.memories.titans import NeuralMemory" in text
     assert "NeuralMemory( cfg.d_model, n_heads=cfg.n_heads, depth=1," in text
     assert "forget=True" in text and 'delta="none"' in text and 'gates="data"' in text
 

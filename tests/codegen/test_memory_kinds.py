@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 import yaml
-from nlc_runtime.stream import run
+from nlc_runtime.exec.stream import run
 
 from tests.codegen.helpers import load_emitted, render_text
 
@@ -37,7 +37,7 @@ def test_residual_and_per_gate_constants_reach_the_runtime():
 
 def test_frozen_memory_is_emitted_as_the_runtime_read_path():
     text = render_text(_spec({"kind": "frozen_memory", "depth": 1, "conv": None}))["model.py"]
-    assert "from nlc_runtime.frozen import FrozenMemory" in text
+    assert "from nlc_runtime.memories.frozen import FrozenMemory" in text
     flat = " ".join(text.split())
     assert (
         "FrozenMemory( cfg.d_model, n_heads=cfg.n_heads, depth=1, expansion=2.0, residual=False, conv=False,"
@@ -48,7 +48,7 @@ def test_frozen_memory_is_emitted_as_the_runtime_read_path():
 def test_linear_attention_and_the_dot_objective_are_emitted():
     text = render_text(_spec({"kind": "linear_attention"}))["model.py"]
     flat = " ".join(text.split())
-    assert "from nlc_runtime.linear_attention import LinearAttention" in flat
+    assert "from nlc_runtime.memories.linear_attention import LinearAttention" in flat
     assert (
         "LinearAttention( cfg.d_model, n_heads=cfg.n_heads, depth=1, expansion=1.0, residual=False, chunk=1,"
         in flat

@@ -201,7 +201,7 @@ def test_generation_with_the_carried_state_equals_a_full_forward(emitted, name, 
     """`sampling.generate` feeds the prompt once, then one token at a time through the state;
     the logits each new token is drawn from equal those of a forward over the whole prefix
     (with its targets, for the LM signal), for prefixes up to the context (48)."""
-    from nlc_runtime import sampling
+    from nlc_runtime.exec import sampling
 
     model = _model(emitted[name])
     seen = []
@@ -226,7 +226,7 @@ def test_generation_with_the_carried_state_equals_a_full_forward(emitted, name, 
 def test_a_prompt_read_in_pieces_samples_what_one_call_samples(emitted, name):
     """`generate(..., piece=P)` reads a long prompt in pieces of P tokens, the state carried:
     the same tokens are drawn (greedy) as from the prompt fed in one call."""
-    from nlc_runtime import sampling
+    from nlc_runtime.exec import sampling
 
     model = _model(emitted[name])
     prompt = torch.randint(0, 256, (1, 70), generator=torch.Generator().manual_seed(7))
@@ -238,7 +238,7 @@ def test_a_prompt_read_in_pieces_samples_what_one_call_samples(emitted, name):
 def test_a_tiny_temperature_samples_the_most_likely_token():
     """Logits are shifted by their maximum before the temperature divides them: at 1e-45 the
     sample is the argmax (no inf - inf, no NaN)."""
-    from nlc_runtime.sampling import next_token
+    from nlc_runtime.exec.sampling import next_token
 
     logits = torch.tensor([[1.0, 3.0, 2.0, -5.0], [30.0, -1.0, 29.5, 0.0]])
     for top_k in (0, 2):
@@ -248,7 +248,7 @@ def test_a_tiny_temperature_samples_the_most_likely_token():
 def test_generation_runs_past_the_context(emitted):
     """A memory model keeps generating past its context (48 here) from what it carries; the
     attention-only model slides its window (its cache keeps the last `context` tokens)."""
-    from nlc_runtime import sampling
+    from nlc_runtime.exec import sampling
 
     for name in ("hope", "transformer"):
         model = _model(emitted[name])
@@ -364,7 +364,7 @@ def test_evaluation_runs_the_eager_chunk_kernels(emitted):
     """With the chunk kernels compiled, a call without gradients (train.py's evaluation) runs
     the eager bodies and compiles nothing; the next training call compiles; both give the
     eager logits."""
-    from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
+    from nlc_runtime.exec.compile import compile_chunk_kernels, reset_chunk_kernels
 
     graphs = []
 
@@ -396,7 +396,7 @@ def test_the_step_compiles_once_per_block_shape_at_any_depth(emitted, name):
     the first, so 4 layers compile the same graphs as 2 (as many, of as many nodes: what is
     traced and compiled does not grow with depth), and 96 tokens as 32; the compiled model
     gives the eager logits."""
-    from nlc_runtime.compile import compile_step
+    from nlc_runtime.exec.compile import compile_step
 
     module = emitted[name]
     counts = {}
@@ -429,7 +429,7 @@ def test_the_chunk_kernels_compile_once_per_shape(emitted, name, schedule):
     projection memories, of the main memory, of a Titans memory; a partial segment; a CMS
     span), and a wavefront's wave (all blocks every wave), compile a number of graphs that
     does not grow with the sequence, and give the eager logits."""
-    from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
+    from nlc_runtime.exec.compile import compile_chunk_kernels, reset_chunk_kernels
 
     def compile_step(model, backend):
         compile_chunk_kernels(backend=backend, dynamic=False)

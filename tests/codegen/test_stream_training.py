@@ -8,9 +8,9 @@ import math
 
 import pytest
 import torch
-from nlc_runtime.feed import Carry
-from nlc_runtime.stream import reset_rows
-from nlc_runtime.streams import in_context_periods
+from nlc_runtime.exec.stream import reset_rows
+from nlc_runtime.training.feed import Carry
+from nlc_runtime.training.streams import in_context_periods
 
 from tests.codegen.conftest import CPU_SPECS
 

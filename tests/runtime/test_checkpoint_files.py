@@ -4,8 +4,8 @@ so a process killed inside that write left a file the next save did not recognis
 tests/train/test_kill.py in CI)."""
 
 import torch
-from nlc_runtime import checkpoint
-from nlc_runtime.checkpoint import STATE, WEIGHTS, save_checkpoint
+from nlc_runtime.training import checkpoint
+from nlc_runtime.training.checkpoint import STATE, WEIGHTS, save_checkpoint
 
 
 def test_a_writer_killed_mid_write_leaves_only_what_the_next_save_removes(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from nlc_runtime.cms import _bounded
+from nlc_runtime.memories.cms import _bounded
 
 from nlc.cli import main
 from nlc.spec.load import load_spec_text
@@ -48,7 +48,7 @@ def test_the_bound_and_the_bounded_step_on_the_issues_model(tmp_path, monkeypatc
     runtime's bounded step and NaN without it (the hidden inputs outgrow their starting size
     within the sequence; so at seeds 0-3, while at 4x it depends on the seed); at lr 0.01, the issue's setting (9x), NaN even with it -- why check
     refuses past the bound."""
-    import nlc_runtime.cms as cms_module
+    import nlc_runtime.memories.cms as cms_module
 
     from tests.codegen.helpers import compile_to
 

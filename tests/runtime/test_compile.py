@@ -5,12 +5,12 @@ compiled chunk kernels give the eager values and gradients."""
 import pytest
 import torch
 import torch._dynamo as dynamo
-from nlc_runtime.cms import CMS
-from nlc_runtime.compile import compile_chunk_kernels, reset_chunk_kernels
-from nlc_runtime.selfmod import SelfModifyingTitans
-from nlc_runtime.stream import run
+from nlc_runtime.exec.compile import compile_chunk_kernels, reset_chunk_kernels
+from nlc_runtime.exec.stream import run
+from nlc_runtime.memories.cms import CMS
+from nlc_runtime.memories.selfmod import SelfModifyingTitans
+from nlc_runtime.memories.titans import NeuralMemory
 from nlc_runtime.testing import assert_rel_close, grads, scalar_probe
-from nlc_runtime.titans import NeuralMemory
 
 MODULES = {
     "lmm-delta-momentum": lambda: NeuralMemory(16, 2, chunk=4, delta="all"),

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 import torch
-from nlc_runtime.delta import (
+from nlc_runtime.memories.delta import (
     NEUMANN_MAX,
     chunk_rates,
     chunk_update,
@@ -14,9 +14,9 @@ from nlc_runtime.delta import (
     unbind_rates,
     unit_lower_solve,
 )
-from nlc_runtime.mlp import MemorySpec, l2_loss_pairs, mlp_forward, self_target_pairs
+from nlc_runtime.memories.mlp import MemorySpec, l2_loss_pairs, mlp_forward, self_target_pairs
+from nlc_runtime.memories.titans import memory_write
 from nlc_runtime.testing import assert_rel_close
-from nlc_runtime.titans import memory_write
 
 pytestmark = pytest.mark.usefixtures("f64")
 

@@ -1,4 +1,4 @@
-"""Aligned batches of a task file (`nlc_runtime.examples`): every row one whole example, loss
+"""Aligned batches of a task file (`nlc_runtime.training.examples`): every row one whole example, loss
 only where it is asked for, N processes see what one process sees with N times the batch, a
 resumed run draws the same next batches, and bad input is one line naming FILE:LINE."""
 
@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 from nlc_runtime.errors import DataError
-from nlc_runtime.examples import (
+from nlc_runtime.training.examples import (
     IGNORE,
     ExampleBatches,
     TaskExamples,
@@ -18,7 +18,7 @@ from nlc_runtime.examples import (
     load_examples,
     tokenize_spans,
 )
-from nlc_runtime.tokenizer import ByteTokenizer
+from nlc_runtime.training.tokenizer import ByteTokenizer
 
 
 def record(key: str, value: str, filler: str = "") -> dict:

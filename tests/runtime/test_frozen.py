@@ -4,9 +4,9 @@ per-token and the chunk-parallel path, outputs and gradients."""
 
 import pytest
 import torch
-from nlc_runtime.frozen import FrozenMemory
-from nlc_runtime.stream import run
-from nlc_runtime.titans import NeuralMemory
+from nlc_runtime.exec.stream import run
+from nlc_runtime.memories.frozen import FrozenMemory
+from nlc_runtime.memories.titans import NeuralMemory
 
 pytestmark = pytest.mark.usefixtures("f64")
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from nlc_runtime.mlp import MemorySpec, act_fwd, act_grad, l2_loss_grad, mlp_forward
-from nlc_runtime.norms import rms_norm, rms_norm_input_grad
+from nlc_runtime.layers.norms import rms_norm, rms_norm_input_grad
+from nlc_runtime.memories.mlp import MemorySpec, act_fwd, act_grad, l2_loss_grad, mlp_forward
 from nlc_runtime.testing import assert_rel_close
 from torch.func import grad
 

@@ -8,10 +8,10 @@
 
 import pytest
 import torch
-from nlc_runtime.delta import clip_change, normalised_lr
-from nlc_runtime.selfmod import SelfModifyingTitans
-from nlc_runtime.stream import run
-from nlc_runtime.titans import NeuralMemory
+from nlc_runtime.exec.stream import run
+from nlc_runtime.memories.delta import clip_change, normalised_lr
+from nlc_runtime.memories.selfmod import SelfModifyingTitans
+from nlc_runtime.memories.titans import NeuralMemory
 
 from tests.runtime.test_memory_parity import check, fresh, run_both
 

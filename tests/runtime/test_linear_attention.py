@@ -8,8 +8,8 @@ with start(t) the first token of t's chunk (read before write; period 1: all s <
 
 import pytest
 import torch
-from nlc_runtime.linear_attention import LinearAttention
-from nlc_runtime.stream import run
+from nlc_runtime.exec.stream import run
+from nlc_runtime.memories.linear_attention import LinearAttention
 
 pytestmark = pytest.mark.usefixtures("f64")
 

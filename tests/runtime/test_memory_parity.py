@@ -8,11 +8,11 @@ sequence fed in pieces, the state carried, gives the outputs and state of one ca
 
 import pytest
 import torch
-from nlc_runtime.cms import CMS
-from nlc_runtime.selfmod import SelfModifyingTitans
-from nlc_runtime.stream import copy_state, finish_state, run, segments
+from nlc_runtime.exec.stream import copy_state, finish_state, run, segments
+from nlc_runtime.memories.cms import CMS
+from nlc_runtime.memories.selfmod import SelfModifyingTitans
+from nlc_runtime.memories.titans import NeuralMemory
 from nlc_runtime.testing import assert_rel_close, grads, scalar_probe
-from nlc_runtime.titans import NeuralMemory
 
 pytestmark = pytest.mark.usefixtures("f64")
 
@@ -258,8 +258,8 @@ def test_cms_signal_is_the_true_gradient(variant, signal):
     if signal == "lm_grad":
         obj = (teach * y).sum()
     else:  # rebuild each level's local loss with autograd
-        from nlc_runtime.mlp import mlp_forward
-        from nlc_runtime.norms import rms_norm
+        from nlc_runtime.layers.norms import rms_norm
+        from nlc_runtime.memories.mlp import mlp_forward
 
         p, obj, h = m.params(), 0.0, x.unsqueeze(1)
         for i in range(k):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nlc_runtime.products import FEW, mm
+from nlc_runtime.memories.products import FEW, mm
 
 SHAPES = [
     ((4, 4, 4, 32), (5, 4, 4, 32, 64)),  # a read of 4 tokens by 5 stacked memories (broadcast)

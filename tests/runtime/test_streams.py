@@ -1,4 +1,4 @@
-"""Stream batching (`nlc_runtime.streams`): each row reads its stream window after window; a
+"""Stream batching (`nlc_runtime.training.streams`): each row reads its stream window after window; a
 stream's end restarts that row only; N processes see what one process with N x the batch sees;
 a saved cursor resumes the same batches; bad settings are one-line DataErrors."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nlc_runtime.data import DataError, load_documents, split_documents
-from nlc_runtime.streams import IGNORE, Streams, cut_streams, document_streams
+from nlc_runtime.training.data import DataError, load_documents, split_documents
+from nlc_runtime.training.streams import IGNORE, Streams, cut_streams, document_streams
 
 W = 8
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from nlc_runtime.report import Metrics
-from nlc_runtime.schedule import cosine_lr
-from nlc_runtime.state import detach_state
+from nlc_runtime.exec.state import detach_state
+from nlc_runtime.optim.schedule import cosine_lr
+from nlc_runtime.training.report import Metrics
 
 
 def test_cosine_lr_warms_up_peaks_and_decays_to_the_floor():
@@ -41,7 +41,7 @@ def test_flush_subnormals_computes_subnormal_floats_as_zero():
     """Decaying memories carried along long streams reach subnormal floats (slow on x86):
     train.py, sample.py and nlc eval/generate flush them."""
     import torch
-    from nlc_runtime.state import flush_subnormals
+    from nlc_runtime.exec.state import flush_subnormals
 
     # torch's default first: an nlc eval earlier in this process flushed them, as the CLI
     # does (and a tensor made while flushing holds a zero, not 1e-39)

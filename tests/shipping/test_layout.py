@@ -24,7 +24,7 @@ def test_every_code_folder_is_a_listed_package():
 
 
 def test_presets_and_corpus_resolve_through_the_packages():
-    from nlc_runtime.data import bundled_corpus
+    from nlc_runtime.training.data import bundled_corpus
 
     from nlc.resources import presets_dir, schema_file
 

@@ -90,6 +90,6 @@ class FakeRun:
     uses_targets: bool = False
 
     def __post_init__(self):
-        from nlc_runtime.data import ByteTokenizer
+        from nlc_runtime.training.data import ByteTokenizer
 
         self.tokenizer = ByteTokenizer()

@@ -69,7 +69,7 @@ def test_eval_task_file_reports_accuracy_by_distance_and_saves_it(task_run, tmp_
 
 
 def test_eval_defaults_to_the_val_split_of_the_data_the_run_trained_on(task_run, capsys):
-    from nlc_runtime.data import load_tokens, split_tokens
+    from nlc_runtime.training.data import load_tokens, split_tokens
 
     data = json.loads((task_run / "options.json").read_text())["--data"]
     capsys.readouterr()

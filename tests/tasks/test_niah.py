@@ -81,7 +81,7 @@ def test_the_needle_is_at_the_sentence_start_nearest_its_depth():
 
 
 def test_bpe_lengths_are_in_the_runs_tokens(tmp_path):
-    from nlc_runtime.tokenizer import BPETokenizer
+    from nlc_runtime.training.tokenizer import BPETokenizer
 
     tokenizer = BPETokenizer(tmp_path / "tokenizer.json", 400)
     tokenizer.fit(niah._bundled_text()[:60_000])

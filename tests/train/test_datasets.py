@@ -42,7 +42,7 @@ def test_a_save_to_disk_folder_trains_and_is_tokenized_once(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["steps"] == 2
     (cached,) = (run / "tokens").glob("*.bin")
     assert "tokenizing" in capsys.readouterr().err
-    from nlc_runtime.data import ByteTokenizer, load_tokens
+    from nlc_runtime.training.data import ByteTokenizer, load_tokens
 
     tokens = load_tokens(str(folder), ByteTokenizer(), 256, cache=run / "tokens")
     assert tokens.tolist() == _expected(DOCS)
@@ -51,7 +51,7 @@ def test_a_save_to_disk_folder_trains_and_is_tokenized_once(tmp_path, capsys):
 
 def test_dataset_dict_reads_train_and_parquet_reads_the_same(tmp_path):
     datasets = pytest.importorskip("datasets")
-    from nlc_runtime.data import ByteTokenizer, load_tokens
+    from nlc_runtime.training.data import ByteTokenizer, load_tokens
 
     splits = datasets.DatasetDict(
         {
@@ -73,7 +73,7 @@ def test_dataset_dict_reads_train_and_parquet_reads_the_same(tmp_path):
 def test_large_jsonl_streams_into_a_token_file(tmp_path, monkeypatch, capsys):
     """Above STREAM_BYTES the file is never read whole (the whole-file readers would fail),
     the tokens equal reading it whole, and a resumed run reuses the token file."""
-    import nlc_runtime.data as data
+    import nlc_runtime.training.data as data
 
     path = tmp_path / "big.jsonl"
     docs = [f"{d} " * 40 for d in DOCS] * 3  # about 3 MB, many pieces
@@ -104,8 +104,8 @@ def test_large_jsonl_streams_into_a_token_file(tmp_path, monkeypatch, capsys):
 
 def test_streamed_bpe_round_trips(tmp_path, monkeypatch):
     pytest.importorskip("tokenizers")
-    import nlc_runtime.data as data
-    import nlc_runtime.token_cache as token_cache
+    import nlc_runtime.training.data as data
+    import nlc_runtime.training.token_cache as token_cache
 
     path = tmp_path / "big.txt"
     text = "\n".join(DOCS * 10) + "\n"
@@ -122,7 +122,7 @@ def test_streamed_bpe_round_trips(tmp_path, monkeypatch):
 def test_bad_data_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, case):
     import sys
 
-    import nlc_runtime.data as data
+    import nlc_runtime.training.data as data
 
     if case == "bad-jsonl":
         monkeypatch.setattr(data, "STREAM_BYTES", 0)

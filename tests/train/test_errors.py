@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from nlc_runtime.data import DataError, load_tokens
+from nlc_runtime.training.data import DataError, load_tokens
 
 from nlc.cli import main
 from tests.train.helpers import FAST, TINY_TRANSFORMER, write_spec
@@ -150,7 +150,7 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     ],
 )
 def test_bad_options_exit_2_before_anything_is_written(tmp_path, capsys, option):
-    """`nlc train` parses with the emitted train.py's own table (nlc_runtime.flags): a bad
+    """`nlc train` parses with the emitted train.py's own table (nlc_runtime.training.flags): a bad
     value is refused by the flag's check, exit 2, and no run folder is created."""
     spec = write_spec(tmp_path, TINY_TRANSFORMER)
     with pytest.raises(SystemExit) as exit_:
@@ -165,7 +165,7 @@ def test_nlc_train_and_the_emitted_script_share_one_flag_table(tmp_path):
     """Every option of the table is an option of both parsers, with the same choices."""
     import argparse
 
-    from nlc_runtime.flags import TRAIN_FLAGS
+    from nlc_runtime.training.flags import TRAIN_FLAGS
 
     from nlc.cli import build_parser
     from nlc.codegen.emit import compile_spec
@@ -235,7 +235,7 @@ def test_a_damaged_last_checkpoint_resumes_from_the_one_before(run, tmp_path, ca
 
 
 def test_non_finite_weights_are_never_saved(tmp_path):
-    from nlc_runtime.checkpoint import load_checkpoint, save_checkpoint
+    from nlc_runtime.training.checkpoint import load_checkpoint, save_checkpoint
 
     model = torch.nn.Linear(2, 2)
     save_checkpoint(tmp_path, model, {"step": 1})
@@ -269,7 +269,7 @@ def test_compile_without_a_cpu_compiler_trains_eagerly(tmp_path, capsys, monkeyp
     """On CPU torch.compile builds C++ kernels: with no C++ compiler, `--compile` says so in
     one line and the run trains eagerly (no traceback, no lost run)."""
     import torch._inductor.config as inductor
-    from nlc_runtime.compile import cpu_compiler_missing
+    from nlc_runtime.exec.compile import cpu_compiler_missing
 
     assert cpu_compiler_missing() is None  # this machine has one (the compile tests need it)
     monkeypatch.setattr(inductor.cpp, "cxx", ("nlc-test-no-such-compiler",))

@@ -68,7 +68,7 @@ def eval_json(capsys, *argv: str) -> dict:
 def load_model(run):
     """The run's model in float64, loaded as `nlc eval` is documented to load it."""
     import torch
-    from nlc_runtime.checkpoint import load_checkpoint
+    from nlc_runtime.training.checkpoint import load_checkpoint
 
     from nlc.train.emitted import load_module
 
@@ -80,7 +80,7 @@ def load_model(run):
 
 def val_split():
     """The held-out 10% of the bundled corpus that `nlc train` validates on (byte tokens)."""
-    from nlc_runtime.data import load_tokens, split_tokens
+    from nlc_runtime.training.data import load_tokens, split_tokens
 
     return split_tokens(load_tokens(None), 32, 0.1)[1]
 
@@ -185,7 +185,7 @@ def test_default_split_is_the_one_the_run_was_trained_with(runs, capsys, tmp_pat
     scores text the model trained on; `--split all` reads the corpus from its first token."""
     import shutil
 
-    from nlc_runtime.data import load_tokens
+    from nlc_runtime.training.data import load_tokens
 
     run = tmp_path / "run"
     shutil.copytree(runs("transformer"), run)
@@ -206,7 +206,7 @@ def test_bpe_bits_per_byte_count_the_decoded_text(tmp_path, capsys):
     argv = ["train", str(spec), "--out", str(run), "--steps", "1", "--tokenizer", "bpe"]
     assert main([*argv, "--data", str(data), "--eval-every", "100", *FAST]) == 0
     report = eval_json(capsys, str(run), "--data", str(data), "--max-tokens", "200")
-    from nlc_runtime.data import load_tokens, make_tokenizer
+    from nlc_runtime.training.data import load_tokens, make_tokenizer
 
     tok = make_tokenizer("bpe", run, 320)
     targets = load_tokens(str(data), tok, 320)[1:201]

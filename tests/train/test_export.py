@@ -40,7 +40,7 @@ def _run(cmd, cwd):
 @pytest.mark.parametrize("text", [TINY_TRANSFORMER, TINY_PERSIST], ids=["transformer", "memory"])
 def test_export_loads_in_plain_pytorch_with_the_same_logits(tmp_path, text, capsys):
     import torch
-    from nlc_runtime.checkpoint import read_metadata
+    from nlc_runtime.training.checkpoint import read_metadata
 
     from nlc.train.runfolder import load_run
 

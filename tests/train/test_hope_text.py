@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nlc_runtime.data import load_tokens
+from nlc_runtime.training.data import load_tokens
 
 from nlc.codegen.emit import compile_spec
 from nlc.train.emitted import load_module

@@ -190,7 +190,7 @@ def test_export_over_an_earlier_export_leaves_no_stale_tokenizer(
 
 @pytest.mark.parametrize("edit", ["spec", "config"])
 def test_export_ships_the_checkpoint_spec_and_refuses_an_edited_run(run, tmp_path, capsys, edit):
-    from nlc_runtime.checkpoint import read_metadata
+    from nlc_runtime.training.checkpoint import read_metadata
 
     header = read_metadata(run / "ckpt" / "model.safetensors")
     assert main(["export", str(run), "-o", str(tmp_path / "good")]) == 0

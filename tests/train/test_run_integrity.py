@@ -179,7 +179,7 @@ def test_malformed_datasets_metadata_is_one_line_naming_the_file(
 
 def test_dataset_metadata_of_other_shapes_is_one_line(tmp_path):
     """DatasetDict listings and _data_files entries of every wrong type: DataError, no crash."""
-    from nlc_runtime.data import ByteTokenizer, DataError, load_tokens
+    from nlc_runtime.training.data import ByteTokenizer, DataError, load_tokens
 
     folder = tmp_path / "ds"
     _save_to_disk(folder)
@@ -230,8 +230,8 @@ def test_resume_refuses_a_tokenizer_that_is_not_the_checkpoints(bpe_run, tmp_pat
 
 
 def test_resume_with_the_recorded_tokenizer_goes_on(bpe_run, tmp_path, capsys):
-    from nlc_runtime.checkpoint import read_metadata
-    from nlc_runtime.tokenizer import file_sha256
+    from nlc_runtime.training.checkpoint import read_metadata
+    from nlc_runtime.training.tokenizer import file_sha256
 
     run = _copy(bpe_run, tmp_path)
     header = read_metadata(run / "ckpt" / "model.safetensors")
@@ -302,7 +302,7 @@ def test_an_interrupted_save_resumes_saying_from_which_and_why(
     """kill -9 inside `save_checkpoint` leaves one of these; resuming printed "checkpoint:
     None; resuming from the previous save" (no error had been met, the newest files were
     just missing). Now it names the save it takes and why the newer one is not usable."""
-    from nlc_runtime.checkpoint import load_checkpoint
+    from nlc_runtime.training.checkpoint import load_checkpoint
 
     from nlc.train.emitted import load_module
 

@@ -38,7 +38,7 @@ def _tokenizer_file(path, vocab_size=300):
 
 
 def test_tokenizer_file_round_trips_text(tmp_path):
-    from nlc_runtime.data import load_tokens, make_tokenizer
+    from nlc_runtime.training.data import load_tokens, make_tokenizer
 
     source = tmp_path / "tokenizer.json"
     reference = _tokenizer_file(source)

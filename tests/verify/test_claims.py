@@ -79,8 +79,8 @@ def test_matrix_memory_with_gd_computes_deltanets_recurrence():
     forgetting, equals DeltaNet written out: o_t = q_t M_{t-1},
     M_t = (I - b_t k_t^T k_t) M_{t-1} + b_t k_t^T v_t (row-vector convention)."""
     import torch
-    from nlc_runtime.stream import run
-    from nlc_runtime.titans import NeuralMemory
+    from nlc_runtime.exec.stream import run
+    from nlc_runtime.memories.titans import NeuralMemory
 
     torch.manual_seed(0)
     m = NeuralMemory(16, n_heads=2, depth=1, chunk=1, momentum=False, forget=False,
@@ -135,7 +135,7 @@ def test_titans_memory_residual_defaults_to_plain_mlp():
     """Existing specs keep their meaning: the runtime's NeuralMemory defaults to residual=False."""
     import inspect
 
-    from nlc_runtime.titans import NeuralMemory
+    from nlc_runtime.memories.titans import NeuralMemory
 
     assert TitansMemory.model_validate({"name": "m", "kind": "titans_memory"}).residual is False
     assert inspect.signature(NeuralMemory).parameters["residual"].default is False

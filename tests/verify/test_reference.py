@@ -171,10 +171,10 @@ def test_reference_is_causal(text, t):
 def test_interpreter_steps_token_by_token(tmp_path, monkeypatch):
     """The interpreter owns the clock: no stateful module ever sees more than one token."""
     import torch
-    from nlc_runtime.attention import Attention
-    from nlc_runtime.cms import CMS
-    from nlc_runtime.selfmod import SelfModifyingTitans
-    from nlc_runtime.titans import NeuralMemory
+    from nlc_runtime.layers.attention import Attention
+    from nlc_runtime.memories.cms import CMS
+    from nlc_runtime.memories.selfmod import SelfModifyingTitans
+    from nlc_runtime.memories.titans import NeuralMemory
 
     from nlc.verify.reference import interpret, reference_model
 

@@ -56,7 +56,7 @@ def test_resume_at_step_10_equals_uninterrupted(name, f64):
     buf = io.BytesIO()
     torch.save({"model": first.state_dict(), "optimizer": opt.state_dict()}, buf)
     buf.seek(0)
-    saved = torch.load(buf, weights_only=True)  # what nlc_runtime.checkpoint does
+    saved = torch.load(buf, weights_only=True)  # what nlc_runtime.training.checkpoint does
     resumed = tiny_model(seed=123)
     resumed.load_state_dict(saved["model"])
     opt2 = MAKERS[name](resumed)

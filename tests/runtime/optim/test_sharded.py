@@ -41,7 +41,7 @@ def _train(model: nn.Module, kind: str, batches) -> None:
 def _worker(rank: int, port: int, folder: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
-    from nlc_runtime import distributed
+    from nlc_runtime.training import distributed
 
     fully_shard, _ = distributed._fully_shard()
     for kind in KINDS:

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from nlc_runtime.attention import Attention
-from nlc_runtime.cms import CMS
-from nlc_runtime.norms import RMSNorm
-from nlc_runtime.recompute import call_block
-from nlc_runtime.selfmod import SelfModifyingTitans
-from nlc_runtime.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.recompute import call_block
+from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.layers.attention import Attention
+from nlc_runtime.layers.norms import RMSNorm
+from nlc_runtime.memories.cms import CMS
+from nlc_runtime.memories.selfmod import SelfModifyingTitans
 
 
 @dataclass

@@ -6,7 +6,7 @@
     python sample.py --prompt "ROMEO:"                           # in an `nlc export` folder
 
 The prompt is fed once (in pieces of the context, the state carried), then each new token
-steps through the state the model carries (nlc_runtime.sampling.generate): memories keep
+steps through the state the model carries (nlc_runtime.exec.sampling.generate): memories keep
 learning at their boundaries and nothing is re-run, so a memory model writes past its
 training context. Each sample starts from a fresh state (`nlc generate` also starts from the
 memories a run persists).
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 from model import Config, Model
-from nlc_runtime.flags import Parser, count, positive_float, positive_int, seed
-from nlc_runtime.sampling import generate
-from nlc_runtime.state import flush_subnormals
-from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer
+from nlc_runtime.exec.sampling import generate
+from nlc_runtime.exec.state import flush_subnormals
+from nlc_runtime.training.flags import Parser, count, positive_float, positive_int, seed
+from nlc_runtime.training.tokenizer import BPETokenizer, ByteTokenizer
 from safetensors.torch import load_model
 
 HERE = Path(__file__).resolve().parent

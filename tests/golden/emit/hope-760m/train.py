@@ -41,8 +41,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from model import Config, Model, persistent_state
-from nlc_runtime import distributed
-from nlc_runtime.checkpoint import (
+from nlc_runtime.exec.compile import compile_chunk_kernels, compile_step, cpu_compiler_missing
+from nlc_runtime.exec.state import flush_subnormals
+from nlc_runtime.optim.schedule import cosine_lr
+from nlc_runtime.training import distributed
+from nlc_runtime.training.checkpoint import (
     CheckpointError,
     load_rank_state,
     recorded_tokenizer,
@@ -50,15 +53,12 @@ from nlc_runtime.checkpoint import (
     save_checkpoint,
     save_rank_state,
 )
-from nlc_runtime.compile import compile_chunk_kernels, compile_step, cpu_compiler_missing
-from nlc_runtime.data import DataError, make_tokenizer
-from nlc_runtime.feed import Carry, long_periods, read_source
-from nlc_runtime.flags import Parser, add_training_flags
-from nlc_runtime.interrupt import StopFlag
-from nlc_runtime.report import Metrics, Progress
-from nlc_runtime.schedule import cosine_lr
-from nlc_runtime.state import flush_subnormals
-from nlc_runtime.tokenizer import tokenizer_record
+from nlc_runtime.training.data import DataError, make_tokenizer
+from nlc_runtime.training.feed import Carry, long_periods, read_source
+from nlc_runtime.training.flags import Parser, add_training_flags
+from nlc_runtime.training.interrupt import StopFlag
+from nlc_runtime.training.report import Metrics, Progress
+from nlc_runtime.training.tokenizer import tokenizer_record
 
 # --- defaults from the spec's `train` and `optimizer` sections ---------------------------------
 BATCH_SIZE = 8
@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "STREAM": STREAM, "STREAM_LENGTH": STREAM_LENGTH, "BPTT_WINDOWS": BPTT_WINDOWS,
         "DEVICE": "cuda" if torch.cuda.is_available() else "cpu",
     }  # fmt: skip
-    add_training_flags(parser, constants)  # the table `nlc train` shares (nlc_runtime.flags)
+    add_training_flags(parser, constants)  # the table `nlc train` shares (training.flags)
     add = parser.add_argument
     add("--out", default=str(Path(__file__).resolve().parent / "run"), help="run folder")
     add("--resume", action="store_true", help="continue from OUT/ckpt")

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from nlc_runtime.cms import CMS
-from nlc_runtime.norms import RMSNorm
-from nlc_runtime.recompute import call_block
-from nlc_runtime.selfmod import SelfModifyingTitans
-from nlc_runtime.stream import carried, copy_state, resume, segments, span
-from nlc_runtime.wavefront import wavefront
+from nlc_runtime.exec.recompute import call_block
+from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.wavefront import wavefront
+from nlc_runtime.layers.norms import RMSNorm
+from nlc_runtime.memories.cms import CMS
+from nlc_runtime.memories.selfmod import SelfModifyingTitans
 
 
 @dataclass
@@ -145,7 +145,7 @@ class Model(nn.Module):
         h_layers = h_embed
         if self.cfg.schedule == "wavefront" and t is not None:
             # a diagonal wavefront over pieces of 16 tokens: wave w runs block i on
-            # piece w - i, the blocks of a wave batched (`nlc_runtime.wavefront`)
+            # piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)
             h_layers, new_state["layers"] = wavefront(
                 self.layers, h_layers, state["layers"], t, 16, self.cfg.recompute
             )

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import nlc_runtime.layers as rt
+import nlc_runtime.layers.common as rt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from nlc_runtime.norms import RMSNorm
-from nlc_runtime.recompute import call_block
-from nlc_runtime.stream import carried, copy_state, resume, segments, span
-from nlc_runtime.titans import NeuralMemory
-from nlc_runtime.wavefront import wavefront
+from nlc_runtime.exec.recompute import call_block
+from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.wavefront import wavefront
+from nlc_runtime.layers.norms import RMSNorm
+from nlc_runtime.memories.titans import NeuralMemory
 
 
 @dataclass
@@ -136,7 +136,7 @@ class Model(nn.Module):
         h_layers = h_embed
         if self.cfg.schedule == "wavefront" and t is not None:
             # a diagonal wavefront over pieces of 64 tokens: wave w runs block i on
-            # piece w - i, the blocks of a wave batched (`nlc_runtime.wavefront`)
+            # piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)
             h_layers, new_state["layers"] = wavefront(
                 self.layers, h_layers, state["layers"], t, 64, self.cfg.recompute
             )

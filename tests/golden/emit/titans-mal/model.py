@@ -23,15 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import nlc_runtime.layers as rt
+import nlc_runtime.layers.common as rt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from nlc_runtime.attention import Attention
-from nlc_runtime.norms import RMSNorm
-from nlc_runtime.recompute import call_block
-from nlc_runtime.stream import carried, copy_state, resume, segments, span
-from nlc_runtime.titans import NeuralMemory
+from nlc_runtime.exec.recompute import call_block
+from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.layers.attention import Attention
+from nlc_runtime.layers.norms import RMSNorm
+from nlc_runtime.memories.titans import NeuralMemory
 
 
 @dataclass

@@ -22,9 +22,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .norms import RMSNorm
-from .rope import apply_rope, rope_cos_sin
-from .state import zeros
+from nlc_runtime.exec.state import zeros
+from nlc_runtime.layers.norms import RMSNorm
+from nlc_runtime.layers.rope import apply_rope, rope_cos_sin
 
 
 def stream_mask(n: int, m: int, n_prefix: int, span: int | None, device=None) -> torch.Tensor:

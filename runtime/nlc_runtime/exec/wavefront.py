@@ -25,8 +25,9 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, vmap
 
-from .recompute import call_block
-from .stream import segments
+from nlc_runtime.exec.kernels import chunk_kernels
+from nlc_runtime.exec.recompute import call_block
+from nlc_runtime.exec.stream import segments
 
 
 class _Piece(nn.Module):
@@ -67,7 +68,7 @@ def wave(unit: _Piece, params: dict, xs: torch.Tensor, states: dict):
 
 # The wave's body; `compile.compile_chunk_kernels` swaps in a compiled version (one graph, and
 # one more that makes the number of blocks dynamic).
-KERNELS = {"wave": wave}
+KERNELS = chunk_kernels(__name__, {"wave": wave})
 
 
 def fire_updates(block: nn.Module, state: dict, t: int, which=lambda period: True) -> dict:

@@ -23,7 +23,7 @@ class Parser(argparse.ArgumentParser):
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_TINY = 1.1754943508222875e-38
 """Training computes in float32 (bfloat16 under CUDA autocast: the same exponent range), and
-flushes subnormal numbers to zero (`nlc_runtime.state.flush_subnormals`): a setting beyond
+flushes subnormal numbers to zero (`nlc_runtime.exec.state.flush_subnormals`): a setting beyond
 FLOAT32_MAX cannot be converted (torch refuses it), a nonzero one below FLOAT32_TINY is zero."""
 
 MAX_STEPS = 1 << 40

@@ -38,8 +38,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .conv import CausalConv1d
-from .delta import (
+from nlc_runtime.exec.kernels import chunk_kernels
+from nlc_runtime.exec.state import weights_of, zeros
+from nlc_runtime.exec.stream import segments
+from nlc_runtime.layers.conv import CausalConv1d
+from nlc_runtime.layers.norms import RMSNorm, l2norm
+from nlc_runtime.memories.delta import (
     chunk_rates,
     chunk_update,
     clip_change,
@@ -47,10 +51,7 @@ from .delta import (
     step_update,
     unbind_rates,
 )
-from .mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
-from .norms import RMSNorm, l2norm
-from .state import weights_of, zeros
-from .stream import segments
+from nlc_runtime.memories.mlp import LOSS_PAIRS, MemorySpec, init_memory_weights, mlp_forward
 
 
 def memory_write(
@@ -105,7 +106,7 @@ def memory_chunk(spec, Ws, Ss, q, k, v, lr, decay, mom, delta_layers, objective,
 
 # The per-segment body of the chunked path and the fused scan's per-chunk step;
 # `compile.compile_chunk_kernels` swaps in compiled versions.
-KERNELS = {"write": memory_write, "chunk": memory_chunk}
+KERNELS = chunk_kernels(__name__, {"write": memory_write, "chunk": memory_chunk})
 
 
 def lmm_step(

@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .conv import CausalConv1d
-from .mlp import MemorySpec, init_memory_weights, mlp_forward
-from .norms import RMSNorm, l2norm
+from nlc_runtime.layers.conv import CausalConv1d
+from nlc_runtime.layers.norms import RMSNorm, l2norm
+from nlc_runtime.memories.mlp import MemorySpec, init_memory_weights, mlp_forward
 
 
 class FrozenMemory(nn.Module):

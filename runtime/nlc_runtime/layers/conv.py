@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .state import zeros
+from nlc_runtime.exec.state import zeros
 
 
 def causal_conv1d(

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from nlc_runtime.data import (
+from nlc_runtime.exec.state import detach_state
+from nlc_runtime.exec.stream import carried, reset_rows
+from nlc_runtime.training.data import (
     DataError,
     load_documents,
     load_tokens,
@@ -28,9 +30,7 @@ from nlc_runtime.data import (
     split_documents,
     split_tokens,
 )
-from nlc_runtime.state import detach_state
-from nlc_runtime.stream import carried, reset_rows
-from nlc_runtime.streams import (
+from nlc_runtime.training.streams import (
     IGNORE,
     Streams,
     check_window,
@@ -108,7 +108,7 @@ class Source:
     def make(self, part: str, batch_size, generator, rank=0, world=1, groups=1):
         data = self.train if part == "train" else self.val
         if self.kind == "examples":
-            from nlc_runtime.examples import ExampleBatches
+            from nlc_runtime.training.examples import ExampleBatches
 
             batches = ExampleBatches(data, batch_size, generator, rank, world, loss_on=self.loss_on)
             return Examples(batches)
@@ -128,7 +128,7 @@ def read_source(args, tokenizer, vocab_size: int, cache, window: int) -> Source:
     name = args.data or "bundled corpus"
     task = args.data is not None and _is_task_file(args.data)
     if task and not args.stream:
-        from nlc_runtime.examples import load_examples
+        from nlc_runtime.training.examples import load_examples
 
         examples = load_examples(args.data, tokenizer, vocab_size)
         train, val = examples.split(args.val_fraction)
@@ -164,7 +164,7 @@ def read_source(args, tokenizer, vocab_size: int, cache, window: int) -> Source:
 
 
 def _is_task_file(path: str) -> bool:
-    from nlc_runtime.examples import is_task_file
+    from nlc_runtime.training.examples import is_task_file
 
     return is_task_file(path)
 

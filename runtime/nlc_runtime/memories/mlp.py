@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .products import mm
+from nlc_runtime.memories.products import mm
 
 
 @dataclass(frozen=True)

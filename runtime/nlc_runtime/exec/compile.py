@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import torch
 
-from . import cms, selfmod, titans, wavefront
-
-_ORIGINAL = {mod: dict(mod.KERNELS) for mod in (titans, selfmod, cms, wavefront)}
-_EAGER = {selfmod: ("generate", "write")}  # once per span, a shape per cut (module docstring)
+from nlc_runtime.exec.kernels import REGISTRY
 
 
 def compile_chunk_kernels(**compile_kw) -> None:
-    """Swap the chunk bodies of the LMM, self-modifying Titans and CMS, and a wavefront's wave,
-    for compiled versions, used where gradients are on (training). A call without gradients
-    (train.py's evaluation) runs the eager body: compiling its own graphs took 21 s of the demo
-    HOPE's first evaluation on 2 CPU cores, where an eager evaluation forward takes 0.11 s and
-    a compiled one 0.09 s."""
-    for mod, kernels in _ORIGINAL.items():
-        for name, fn in kernels.items():
-            if name not in _EAGER.get(mod, ()):
-                mod.KERNELS[name] = _when_training(torch.compile(fn, **compile_kw), fn)
+    """Swap every registered chunk body (`nlc_runtime.exec.kernels`: the LMM, self-modifying
+    Titans, CMS, a wavefront's wave) for a compiled version, used where gradients are on
+    (training). A call without gradients (train.py's evaluation) runs the eager body:
+    compiling its own graphs took 21 s of the demo HOPE's first evaluation on 2 CPU cores,
+    where an eager evaluation forward takes 0.11 s and a compiled one 0.09 s."""
+    for table, original, eager in REGISTRY.values():
+        for name, fn in original.items():
+            if name not in eager:
+                table[name] = _when_training(torch.compile(fn, **compile_kw), fn)
 
 
 def _when_training(compiled, eager):
@@ -79,5 +76,5 @@ def cpu_compiler_missing() -> str | None:
 
 def reset_chunk_kernels() -> None:
     """Back to the eager chunk bodies."""
-    for mod, kernels in _ORIGINAL.items():
-        mod.KERNELS.update(kernels)
+    for table, original, _ in REGISTRY.values():
+        table.update(original)

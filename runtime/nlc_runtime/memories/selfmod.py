@@ -55,8 +55,12 @@ import math
 import torch
 import torch.nn as nn
 
-from .conv import CausalConv1d
-from .delta import (
+from nlc_runtime.exec.kernels import chunk_kernels
+from nlc_runtime.exec.state import zeros
+from nlc_runtime.exec.stream import segments
+from nlc_runtime.layers.conv import CausalConv1d
+from nlc_runtime.layers.norms import RMSNorm, l2norm
+from nlc_runtime.memories.delta import (
     chunk_rates,
     chunk_update,
     clip_change,
@@ -64,10 +68,7 @@ from .delta import (
     step_update,
     unbind_rates,
 )
-from .mlp import MemorySpec, mlp_forward, self_target_pairs
-from .norms import RMSNorm, l2norm
-from .state import zeros
-from .stream import segments
+from nlc_runtime.memories.mlp import MemorySpec, mlp_forward, self_target_pairs
 
 OTHERS = ("k", "v", "q", "eta", "alpha")
 
@@ -179,12 +180,17 @@ def write_naive(spec, Ws, Ss, k, v, eta, alpha, mu, dgd, normalize=False):
 
 # The bodies of the chunked path (see compile.compile_chunk_kernels): a segment of the plain
 # schedule ("generate", "write"), a whole chunk of the fused scan ("projection", "memory").
-KERNELS = {
-    "generate": generate_read,
-    "write": write_chunked,
-    "projection": projection_chunk,
-    "memory": memory_chunk,
-}
+KERNELS = chunk_kernels(
+    __name__,
+    {
+        "generate": generate_read,
+        "write": write_chunked,
+        "projection": projection_chunk,
+        "memory": memory_chunk,
+    },
+    # once per span, meeting a new shape per group and per cut (`exec.compile`'s docstring)
+    eager=("generate", "write"),
+)
 
 
 def _logit(p: float) -> float:

@@ -43,9 +43,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .mlp import MemorySpec, mlp_backward, mlp_forward
-from .norms import RMSNorm, rms_norm, rms_norm_input_grad
-from .state import zeros
+from nlc_runtime.exec.kernels import chunk_kernels
+from nlc_runtime.exec.state import zeros
+from nlc_runtime.layers.norms import RMSNorm, rms_norm, rms_norm_input_grad
+from nlc_runtime.memories.mlp import MemorySpec, mlp_backward, mlp_forward
 
 
 def _bnd(pos: int, e: int, T: int, C: int | None, flush: bool) -> bool:
@@ -126,7 +127,7 @@ def _forward_levels(cfg, params, Ws, x, teach):
 
 
 # Per-segment body of the chunked path (see compile.compile_chunk_kernels).
-KERNELS = {"levels": _forward_levels}
+KERNELS = chunk_kernels(__name__, {"levels": _forward_levels})
 
 
 def _grad_sum(pairs):

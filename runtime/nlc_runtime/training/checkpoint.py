@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from nlc_runtime.files import file_sha256
+from nlc_runtime.training.files import file_sha256
 
 WEIGHTS = "model.safetensors"
 STATE = "train_state.pt"

@@ -1,11 +1,14 @@
-"""The records of a JSONL file with their line numbers: one reader for task files, both where
-training reads them (`examples`, errors as DataError) and where nlc scores them
-(`nlc.tasks.taskfile`, errors as TaskError). No torch here: nlc's front half imports it."""
+"""JSONL readers. `read_records`: the records of a file with their line numbers, one reader for
+task files, both where training reads them (`examples`, errors as DataError) and where nlc
+scores them (`nlc.tasks.taskfile`, errors as TaskError); `jsonl_text`: the text field of one
+line of a corpus. No torch here: nlc's front half imports it."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from nlc_runtime.errors import DataError
 
 
 def read_records(path: Path, error: type[Exception]) -> list[tuple[int, object]]:
@@ -26,3 +29,14 @@ def read_records(path: Path, error: type[Exception]) -> list[tuple[int, object]]
         except json.JSONDecodeError as err:
             raise error(f"{path}:{number}: not JSON: {err.msg}") from None
     return records
+
+
+def jsonl_text(path: Path, number: int, line: str, field: str = "text") -> str:
+    """The string `field` of JSONL line `number` of `path`; a bad line is one DataError."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
+    if not isinstance(record, dict) or not isinstance(record.get(field), str):
+        raise DataError(f"{path}:{number}: expected an object with a string '{field}' field")
+    return record[field]

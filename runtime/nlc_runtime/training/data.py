@@ -7,14 +7,14 @@ Sources (`load_tokens(source)`):
 - a text file (UTF-8, optionally .gz), or JSONL with a `text` field per line;
 - a `.bin` file of uint16 token ids (nanoGPT's format), read through a memory map;
 - a Hugging Face `datasets` folder (save_to_disk) or .arrow/.parquet files, read with pyarrow
-  (`nlc_runtime.arrow_data`) and tokenized into a token file beside the run.
+  (`nlc_runtime.training.arrow_data`) and tokenized into a token file beside the run.
 
 Text larger than STREAM_BYTES is streamed into a token file beside the run too, tokenized
-once with progress (`nlc_runtime.token_cache`), never read whole.
+once with progress (`nlc_runtime.training.token_cache`), never read whole.
 
 Text is tokenized by `ByteTokenizer` (UTF-8 bytes, vocabulary 256) or by `BPETokenizer` (HF
 `tokenizers`: byte-level BPE trained on the run's text, or the user's tokenizer.json; saved
-with the run), see `nlc_runtime.tokenizer`.
+with the run), see `nlc_runtime.training.tokenizer`.
 Bad data raises `DataError` with a one-line message naming the file; train.py turns it into
 exit code 2 without a traceback.
 """
@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import glob
 import gzip
-import json
 import os
 from pathlib import Path
 
 import torch
 
-# DataError and make_tokenizer are imported from here by the emitted train.py
-from nlc_runtime.arrow_data import dataset_files, is_dataset
 from nlc_runtime.errors import DataError
-from nlc_runtime.files import file_kind
-from nlc_runtime.tokenizer import BPETokenizer, ByteTokenizer, make_tokenizer  # noqa: F401
+
+# DataError and make_tokenizer are imported from here by the emitted train.py
+from nlc_runtime.training.arrow_data import dataset_files, is_dataset
+from nlc_runtime.training.files import file_kind
+from nlc_runtime.training.jsonl import jsonl_text
+from nlc_runtime.training.token_cache import Source, stream_tokens
+from nlc_runtime.training.tokenizer import BPETokenizer, ByteTokenizer, make_tokenizer  # noqa: F401
 
 TEXT_SUFFIXES = (".txt", ".md", ".gz", ".jsonl", ".text")
 # Text sources larger than this are streamed into a token file (when train.py gives a cache
@@ -65,17 +67,6 @@ def _read_text(path: Path) -> str:
             f"{path}: not UTF-8 text (byte {err.start}: {raw[err.start : err.start + 1]!r}); "
             "convert it, or pass pre-tokenized ids as a .bin file"
         ) from None
-
-
-def jsonl_text(path: Path, number: int, line: str, field: str = "text") -> str:
-    """The string `field` of JSONL line `number` of `path`; a bad line is one DataError."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{number}: not JSON: {err.msg}") from None
-    if not isinstance(record, dict) or not isinstance(record.get(field), str):
-        raise DataError(f"{path}:{number}: expected an object with a string '{field}' field")
-    return record[field]
 
 
 def _read_jsonl(path: Path, field: str = "text") -> str:
@@ -135,15 +126,13 @@ def load_tokens(
     """All tokens of a source as one 1-D tensor (int64, or uint16 / int32 memory-mapped from a
     .bin file or a token file in `cache`). A `datasets` folder, and text above STREAM_BYTES
     when a `cache` folder is given (train.py: RUN/tokens), are tokenized a piece at a time into
-    a token file there, once (`nlc_runtime.token_cache`); smaller text is read whole."""
+    a token file there, once (`nlc_runtime.training.token_cache`); smaller text is read whole."""
     tokenizer = tokenizer or ByteTokenizer()
     if tokenizer.vocab_size > vocab_size:
         raise DataError(
             f"tokenizer vocabulary {tokenizer.vocab_size} exceeds the model's {vocab_size}"
         )
     if is_dataset(source):
-        from nlc_runtime.token_cache import Source, stream_tokens
-
         return stream_tokens(
             Source(dataset_files(source), source, True), tokenizer, vocab_size, cache
         )
@@ -159,8 +148,6 @@ def load_tokens(
             raise DataError(f"{files[0]}: token id {top} >= vocabulary size {vocab_size}")
         return tokens
     if cache is not None and sum(f.stat().st_size for f in files) > STREAM_BYTES:
-        from nlc_runtime.token_cache import Source, stream_tokens
-
         label = source or "bundled corpus"
         return stream_tokens(Source(files, label, False), tokenizer, vocab_size, cache)
     texts = [_read_jsonl(f) if f.suffix == ".jsonl" else _read_text(f) for f in files]

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from nlc_runtime.errors import DataError
-from nlc_runtime.files import file_sha256
+from nlc_runtime.training.files import file_sha256
 
 INSTALL = "pip install 'nlc[train]'"
 

@@ -35,8 +35,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .chunking import decay_matrix, safe_log, shift_down
-from .products import mm
+from nlc_runtime.memories.chunking import decay_matrix, safe_log, shift_down
+from nlc_runtime.memories.products import mm
 
 
 def normalised_lr(lr: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ with the dot objective weight for weight.
 
 from __future__ import annotations
 
-from .titans import NeuralMemory
+from nlc_runtime.memories.titans import NeuralMemory
 
 
 class LinearAttention(NeuralMemory):

@@ -11,9 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import Attention, attention, attention_naive, mac_mask
-from .norms import RMSNorm
-from .state import zeros
+from nlc_runtime.exec.state import zeros
+from nlc_runtime.layers.attention import Attention, attention, attention_naive, mac_mask
+from nlc_runtime.layers.norms import RMSNorm
 
 _ACTIVATIONS = {"gelu": F.gelu, "silu": F.silu, "relu": F.relu, "sigmoid": torch.sigmoid}
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlc_runtime.data import jsonl_text
 from nlc_runtime.errors import DataError
-from nlc_runtime.tokenizer import ByteTokenizer
+from nlc_runtime.training.jsonl import jsonl_text
+from nlc_runtime.training.tokenizer import ByteTokenizer
 
 PIECE = 1 << 20  # characters of text per piece encoded
 SEPARATOR = "\n\n"  # between documents and between files, as when read whole
@@ -95,7 +95,7 @@ class Source:
         self.counter[:] = [0, 0]
         first = True
         if self.dataset:
-            from nlc_runtime.arrow_data import iter_documents
+            from nlc_runtime.training.arrow_data import iter_documents
 
             current = None
             for path, docs in iter_documents(self.files):

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from nlc_runtime.errors import DataError
-from nlc_runtime.jsonl import read_records
+from nlc_runtime.training.jsonl import read_records
 
 IGNORE = -100  # torch.nn.functional.cross_entropy's default ignore_index
 PAD = 0  # the token that fills a row after its example; never a target

@@ -1,0 +1,1 @@
+"""The layers that are not memories: attention with its cache, norms, RoPE, conv, MLPs."""

@@ -1,0 +1,1 @@
+"""The in-context memories: chunk-parallel kernels beside their per-token references."""

@@ -1,0 +1,1 @@
+"""Around the model in a training script: data, tokenizers, checkpoints, flags, metrics."""
