@@ -62,17 +62,20 @@ fuzz: $(STAMP)
 	NLC_FUZZ_MUTANTS=$(FUZZ_MUTANTS) $(PY) -m pytest -q -s tests/codegen/test_mutants.py
 	NLC_FUZZ_HOSTILE=$(FUZZ_HOSTILE) $(PY) -m pytest -q tests/hostile
 
+# ruff, then the line budget (tools/line_budget.py: the README, every source file, and the files
+# emitted for every shipped spec; it names each file over its budget)
 lint: $(STAMP)
-	$(PY) -m ruff check nlc runtime tests bench
-	$(PY) -m ruff format --check nlc runtime tests bench
+	$(PY) -m ruff check nlc runtime tests bench tools
+	$(PY) -m ruff format --check nlc runtime tests bench tools
+	$(PY) tools/line_budget.py
 
 format: $(STAMP)
-	$(PY) -m ruff format nlc runtime tests bench
+	$(PY) -m ruff format nlc runtime tests bench tools
 
 bench: $(STAMP)
 	$(PY) bench/bench_front.py
 
-# the small-scale evidence (issue 17): five presets of equal size at equal tokens on two corpora,
+# the small-scale evidence: five presets of equal size at equal tokens on two corpora,
 # full-split eval, passkey beyond the window, a persisted memory's long stream; report in
 # runs/evidence/report.md. Budgeted for 30 min on 2 idle cores (`--quick`: a smoke test)
 evidence: $(STAMP)
