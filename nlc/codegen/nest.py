@@ -1,51 +1,36 @@
-"""The loop nest of the emitted model: `Model.forward`, `Model.finish` and `Model.learn`.
+"""The loop nest of the emitted model, rendered from the plan's `Nest` (`plan_schedule.plan_nest`
+decides it; nothing is decided here): the clock table, `Model.forward`'s updates after each
+segment, `Model.finish`'s flushes.
 
 docs/design.md: the emitted code owns the order. `Model.forward` cuts the tokens of a call at
 every boundary of every in-context period (counted on the sequence's clock `state["t"]`), runs
-`Model.step` on each segment, then fires the updates due after the segment's last token:
-faster levels first, and within a period in ≻ order (a period's updates read only their own
-running copies, so any order consistent with ≻ gives the same numbers; the emitted one is the
-plan's). With an LM-signal CMS, the end of each LM piece (`lm_piece` tokens, the gcd of the
-LM-signal periods) first differentiates the piece's loss to the CMS outputs (`Model.learn`).
-`Model.finish` ends a sequence: each partial chunk is flushed or dropped, faster first.
-
-Every period of the spec's full graph fires here, also one the collapsed plan folds away (a
-level with period >= context changes nothing within one sequence, but a stream that runs past
-the context reaches its boundary).
+`Model.step` on each segment, then fires the updates due after the segment's last token
+(`clock.is_due`): faster levels first, and within a period in ≻ order (a period's updates read
+only their own running copies, so any order consistent with ≻ gives the same numbers; the
+emitted one is the plan's). With an LM-signal CMS, the end of each LM piece first
+differentiates the piece's loss to the CMS outputs (`Model.learn`). `Model.finish` ends a
+sequence: each partial chunk is flushed or dropped, faster first.
 """
 
 from __future__ import annotations
 
-import math
 import textwrap
-from dataclasses import dataclass
 
-from nlc.ir.graph import Graph
-from nlc.kinds.emission import Emission, Group, py
+from nlc.ir.plan import Fire, Nest, Stateful, UpdateGroup
+from nlc.kinds.emission import py
+from nlc.passes.plan_schedule import wave_piece_name
 
 WIDTH = 100
 
 
-@dataclass(frozen=True)
-class Streaming:
-    """A component with in-context state, where the builder met it."""
-
-    hops: tuple[tuple[str, str, int], ...]  # (attribute, state key, repeats) of enclosing blocks
-    key: str  # its key in its scope's state dict
-    attr: str  # its attribute on its scope's module
-    full: str  # dotted name with the first index of every block (`layers.0.memory`)
-    shown: str  # dotted name with the blocks' indices folded (`layers.{0..1}.memory`)
-    emission: Emission
-
-
-@dataclass(frozen=True)
-class Fire:
-    """One update group of one component, fired by the nest."""
-
-    where: Streaming
-    group: Group
-    rank: tuple  # order within its period: level, then ≻ (topological index), chunks first
-    level: int | None
+def stateful(hops, key: str, attr: str, full: str, shown: str, emission) -> Stateful:
+    """A component with in-context state as the plan knows it: where the model holds it and its
+    emission's update groups."""
+    groups = tuple(
+        UpdateGroup(g.name, g.period, tuple(g.states), g.chunk, g.note, g.shaped)
+        for g in emission.groups
+    )
+    return Stateful(hops, key, attr, full, shown, groups, emission.flush, emission.lm_signal)
 
 
 def _comment(text: str, indent: int) -> list[str]:
@@ -71,11 +56,11 @@ def loop(hops, statements: list[tuple[str, str, str]]) -> list[str]:
     return lines
 
 
-def _grouped(fires: list[Fire], call) -> list[str]:
+def _grouped(fires: tuple[Fire, ...], call) -> list[str]:
     """Consecutive fires inside the same blocks share one loop."""
     lines: list[str] = []
     run: list[Fire] = []
-    for f in fires + [None]:  # type: ignore[list-item]
+    for f in fires + (None,):  # type: ignore[operator]
         if run and (f is None or f.where.hops != run[0].where.hops):
             lines += loop(run[0].where.hops, [(r.where.key, r.where.attr, call(r)) for r in run])
             run = []
@@ -85,60 +70,73 @@ def _grouped(fires: list[Fire], call) -> list[str]:
 
 
 def _describe(f: Fire) -> str:
+    group: UpdateGroup = f.group
+    if not group.states:
+        return f"{f.where.shown} {group.note}"
+    return f"{f.where.shown} [{', '.join(group.states)}]"
+
+
+def _note(f: Fire) -> str:
     every = "every token" if f.group.period == 1 else f"every {f.group.period} tokens"
-    if not f.group.states:
-        return f"{every}: {f.where.shown} {f.group.note}"
-    level = f"level {f.level} ({every})" if f.level is not None else every
-    return f"{level}: {f.where.shown} [{', '.join(f.group.states)}]"
+    when = f"level {f.level} ({every})" if f.level is not None and f.group.states else every
+    return f"{when}: {_describe(f)}"
 
 
-def build_nest(graph: Graph, streaming: list[Streaming]) -> dict:
+def render_nest(nest: Nest) -> dict:
     """The loop nest's pieces for the model template (see the module docstring)."""
-    level_of = {s: lv.number for lv in graph.levels or () for s in lv.states}
-    index = graph.order.index if graph.order is not None else {}
-    fires = []
-    for position, s in enumerate(streaming):
-        for group in s.emission.groups:
-            names = [f"{s.full}.{n}" for n in group.states]
-            level = level_of.get(names[0]) if names else None
-            first = min((index.get(n, 0) for n in names), default=0)
-            rank = (not group.chunk, level or 0, first, position)
-            fires.append(Fire(s, group, rank, level))
-    periods = sorted({f.group.period for f in fires})
-    lm = [s for s in streaming if s.emission.lm_signal]
-    lm_piece = None
-    if lm:
-        lm_piece = math.gcd(*(g.period for s in lm for g in s.emission.groups))
-
+    table: list[str] = []  # module-level constants: the clock
     forward: list[str] = []  # inside the segment loop, after the clock moved to t
     finish: list[str] = []
-    if lm_piece is not None:  # before any update: the LM-signal levels learn the piece first
-        note = f"every {lm_piece} tokens the LM piece ends: its loss teaches the CMS blocks"
-        forward += _comment(note, 12) + [f"if t % {lm_piece} == 0:", "    self.learn(state)"]
-    for period in periods:
-        due = sorted((f for f in fires if f.group.period == period), key=lambda f: f.rank)
-        notes = [line for f in due for line in _comment(_describe(f), 12)]
+    for c in nest.clocks:
+        due = nest.due(c.period)
+        what = "; ".join(_describe(f) for f in due)
+        line = f"{c.name} = {c.period}  # {what}"
+        table += [line] if len(line) <= WIDTH else _comment(what, 0) + [f"{c.name} = {c.period}"]
+    if nest.clocks:
+        names = [c.name for c in nest.clocks]
+        table.append(f"ALL_PERIODS = ({', '.join(names)}{',' if len(names) == 1 else ''})")
+    if nest.lm_piece is not None:
+        table += _comment("the LM piece: the gcd of the LM-signal periods", 0)
+        table.append(f"LM_PIECE = {nest.lm_piece}")
+        note = "the LM piece ends: its loss teaches the CMS blocks (before any update)"
+        forward += _comment(note, 12) + ["if is_due(t, LM_PIECE):", "    self.learn(state)"]
+    for block, piece in nest.wave_pieces:
+        note = (
+            f"the wavefront's piece over `{block}`: a multiple of the periods of states whose "
+            "shape changes inside a chunk and of every period below it, a divisor of those above"
+        )
+        table += _comment(note, 0) + [f"{wave_piece_name(block)} = {piece}"]
+    for c in nest.clocks:
+        due = nest.due(c.period)
+        notes = [line for f in due for line in _comment(_note(f), 12)]
         body = _grouped(due, lambda f: f'update({{st}}, "{f.group.name}")')
-        forward += notes + [f"if t % {period} == 0:"] + ["    " + line for line in body]
-        partial = [f for f in due if f.group.chunk]
+        forward += notes + [f"if is_due(t, {c.name}):"] + ["    " + line for line in body]
+        partial = tuple(f for f in due if f.group.chunk)
         if partial:
-            finish += [line for f in partial for line in _comment(_describe(f), 8)]
-            finish += [f"if t % {period}:"]
+            finish += [line for f in partial for line in _comment(_note(f), 8)]
+            finish += [f"if not is_due(t, {c.name}):"]
             finish += [
                 "    " + line
                 for line in _grouped(
                     partial,
                     lambda f: (
                         f'update({{st}}, "{f.group.name}")'
-                        if f.where.emission.flush
+                        if f.where.flush
                         else f'drop({{st}}, "{f.group.name}")'
                     ),
                 )
             ]
+    if nest.lm_piece is None:
+        cuts, sync = "ALL_PERIODS", "()"
+    elif nest.clocks:
+        cuts, sync = "(*ALL_PERIODS, LM_PIECE)", "(LM_PIECE,)"
+    else:
+        cuts, sync = "(LM_PIECE,)", "(LM_PIECE,)"
     return {
-        "cuts": tuple(sorted(set(periods) | ({lm_piece} if lm_piece else set()))),
-        "sync": (lm_piece,) if lm_piece else (),  # what the fused schedule must still cut at
+        "table": table,
+        "cuts": cuts if nest.clocks or nest.lm_piece else "",
+        "sync": sync,
         "forward": forward,
         "finish": finish,
-        "lm_piece": lm_piece,
+        "lm_piece": nest.lm_piece,
     }

@@ -58,6 +58,97 @@ class OuterLoop:
 
 
 @dataclass(frozen=True)
+class UpdateGroup:
+    """An update group of a stateful component: `module.update(state, name)` after every
+    `period` tokens (`name`: the runtime class's group name)."""
+
+    name: str
+    period: int
+    states: tuple[str, ...]  # the IR states that become visible (local names), faster first
+    chunk: bool = True  # a chunk rule (flushed or dropped at the end); False: a cache reset
+    note: str = ""  # what the update does, where no state names say it
+    shaped: bool = False  # its state's shape changes inside a chunk (wavefront pieces)
+
+
+@dataclass(frozen=True)
+class Stateful:
+    """A component of the full graph with in-context state, where the model holds it."""
+
+    hops: tuple[tuple[str, str, int], ...]  # (attribute, state key, repeats) of its blocks
+    key: str  # its key in its scope's state dict
+    attr: str  # its attribute on its scope's module
+    full: str  # dotted name with the first index of every block (`layers.0.memory`)
+    shown: str  # dotted name with the blocks' indices folded (`layers.{0..1}.memory`)
+    groups: tuple[UpdateGroup, ...]
+    flush: bool = True  # a partial chunk at the end of a sequence updates (False: dropped)
+    lm_signal: bool = False  # learns from the LM loss once per LM piece
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One update group of one component, as the loop nest fires it."""
+
+    where: Stateful
+    group: UpdateGroup
+    level: int | None  # the level of its states (None: a cache reset, no state)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A period of the loop nest and the name the emitted model gives it (`LEVEL_1`)."""
+
+    name: str
+    period: int
+
+
+@dataclass(frozen=True)
+class Nest:
+    """The loop nest of the emitted `Model.forward` / `Model.finish`, decided by
+    `plan_schedule.plan_nest`; code generation renders it as it is."""
+
+    clocks: tuple[Clock, ...]  # every in-context period, fastest first
+    fires: tuple[Fire, ...]  # every update group, in the order due updates fire
+    lm_piece: int | None  # the LM signal's piece (gcd of the LM-signal periods)
+    wave_pieces: tuple[tuple[str, int], ...] = ()  # repeated block -> wavefront piece
+
+    @property
+    def periods(self) -> tuple[int, ...]:
+        return tuple(c.period for c in self.clocks)
+
+    def clock(self, period: int) -> str:
+        return next(c.name for c in self.clocks if c.period == period)
+
+    def due(self, period: int) -> tuple[Fire, ...]:
+        """The fires of one period, in firing order."""
+        return tuple(f for f in self.fires if f.group.period == period)
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """Where the plain schedule cuts a call: every period and the LM piece."""
+        return tuple(sorted(set(self.periods) | ({self.lm_piece} if self.lm_piece else set())))
+
+    def to_json(self) -> dict:
+        return {
+            "periods": {c.name: c.period for c in self.clocks},
+            "lm_piece": self.lm_piece,
+            "fires": [
+                {
+                    "component": f.where.shown,
+                    "group": f.group.name,
+                    "period": f.group.period,
+                    "level": f.level,
+                    "states": list(f.group.states),
+                    "end_of_sequence": (
+                        ("flush" if f.where.flush else "drop") if f.group.chunk else None
+                    ),
+                }
+                for f in self.fires
+            ],
+            "wave_pieces": dict(self.wave_pieces),
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     spec: str
     context: int
@@ -66,9 +157,11 @@ class Plan:
     lm_piece: int | None  # model-level piece length for LM-signal updates (None: no such state)
     boundaries: tuple[Boundary, ...]  # every token of one sequence at which something fires
     outer: OuterLoop
+    # the emitted loop nest over the full graph's components (`plan_nest`); None until planned
+    nest: Nest | None = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "spec": self.spec,
             "context": self.context,
             "sequence": {
@@ -105,3 +198,6 @@ class Plan:
                 ],
             },
         }
+        if self.nest is not None:
+            out["nest"] = self.nest.to_json()
+        return out

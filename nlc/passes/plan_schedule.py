@@ -10,6 +10,12 @@ partial chunks — each listing its states fastest first and, within a period, i
 the outer loop (optimizer states before weights, accumulation, batch, steps), split by outer
 period (`outer*k`: every k optimizer steps).
 Periods need not divide each other or the context: boundaries are computed exactly.
+
+`plan_nest` plans the emitted loop nest over the full graph's stateful components (every
+period fires there, also one the collapse folds away: a stream that runs past the context
+reaches its boundary): the names of its clocks, the order in which due updates fire (faster
+level first; within a period chunk rules before cache resets, then ≻), the LM piece and the
+wavefront's pieces. Code generation renders the `Nest` and decides nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +25,17 @@ from collections import defaultdict
 
 from nlc.ir.graph import Graph
 from nlc.ir.nodes import EdgeKind, StateKind
-from nlc.ir.plan import Boundary, OuterLoop, OuterUpdate, Plan, Scan
+from nlc.ir.plan import (
+    Boundary,
+    Clock,
+    Fire,
+    Nest,
+    OuterLoop,
+    OuterUpdate,
+    Plan,
+    Scan,
+    Stateful,
+)
 
 
 def _within_level_order(graph: Graph, names: list[str]) -> list[str]:
@@ -74,8 +90,7 @@ def plan_schedule(graph: Graph) -> Plan:
     fused = tuple(
         (period, tuple(comps)) for period, comps in sorted(fused_map.items()) if len(comps) > 1
     )
-    lm_periods = [s.chunk for s in scans if s.signal == "loss"]
-    lm_piece = math.gcd(*lm_periods) if lm_periods else None
+    lm_piece = lm_piece_of([s.chunk for s in scans if s.signal == "loss"])
 
     # --- boundaries of one sequence ------------------------------------------------------------
     level_rank = {lv.period.tokens: lv.number for lv in graph.levels if lv.period.in_context}
@@ -132,3 +147,59 @@ def plan_schedule(graph: Graph) -> Plan:
         boundaries=tuple(boundaries),
         outer=outer,
     )
+
+
+def lm_piece_of(periods: list[int]) -> int | None:
+    """The LM signal's piece: the gcd of the LM-signal periods (every one of their boundaries
+    ends a piece, so each piece's loss is differentiated before any update reads it)."""
+    return math.gcd(*periods) if periods else None
+
+
+def wave_piece(periods: set[int], shaped: set[int]) -> int:
+    """The piece of a wavefront over a block with these in-context periods, the smallest that
+    is a multiple of every `shaped` one (equal state shapes at every piece's start), of every
+    period below it (they fire inside a wave, before the slower ones) and a divisor of every
+    period above it (no boundary inside a piece at a phase that differs between blocks)."""
+    piece = math.lcm(*shaped) if shaped else min(periods)
+    while off := [p for p in periods if (piece % p if p <= piece else p % piece)]:
+        piece = math.lcm(piece, *off)
+    return piece
+
+
+def wave_piece_name(block: str) -> str:
+    """The emitted constant holding the wavefront's piece over a repeated block."""
+    return f"{block.upper()}_WAVE_PIECE"
+
+
+def plan_nest(graph: Graph, stateful: list[Stateful], waves: dict[str, list[Stateful]]) -> Nest:
+    """The emitted loop nest (see the module docstring). `stateful`: every component with
+    in-context state of the full graph, in the model's order; `waves`: the repeated blocks
+    that may run as a wavefront, by attribute, with their components."""
+    level_of = {s: lv.number for lv in graph.levels or () for s in lv.states}
+    index = graph.order.index if graph.order is not None else {}
+    ranked = []
+    for position, s in enumerate(stateful):
+        for group in s.groups:
+            names = [f"{s.full}.{n}" for n in group.states]
+            level = level_of.get(names[0]) if names else None
+            first = min((index.get(n, 0) for n in names), default=0)
+            # faster first; within a period chunk rules before cache resets, then ≻
+            rank = (group.period, not group.chunk, level or 0, first, position)
+            ranked.append((rank, Fire(s, group, level)))
+    fires = tuple(f for _, f in sorted(ranked, key=lambda item: item[0]))
+    clocks: list[Clock] = []
+    for period in sorted({f.group.period for f in fires}):
+        due = [f for f in fires if f.group.period == period]
+        levels = [f.level for f in due if f.level is not None]
+        name = f"LEVEL_{levels[0]}" if levels else due[0].group.name.upper()
+        if any(c.name == name for c in clocks):
+            name = f"{name}_{period}"
+        clocks.append(Clock(name, period))
+    lm_piece = lm_piece_of([g.period for s in stateful if s.lm_signal for g in s.groups])
+    pieces = []
+    for block, members in waves.items():
+        periods = {g.period for s in members for g in s.groups}
+        if periods:
+            shaped = {g.period for s in members for g in s.groups if g.shaped}
+            pieces.append((block, wave_piece(periods, shaped)))
+    return Nest(tuple(clocks), fires, lm_piece, tuple(pieces))

@@ -1,4 +1,4 @@
-"""The in-context clock: segments of a call, state structures, and a one-module driver.
+"""Streaming modules in the loop nest: a component's span, state structures, a one-module driver.
 
 Emitted `Model.forward` owns the loop nest of `nlc plan` (docs/design.md). It cuts the tokens
 of a call at every boundary of every in-context period, counted on the absolute clock
@@ -8,18 +8,9 @@ segment's last token, faster levels first. So a sequence fed in pieces gives the
 state of one call: the clock, the running copies of unfinished chunks and the caches all
 travel in the state.
 
-A runtime module with in-context state (a *streaming module*) therefore offers:
-
-    periods: dict[str, int]                 its update groups and their periods (tokens)
-    flush: bool                             a partial chunk at the end of a sequence updates
-                                            (True) or is dropped (False, `partial_chunk: drop`)
-    init_state(batch) -> dict               its state at token 0
-    forward(*xs, state[, pos]) -> (y, st)   one segment, no boundary of its periods strictly
-                                            inside: outputs read the visible state; the
-                                            segment's writes advance running copies
-    update(state, group) -> state           the boundary of `group`: what becomes visible
-    drop(state, group) -> state             the end of a sequence whose partial chunk is
-                                            dropped: the running copy goes back
+A runtime module with in-context state (a *streaming module*) offers `clock.StreamingModule`
+(periods, flush, init_state, forward; `Updating` adds update, `Dropping` drop); when updates
+are due, and in which order, is `clock`'s to say.
 
 States are plain nested dicts (and lists, one entry per repeated block) of batch-leading
 tensors, so torch.compile traces them and checkpoints store them (`state.flatten_state`).
@@ -29,21 +20,15 @@ from __future__ import annotations
 
 import torch
 
-
-def segments(t: int, n: int, periods) -> list[tuple[int, int]]:
-    """Spans [s, e) of a call of `n` tokens that starts after token `t` of its sequence, cut at
-    every absolute boundary (a multiple of any of `periods`). Within a span no state of those
-    periods changes, so it is computed as one batch of tokens."""
-    cuts = {n}
-    for period in periods:
-        first = (t // period + 1) * period - t  # the first boundary inside this call
-        cuts.update(range(first, n, period))
-    spans, s = [], 0
-    for e in sorted(cuts):
-        if e > s:
-            spans.append((s, e))
-            s = e
-    return spans
+from nlc_runtime.exec.clock import (
+    Prepared,
+    Scanning,
+    Updating,
+    all_periods,
+    finish_due,
+    fire_due,
+    segments,
+)
 
 
 def copy_state(state):
@@ -133,28 +118,26 @@ def reset_rows(model: torch.nn.Module, state: dict, fresh: torch.Tensor) -> dict
     return merge_state(out, kept)
 
 
-def span(module: torch.nn.Module, state: dict, t: int | None, *xs):
+def span(module: Updating, state: dict, t: int | None, *xs):
     """A component over a span of tokens xs (B, n, ...) that starts after token t of its
     sequence: one call per stretch between its own boundaries inside the span, each followed by
-    the updates due there (faster first). The boundary at the span's end is the loop nest's
-    (`Model.forward` fires it). Under the model's plain schedule a span never holds a boundary
-    of any period, and this is one call; under the fused schedule a span runs to the next LM
-    piece, and each component steps through its own boundaries -- legal because a component's
-    state is read by nobody else, so its updates need no other component to wait. t is None:
-    the caller knows the span holds no boundary (the plain schedule)."""
+    the updates due there (`clock.fire_due`). The boundary at the span's end is the loop
+    nest's (`Model.forward` fires it). Under the model's plain schedule a span never holds a
+    boundary of any period, and this is one call; under the fused schedule a span runs to the
+    next LM piece, and each component steps through its own boundaries -- legal because a
+    component's state is read by nobody else, so its updates need no other component to wait.
+    t is None: the caller knows the span holds no boundary (the plain schedule)."""
     if t is None:  # the plain schedule: no boundary inside, and no clock in a compiled step
         return module(*xs, state)
-    scan = getattr(module, "scan", None)
-    out = scan(state, t, *xs) if scan is not None else None
+    out = module.scan(state, t, *xs) if isinstance(module, Scanning) else None
     if out is not None:  # the module runs its own boundaries (e.g. loop fission)
         return out
     n = xs[0].shape[1]
-    periods = module.periods
-    cuts = segments(t, n, sorted(set(periods.values())))
+    cuts = segments(t, n, all_periods(module))
     if len(cuts) == 1:
         return module(*xs, state)
     lengths = [e - s for s, e in cuts]
-    prepared = hasattr(module, "prepare")
+    prepared = isinstance(module, Prepared)
     if prepared:  # the per-token work of the whole span at once (projections, convolutions)
         pieces, state = module.prepare(*xs, state, lengths)
         step, dim = module.segment, module.span_dim
@@ -166,14 +149,12 @@ def span(module: torch.nn.Module, state: dict, t: int | None, *xs):
         y, state = step(*piece, state)
         ys.append(y)
         if e < n:
-            for group, period in periods.items():  # faster groups first (dict order)
-                if (t + e) % period == 0:
-                    state = module.update(state, group)
+            state = fire_due(module, state, t + e)
     y = torch.cat(ys, dim)
     return (module.output(y, *xs) if prepared else y), state
 
 
-def run(module: torch.nn.Module, *xs, state: dict | None = None, finish: bool = True, t: int = 0):
+def run(module: Updating, *xs, state: dict | None = None, finish: bool = True, t: int = 0):
     """One streaming module alone through a whole sequence xs (B, T, ...): the loop nest of a
     model with this single component (tests, scripts). `state` continues a stream (with `t`
     tokens already seen); `finish` flushes or drops the partial chunks at the end. Returns
@@ -181,24 +162,18 @@ def run(module: torch.nn.Module, *xs, state: dict | None = None, finish: bool = 
     batch, n = xs[0].shape[0], xs[0].shape[1]
     st = module.init_state(batch) if state is None else copy_state(state)
     st.pop("t", None)
-    periods = module.periods
     ys = []
-    for s, e in segments(t, n, sorted(set(periods.values()))):
+    for s, e in segments(t, n, all_periods(module)):
         y, st = module(*(x[:, s:e] for x in xs), st)
         ys.append(y)
-        for group, period in periods.items():  # faster groups first (dict order)
-            if (t + e) % period == 0:
-                st = module.update(st, group)
+        st = fire_due(module, st, t + e)
     t += n
     if finish:
         st = finish_state(module, st, t)
     return torch.cat(ys, 1), {**st, "t": t}
 
 
-def finish_state(module: torch.nn.Module, state: dict, t: int) -> dict:
+def finish_state(module: Updating, state: dict, t: int) -> dict:
     """The end of a sequence of `t` tokens for one module: every group with a partial chunk
-    updates (flush) or goes back to its chunk start (drop)."""
-    for group, period in module.periods.items():
-        if t % period:
-            state = module.update(state, group) if module.flush else module.drop(state, group)
-    return state
+    updates (flush) or goes back to its chunk start (drop), faster first (`clock.finish_due`)."""
+    return finish_due(module, state, t)

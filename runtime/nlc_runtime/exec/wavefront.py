@@ -25,9 +25,9 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, vmap
 
+from nlc_runtime.exec.clock import Updating, fire_due, segments
 from nlc_runtime.exec.kernels import chunk_kernels
 from nlc_runtime.exec.recompute import call_block
-from nlc_runtime.exec.stream import segments
 
 
 class _Piece(nn.Module):
@@ -71,18 +71,21 @@ def wave(unit: _Piece, params: dict, xs: torch.Tensor, states: dict):
 KERNELS = chunk_kernels(__name__, {"wave": wave})
 
 
-def fire_updates(block: nn.Module, state: dict, t: int, which=lambda period: True) -> dict:
-    """The updates of a block's components due after token t, for the periods `which`
-    accepts (each component's groups in their order, faster first; components own disjoint
+def _streaming_children(block: nn.Module):
+    """(state key, module) of a block's components with update groups."""
+    for name, child in block.named_children():
+        if isinstance(child, Updating) and child.periods:
+            yield name, child
+
+
+def fire_updates(block: nn.Module, state: dict, t: int, which=None) -> dict:
+    """The updates of a block's components due after token t (`clock.fire_due`), for the
+    periods `which` accepts (each component's groups faster first; components own disjoint
     states, so their order is free)."""
     state = dict(state)
-    for name, child in block.named_children():
-        periods = getattr(child, "periods", None)
-        if not periods or name not in state:
-            continue
-        for group, period in periods.items():
-            if t % period == 0 and which(period):
-                state[name] = child.update(state[name], group)
+    for name, child in _streaming_children(block):
+        if name in state:
+            state[name] = fire_due(child, state[name], t, which)
     return state
 
 
@@ -90,8 +93,8 @@ def _check_piece(block: nn.Module, piece: int) -> None:
     """Every period divides the piece or is a multiple of it: the periods up to the piece fire
     inside a wave, uniformly and before the slower ones (faster first), and no boundary falls
     inside a whole piece, whose block then needs no clock but its phase."""
-    for child in block.children():
-        for period in getattr(child, "periods", {}).values():
+    for _, child in _streaming_children(block):
+        for period in child.periods.values():
             assert (piece % period if period <= piece else period % piece) == 0, (
                 f"period {period} vs piece {piece}"
             )
