@@ -183,7 +183,7 @@ def test_nlc_train_and_the_emitted_script_share_one_flag_table(tmp_path):
     argparse.ArgumentParser.parse_args = parse
     try:
         with pytest.raises(SystemExit):
-            script.parse_args([])
+            script.main([])  # parses first
     finally:
         argparse.ArgumentParser.parse_args = original
     emitted = {a.option_strings[0]: a for a in captured["parser"]._actions if a.option_strings}

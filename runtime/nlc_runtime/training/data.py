@@ -30,7 +30,7 @@ import torch
 
 from nlc_runtime.errors import DataError
 
-# DataError and make_tokenizer are imported from here by the emitted train.py
+# DataError and make_tokenizer are imported from here by nlc/train/* and the tests
 from nlc_runtime.training.arrow_data import dataset_files, is_dataset
 from nlc_runtime.training.files import file_kind
 from nlc_runtime.training.jsonl import jsonl_text

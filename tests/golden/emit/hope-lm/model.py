@@ -29,12 +29,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from nlc_runtime.exec import lm_signal
+from nlc_runtime.exec.clock import is_due, segments
 from nlc_runtime.exec.recompute import call_block
 from nlc_runtime.exec.state import detach_state
-from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.stream import carried, copy_state, resume, span
 from nlc_runtime.layers.norms import RMSNorm
 from nlc_runtime.memories.cms import CMS
 from nlc_runtime.memories.selfmod import SelfModifyingTitans
+
+# The clock of the loop nest (`nlc plan`), in tokens: each in-context period by its level,
+# fastest first. `Model.forward` cuts its segments and fires the updates due on these.
+LEVEL_1 = 4  # layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
+LEVEL_2 = 16  # layers.{0..1}.memory [M_memory]
+LEVEL_3 = 32  # layers.{0..1}.cms [mlp0]
+LEVEL_4 = 128  # layers.{0..1}.cms [mlp1]
+ALL_PERIODS = (LEVEL_1, LEVEL_2, LEVEL_3, LEVEL_4)
+# the LM piece: the gcd of the LM-signal periods
+LM_PIECE = 32
 
 
 @dataclass
@@ -171,17 +182,18 @@ class Model(nn.Module):
         targets: (B, T) the next tokens (-1: none), the loss the CMS blocks learn from (their
         LM signal); without them they only read.
 
-        The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
-        every period (4, 16, 32, 128):
-        each segment is computed with every state as of its start,
-        then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
-        cuts only where the LM signal must sync; each component steps through its own
-        boundaries inside (`span`), and the updates at a cut fire here."""
+        The loop nest of `nlc plan`: the tokens are cut at every boundary of every period
+        and of the LM piece; each segment is computed with every state as of its start, then
+        the updates due fire, faster levels first. That is schedule "plain". Schedules "fused"
+        and "wavefront" transform it (the same numbers): the cuts between two ends of LM
+        pieces move into the components, each stepping through its own boundaries inside
+        its span (`span`; the wavefront also overlaps the blocks), and the updates at a cut
+        fire here."""
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
         plain = self.cfg.schedule == "plain"
-        cuts = (4, 16, 32, 128) if plain else (32,)
+        cuts = (*ALL_PERIODS, LM_PIECE) if plain else (LM_PIECE,)
         keep_graph = torch.is_grad_enabled()  # False: cut the graph after each LM piece
         with torch.set_grad_enabled(keep_graph or targets is not None):
             for s, e in segments(t, idx.shape[1], cuts):
@@ -191,26 +203,26 @@ class Model(nn.Module):
                 part = None if targets is None else targets[:, s:e]
                 state["lm"] = lm_signal.record(state["lm"], y, part, state)
                 t = state["t"] = t + e - s
-                # every 32 tokens the LM piece ends: its loss teaches the CMS blocks
-                if t % 32 == 0:
+                # the LM piece ends: its loss teaches the CMS blocks (before any update)
+                if is_due(t, LM_PIECE):
                     self.learn(state)
                 # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
-                if t % 4 == 0:
+                if is_due(t, LEVEL_1):
                     for block, bs in zip(self.layers, state["layers"], strict=True):
                         bs["memory"] = block.memory.update(bs["memory"], "projections")
                 # level 2 (every 16 tokens): layers.{0..1}.memory [M_memory]
-                if t % 16 == 0:
+                if is_due(t, LEVEL_2):
                     for block, bs in zip(self.layers, state["layers"], strict=True):
                         bs["memory"] = block.memory.update(bs["memory"], "memory")
                 # level 3 (every 32 tokens): layers.{0..1}.cms [mlp0]
-                if t % 32 == 0:
+                if is_due(t, LEVEL_3):
                     for block, bs in zip(self.layers, state["layers"], strict=True):
                         bs["cms"] = block.cms.update(bs["cms"], "L0")
                 # level 4 (every 128 tokens): layers.{0..1}.cms [mlp1]
-                if t % 128 == 0:
+                if is_due(t, LEVEL_4):
                     for block, bs in zip(self.layers, state["layers"], strict=True):
                         bs["cms"] = block.cms.update(bs["cms"], "L1")
-                if not keep_graph and t % 32 == 0:
+                if not keep_graph and is_due(t, LM_PIECE):
                     state = detach_state(state)
         return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
 
@@ -230,19 +242,19 @@ class Model(nn.Module):
         t = state["t"]
         self.learn(state)
         # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
-        if t % 4:
+        if not is_due(t, LEVEL_1):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["memory"] = block.memory.update(bs["memory"], "projections")
         # level 2 (every 16 tokens): layers.{0..1}.memory [M_memory]
-        if t % 16:
+        if not is_due(t, LEVEL_2):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["memory"] = block.memory.update(bs["memory"], "memory")
         # level 3 (every 32 tokens): layers.{0..1}.cms [mlp0]
-        if t % 32:
+        if not is_due(t, LEVEL_3):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["cms"] = block.cms.update(bs["cms"], "L0")
         # level 4 (every 128 tokens): layers.{0..1}.cms [mlp1]
-        if t % 128:
+        if not is_due(t, LEVEL_4):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["cms"] = block.cms.update(bs["cms"], "L1")
         return state

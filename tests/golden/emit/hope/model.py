@@ -28,12 +28,24 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from nlc_runtime.exec.clock import is_due, segments
 from nlc_runtime.exec.recompute import call_block
-from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.stream import carried, copy_state, resume, span
 from nlc_runtime.exec.wavefront import wavefront
 from nlc_runtime.layers.norms import RMSNorm
 from nlc_runtime.memories.cms import CMS
 from nlc_runtime.memories.selfmod import SelfModifyingTitans
+
+# The clock of the loop nest (`nlc plan`), in tokens: each in-context period by its level,
+# fastest first. `Model.forward` cuts its segments and fires the updates due on these.
+LEVEL_1 = 4  # layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
+LEVEL_2 = 16  # layers.{0..1}.memory [M_memory]
+LEVEL_3 = 32  # layers.{0..1}.cms [mlp0]
+LEVEL_4 = 128  # layers.{0..1}.cms [mlp1]
+ALL_PERIODS = (LEVEL_1, LEVEL_2, LEVEL_3, LEVEL_4)
+# the wavefront's piece over `layers`: a multiple of the periods of states whose shape changes
+# inside a chunk and of every period below it, a divisor of those above
+LAYERS_WAVE_PIECE = 16
 
 
 @dataclass
@@ -144,10 +156,10 @@ class Model(nn.Module):
         # layers: cfg.n_layers x Layers
         h_layers = h_embed
         if self.cfg.schedule == "wavefront" and t is not None:
-            # a diagonal wavefront over pieces of 16 tokens: wave w runs block i on
-            # piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)
+            # a diagonal wavefront over pieces of LAYERS_WAVE_PIECE tokens: wave w runs block i
+            # on piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)
             h_layers, new_state["layers"] = wavefront(
-                self.layers, h_layers, state["layers"], t, 16, self.cfg.recompute
+                self.layers, h_layers, state["layers"], t, LAYERS_WAVE_PIECE, self.cfg.recompute
             )
         else:
             layers_state = []
@@ -162,37 +174,37 @@ class Model(nn.Module):
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
         """idx: (B, T) token ids -> logits (B, T, vocab_size) and the state after the last token.
 
-        The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
-        every period (4, 16, 32, 128):
-        each segment is computed with every state as of its start,
-        then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
-        makes the whole call one span: each component steps through its own boundaries inside
-        it (`span`), and the updates at the span's end fire here.
+        The loop nest of `nlc plan`: the tokens are cut at every boundary of every period
+        (ALL_PERIODS); each segment is computed with every state as of its start, then the
+        updates due fire, faster levels first. That is schedule "plain". Schedules "fused" and
+        "wavefront" transform it (the same numbers): the whole call is one span, each
+        component steps through its own boundaries inside it (`span`; the wavefront also
+        overlaps the blocks), and the updates at the span's end fire here.
         """
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
         plain = self.cfg.schedule == "plain"
-        cuts = (4, 16, 32, 128) if plain else ()
+        cuts = ALL_PERIODS if plain else ()
         for s, e in segments(t, idx.shape[1], cuts):
             y, new = self.step(idx[:, s:e], state, None if plain else t)
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s
             # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
-            if t % 4 == 0:
+            if is_due(t, LEVEL_1):
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["memory"] = block.memory.update(bs["memory"], "projections")
             # level 2 (every 16 tokens): layers.{0..1}.memory [M_memory]
-            if t % 16 == 0:
+            if is_due(t, LEVEL_2):
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["memory"] = block.memory.update(bs["memory"], "memory")
             # level 3 (every 32 tokens): layers.{0..1}.cms [mlp0]
-            if t % 32 == 0:
+            if is_due(t, LEVEL_3):
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["cms"] = block.cms.update(bs["cms"], "L0")
             # level 4 (every 128 tokens): layers.{0..1}.cms [mlp1]
-            if t % 128 == 0:
+            if is_due(t, LEVEL_4):
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["cms"] = block.cms.update(bs["cms"], "L1")
         return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
@@ -203,19 +215,19 @@ class Model(nn.Module):
         state = copy_state(state)
         t = state["t"]
         # level 1 (every 4 tokens): layers.{0..1}.memory [M_k, M_v, M_q, M_eta, M_alpha]
-        if t % 4:
+        if not is_due(t, LEVEL_1):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["memory"] = block.memory.update(bs["memory"], "projections")
         # level 2 (every 16 tokens): layers.{0..1}.memory [M_memory]
-        if t % 16:
+        if not is_due(t, LEVEL_2):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["memory"] = block.memory.update(bs["memory"], "memory")
         # level 3 (every 32 tokens): layers.{0..1}.cms [mlp0]
-        if t % 32:
+        if not is_due(t, LEVEL_3):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["cms"] = block.cms.update(bs["cms"], "L0")
         # level 4 (every 128 tokens): layers.{0..1}.cms [mlp1]
-        if t % 128:
+        if not is_due(t, LEVEL_4):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["cms"] = block.cms.update(bs["cms"], "L1")
         return state

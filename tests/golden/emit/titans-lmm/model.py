@@ -25,11 +25,20 @@ import nlc_runtime.layers.common as rt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from nlc_runtime.exec.clock import is_due, segments
 from nlc_runtime.exec.recompute import call_block
-from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.stream import carried, copy_state, resume, span
 from nlc_runtime.exec.wavefront import wavefront
 from nlc_runtime.layers.norms import RMSNorm
 from nlc_runtime.memories.titans import NeuralMemory
+
+# The clock of the loop nest (`nlc plan`), in tokens: each in-context period by its level,
+# fastest first. `Model.forward` cuts its segments and fires the updates due on these.
+LEVEL_1 = 16  # layers.{0..1}.memory [S, M]
+ALL_PERIODS = (LEVEL_1,)
+# the wavefront's piece over `layers`: a multiple of the periods of states whose shape changes
+# inside a chunk and of every period below it, a divisor of those above
+LAYERS_WAVE_PIECE = 16
 
 
 @dataclass
@@ -135,10 +144,10 @@ class Model(nn.Module):
         # layers: cfg.n_layers x Layers
         h_layers = h_embed
         if self.cfg.schedule == "wavefront" and t is not None:
-            # a diagonal wavefront over pieces of 16 tokens: wave w runs block i on
-            # piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)
+            # a diagonal wavefront over pieces of LAYERS_WAVE_PIECE tokens: wave w runs block i
+            # on piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)
             h_layers, new_state["layers"] = wavefront(
-                self.layers, h_layers, state["layers"], t, 16, self.cfg.recompute
+                self.layers, h_layers, state["layers"], t, LAYERS_WAVE_PIECE, self.cfg.recompute
             )
         else:
             layers_state = []
@@ -153,25 +162,25 @@ class Model(nn.Module):
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
         """idx: (B, T) token ids -> logits (B, T, vocab_size) and the state after the last token.
 
-        The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
-        every period (16,):
-        each segment is computed with every state as of its start,
-        then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
-        makes the whole call one span: each component steps through its own boundaries inside
-        it (`span`), and the updates at the span's end fire here.
+        The loop nest of `nlc plan`: the tokens are cut at every boundary of every period
+        (ALL_PERIODS); each segment is computed with every state as of its start, then the
+        updates due fire, faster levels first. That is schedule "plain". Schedules "fused" and
+        "wavefront" transform it (the same numbers): the whole call is one span, each
+        component steps through its own boundaries inside it (`span`; the wavefront also
+        overlaps the blocks), and the updates at the span's end fire here.
         """
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
         plain = self.cfg.schedule == "plain"
-        cuts = (16,) if plain else ()
+        cuts = ALL_PERIODS if plain else ()
         for s, e in segments(t, idx.shape[1], cuts):
             y, new = self.step(idx[:, s:e], state, None if plain else t)
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s
             # level 1 (every 16 tokens): layers.{0..1}.memory [S, M]
-            if t % 16 == 0:
+            if is_due(t, LEVEL_1):
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["memory"] = block.memory.update(bs["memory"], "memory")
         return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
@@ -182,7 +191,7 @@ class Model(nn.Module):
         state = copy_state(state)
         t = state["t"]
         # level 1 (every 16 tokens): layers.{0..1}.memory [S, M]
-        if t % 16:
+        if not is_due(t, LEVEL_1):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["memory"] = block.memory.update(bs["memory"], "memory")
         return state

@@ -27,11 +27,17 @@ import nlc_runtime.layers.common as rt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from nlc_runtime.exec.clock import is_due, segments
 from nlc_runtime.exec.recompute import call_block
-from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span
+from nlc_runtime.exec.stream import carried, copy_state, resume, span
 from nlc_runtime.layers.attention import Attention
 from nlc_runtime.layers.norms import RMSNorm
 from nlc_runtime.memories.titans import NeuralMemory
+
+# The clock of the loop nest (`nlc plan`), in tokens: each in-context period by its level,
+# fastest first. `Model.forward` cuts its segments and fires the updates due on these.
+LEVEL_2 = 16  # layers.{0..1}.memory [S, M]
+ALL_PERIODS = (LEVEL_2,)
 
 
 @dataclass
@@ -162,25 +168,25 @@ class Model(nn.Module):
     def forward(self, idx: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
         """idx: (B, T) token ids -> logits (B, T, vocab_size) and the state after the last token.
 
-        The loop nest of `nlc plan`. Schedule "plain" cuts the tokens at every boundary of
-        every period (16,):
-        each segment is computed with every state as of its start,
-        then the updates due fire, faster levels first. Schedule "fused" (the same numbers)
-        makes the whole call one span: each component steps through its own boundaries inside
-        it (`span`), and the updates at the span's end fire here.
+        The loop nest of `nlc plan`: the tokens are cut at every boundary of every period
+        (ALL_PERIODS); each segment is computed with every state as of its start, then the
+        updates due fire, faster levels first. That is schedule "plain". Schedules "fused" and
+        "wavefront" transform it (the same numbers): the whole call is one span, each
+        component steps through its own boundaries inside it (`span`; the wavefront also
+        overlaps the blocks), and the updates at the span's end fire here.
         """
         state = resume(state, lambda: self.init_state(idx.shape[0]))
         t = state["t"]
         logits = []
         plain = self.cfg.schedule == "plain"
-        cuts = (16,) if plain else ()
+        cuts = ALL_PERIODS if plain else ()
         for s, e in segments(t, idx.shape[1], cuts):
             y, new = self.step(idx[:, s:e], state, None if plain else t)
             state.update(new)
             logits.append(y)
             t = state["t"] = t + e - s
             # level 2 (every 16 tokens): layers.{0..1}.memory [S, M]
-            if t % 16 == 0:
+            if is_due(t, LEVEL_2):
                 for block, bs in zip(self.layers, state["layers"], strict=True):
                     bs["memory"] = block.memory.update(bs["memory"], "memory")
         return (logits[0] if len(logits) == 1 else torch.cat(logits, 1)), state
@@ -191,7 +197,7 @@ class Model(nn.Module):
         state = copy_state(state)
         t = state["t"]
         # level 2 (every 16 tokens): layers.{0..1}.memory [S, M]
-        if t % 16:
+        if not is_due(t, LEVEL_2):
             for block, bs in zip(self.layers, state["layers"], strict=True):
                 bs["memory"] = block.memory.update(bs["memory"], "memory")
         return state

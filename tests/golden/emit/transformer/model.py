@@ -25,8 +25,9 @@ import nlc_runtime.layers.common as rt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from nlc_runtime.exec.clock import segments
 from nlc_runtime.exec.recompute import call_block
-from nlc_runtime.exec.stream import carried, copy_state, resume, segments
+from nlc_runtime.exec.stream import carried, copy_state, resume
 from nlc_runtime.layers.attention import Attention
 from nlc_runtime.layers.norms import RMSNorm
 
