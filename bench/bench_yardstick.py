@@ -1,5 +1,5 @@
 """Emitted models against a hand-written nanoGPT-style Transformer of the same size, side by side
-in one run on this machine (issue 14's yardstick): training tokens/s and their ratio, the
+in one run on this machine (the yardstick): training tokens/s and their ratio, the
 top-level aten ops and autograd nodes of one training step (torch.profiler), and its FLOPs
 (torch.utils.flop_counter): the FLOP ratio yardstick / model is the speed ratio the model would
 have at the yardstick's FLOP rate, the ceiling of what fewer or faster small operations can win.

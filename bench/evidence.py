@@ -1,4 +1,4 @@
-"""The small-scale evidence for HOPE (issue 17): does the multi-timescale model learn better
+"""The small-scale evidence for HOPE: does the multi-timescale model learn better
 than a Transformer or Titans at equal size and equal tokens, here, on 2 CPU cores?
 
     python bench/evidence.py --out runs/evidence            # the full run (about 30 min)

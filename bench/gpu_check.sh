@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device session's checks (../.library/device): the numbers issue 14 asks of a GPU --
+# One device session's checks: the numbers the GPU presets are measured by --
 # hope-760m at 2 x 4096 in bf16 (first-step time, tokens/s, MFU, peak memory) at the schedules
 # most likely to run well, the large-chunk variant, and `nlc train` + `nlc generate` on CUDA.
 #
@@ -72,12 +72,12 @@ export -f bench train
 export DEVICE SHAPE STEPS TRAIN_STEPS BATCH OUT
 
 # 1. The large-chunk variant (memories every 256 / 512 tokens beside a 512-token window):
-#    384 chunk steps in sequence per 2 x 4096 step; issue 14 asks >= 50% MFU of it.
+#    384 chunk steps in sequence per 2 x 4096 step; the target is >= 50% MFU of it.
 section "1. hope-760m-large-chunk, chunk kernels compiled" 100 \
     bench "$LARGE" chunks 14.11e9 bench_large
 # 2. hope-760m (main memories every 16 tokens, projections every 4) as a wavefront: 24 blocks
 #    overlapped, 348 chunk steps in sequence instead of 6,144, the wave compiled once.
-#    Issue 14: first step <= 60 s, MFU >= 20%.
+#    Targets: first step <= 60 s, MFU >= 20%.
 section "2. hope-760m wavefront, the wave compiled" 130 \
     bench "$BIG" "$WAVE" 10.70e9 bench_760m_wave
 section "3. nlc train + generate on the demo HOPE" 60 train

@@ -61,9 +61,12 @@ def _cmd_plan(args) -> int:
     from nlc.pipeline import run_front
     from nlc.plan_text import render_plan
 
-    plan = plan_schedule(run_front(args.spec, overrides=args.set).collapsed)
-    if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
+    result = run_front(args.spec, overrides=args.set)
+    plan = plan_schedule(result.collapsed)
+    if args.json:  # with the emitted loop nest (over the full graph's components)
+        from nlc.codegen.context import program_plan
+
+        print(json.dumps(program_plan(result.full, plan).to_json(), indent=2))
     else:
         print(render_plan(plan))
     return 0

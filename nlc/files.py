@@ -152,6 +152,27 @@ def write_file(
     return Path(path)
 
 
+PNG = b"\x89PNG"  # a PNG's first bytes: the only files a plot replaces
+
+
+def save_figure(fig, out: Path, error: type[Exception]) -> Path:
+    """Write a matplotlib figure as PNG to exactly `out` (folders made; no extension added)
+    through `write_file` and close it: a regular file only, replacing an earlier PNG but no
+    other file. An unwritable or refused path is one `error` naming it. (matplotlib is
+    imported here, not by this module: a command that draws nothing never loads it.)"""
+    import matplotlib.pyplot as plt
+
+    try:
+        write_file(out, lambda tmp: fig.savefig(tmp, format="png"), replaces=PNG)
+    except WriteError as err:
+        if issubclass(error, WriteError):
+            raise
+        raise error(str(err)) from None
+    finally:
+        plt.close(fig)
+    return out
+
+
 def read_regular(path: Path, error: type[Exception] = WriteError) -> bytes:
     """The bytes of a regular file; a folder, FIFO, device or socket (reading one may block or
     never end) or an unreadable file raises `error` naming it."""

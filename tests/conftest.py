@@ -33,3 +33,13 @@ def _subnormals_as_torch_starts():
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_flush_denormal(False)
+
+
+def property_examples(sample: int, full: int) -> list:
+    """The example counts of a property test run twice: `sample` examples in the unit run
+    (`make test-fast`), all `full` in `make test` (that case marked slow). Parametrize the test
+    with `examples` and give the inner `@given` function `max_examples=examples`."""
+    return [
+        pytest.param(sample, id="sample"),
+        pytest.param(full, id="full", marks=pytest.mark.slow),
+    ]

@@ -5,27 +5,29 @@ repeated in an `nn.ModuleList`), resolves each component's inputs to local varia
 orders the statements by dataflow, and annotates every module with its spec node, level and
 period. The statements compute one *segment* of tokens (`Model.step`); the loop nest around
 it (`Model.forward`: segments cut at every boundary, the updates that fire after each, faster
-levels first, the LM signal's pieces) and the end of a sequence (`Model.finish`) are built
-from the components' update groups (`nlc.codegen.nest`). The templates only lay the code out.
+levels first, the LM signal's pieces) and the end of a sequence (`Model.finish`) are the
+plan's (`plan_schedule.plan_nest` over the stateful components met here), rendered by
+`nlc.codegen.nest`. The templates only lay the code out.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import textwrap
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nlc import __version__
+from nlc.codegen import render
 from nlc.codegen.namespace import Names
-from nlc.codegen.nest import Streaming, build_nest
+from nlc.codegen.nest import render_nest, stateful
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.ir.dim import Dim, symbolic
 from nlc.ir.graph import Graph
-from nlc.ir.plan import Plan
+from nlc.ir.plan import Plan, Stateful
 from nlc.kinds.base import ComponentBase
 from nlc.kinds.emission import CodegenError, py
+from nlc.passes.plan_schedule import plan_nest, wave_piece_name
 from nlc.report import fold_names
 from nlc.spec.schema import Block
 
@@ -116,17 +118,6 @@ class ModuleDecl:
         return assignment_lines(f"self.{self.attr}", self.ctor, 8)
 
 
-def wave_piece(periods: set[int], shaped: set[int]) -> int:
-    """The piece of a wavefront over a block with these in-context periods, the smallest that
-    is a multiple of every `shaped` one (equal state shapes at every piece's start), of every
-    period below it (they fire inside a wave, before the slower ones) and a divisor of every
-    period above it (no boundary inside a piece at a phase that differs between blocks)."""
-    piece = math.lcm(*shaped) if shaped else min(periods)
-    while off := [p for p in periods if (piece % p if p <= piece else p % piece)]:
-        piece = math.lcm(piece, *off)
-    return piece
-
-
 @dataclass
 class Scope:
     """One `nn.Module` class: the model itself or a block."""
@@ -183,7 +174,8 @@ class _Builder:
         self.scopes: list[Scope] = []
         self.repeat_fields: list[tuple[str, int, str]] = []
         self.level_of = {s: lv for lv in graph.levels or () for s in lv.states}
-        self.streaming: list[Streaming] = []  # every stateful component, for the loop nest
+        self.streaming: list[Stateful] = []  # every stateful component, for the loop nest
+        self.waves: list[str] = []  # repeated blocks that may run as a wavefront
         self.names = Names()
         self.settings = symbolic(graph.model)  # sizes as expressions of the Config
 
@@ -336,12 +328,13 @@ class _Builder:
         ]
         parent.body.append(f"{out} = {source}")
         if parent.input_name == "idx" and repeat > 1 and inner.wave_ok and inner.periods:
-            piece = wave_piece(inner.periods, inner.shaped)
+            self.waves.append(attr)  # its piece is the plan's (`plan_nest`)
+            piece = wave_piece_name(attr)
             self.imports.add("from nlc_runtime.exec.wavefront import wavefront")
             parent.body += [
                 'if self.cfg.schedule == "wavefront" and t is not None:',
-                f"    # a diagonal wavefront over pieces of {piece} tokens: wave w runs block i on",
-                "    # piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)",
+                f"    # a diagonal wavefront over pieces of {piece} tokens: wave w runs block i",
+                "    # on piece w - i, the blocks of a wave batched (`nlc_runtime.exec.wavefront`)",
                 f"    {out}, new_state[{key}] = wavefront(",
                 f"        self.{attr}, {out}, state[{key}], t, {piece}, self.cfg.recompute",
                 "    )",
@@ -371,22 +364,20 @@ class _Builder:
         self.imports |= em.imports
         attr = scope.attrs[c.name]
         mod = f"self.{attr}"
-        fmt = {f"in{j}": v for j, v in enumerate(ins)}
-        needed = len({m for m in re.findall(r"\{in(\d+)\}", em.call)})
-        if needed > len(ins):
+        if em.inputs > len(ins):
             raise self.error(
                 loc + ("inputs",),
-                f"{c.kind} '{c.name}' needs {needed} inputs here; `inputs` gives {len(ins)}",
+                f"{c.kind} '{c.name}' needs {em.inputs} inputs here; `inputs` gives {len(ins)}",
             )
-        fmt.update(mod=mod, sum=" + ".join(ins), state=f"state[{py(c.name)}]")
-        call = em.call.format(**fmt)
+        call = render.call(em, mod, ins, f"state[{py(c.name)}]")
         out = f"h_{c.name}"
         shape = self.width(full)
-        if em.ctor is not None:
+        if em.module is not None:
             note = f"{full} ({c.kind}): {self.states_comment(full)}"
             if em.fixed:
                 note += f"; {', '.join(em.fixed)} fixed by the spec (not scaled by Config)"
-            scope.modules.append(ModuleDecl(attr, em.ctor, comment(note, 8), c.weights == "frozen"))
+            ctor = render.constructor(em.module)
+            scope.modules.append(ModuleDecl(attr, ctor, comment(note, 8), c.weights == "frozen"))
         if em.stateful:
             scope.stateful = True
             scope.clocked = scope.clocked or em.clocked
@@ -399,7 +390,7 @@ class _Builder:
                 target = "state" if scope.input_name == "idx" else "new_state"
                 key = py(c.name)
                 scope.learn.append(f"{target}[{key}] = {mod}.learn(state[{key}], next(teach, []))")
-            self.streaming.append(Streaming(hops, c.name, attr, full, shown + c.name, em))
+            self.streaming.append(stateful(hops, c.name, attr, full, shown + c.name, em))
             if any(n.persist for n in self.graph.states() if n.component == full):
                 scope.persist.append(c.name)
             scope.body += call_lines(f"{out}, new_state[{py(c.name)}]", call, shape)
@@ -434,13 +425,30 @@ def shown_file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
 
 
+def _built(graph: Graph, model_doc: str) -> _Builder:
+    """Every scope of the model walked: its classes, statements and stateful components."""
+    b = _Builder(graph)
+    b.scope(graph.spec.components, ("components",), "", "Model", model_doc, is_model=True)
+    return b
+
+
+def _with_nest(graph: Graph, plan: Plan, b: _Builder) -> Plan:
+    """`plan` with the loop nest over the components the builder met (`plan_nest`)."""
+    waves = {a: [s for s in b.streaming if s.hops[:1] and s.hops[0][0] == a] for a in b.waves}
+    return replace(plan, nest=plan_nest(graph, b.streaming, waves))
+
+
+def program_plan(graph: Graph, plan: Plan) -> Plan:
+    """The plan of the collapsed graph completed with the emitted loop nest over the full
+    graph `graph` (what `nlc plan --json` shows, and what `build_context` renders)."""
+    return _with_nest(graph, plan, _built(graph, ""))
+
+
 def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> dict:
     """Everything the templates need (see the module docstring)."""
     spec = graph.spec
-    b = _Builder(graph)
     spec_file = shown_file_name(spec_file)
-    model_doc = f"Model '{spec.name}' emitted by nlc from {spec_file}."
-    b.scope(spec.components, ("components",), "", "Model", model_doc, is_model=True)
+    b = _built(graph, f"Model '{spec.name}' emitted by nlc from {spec_file}.")
     scopes = b.scopes
     model_scope, blocks = scopes[0], scopes[1:]
     m = spec.model
@@ -450,11 +458,14 @@ def build_context(graph: Graph, plan: Plan, plan_text: str, spec_file: str) -> d
         levels += comment(f"level {lv.number} (period {lv.period}): {names}", 4)
     opt = spec.optimizer
     persist = any(s.persist for s in plan.scans)
-    nest = build_nest(graph, b.streaming)
-    stream = ["carried", "copy_state", "resume", "segments"]
-    if any(s.emission.call.startswith("span(") for s in b.streaming):
+    plan = _with_nest(graph, plan, b)
+    nest = render_nest(plan.nest)
+    stream = ["carried", "copy_state", "resume"]
+    if model_scope.clocked:  # a component steps through its own boundaries in a span
         stream.append("span")
     b.imports.add(f"from nlc_runtime.exec.stream import {', '.join(stream)}")
+    clock = ["is_due", "segments"] if plan.nest.clocks or plan.nest.lm_piece else ["segments"]
+    b.imports.add(f"from nlc_runtime.exec.clock import {', '.join(clock)}")
     if nest["lm_piece"] is not None:
         b.imports.add("from nlc_runtime.exec import lm_signal")
         b.imports.add("from nlc_runtime.exec.state import detach_state")
@@ -556,9 +567,9 @@ def _optimizer_lines(settings: dict) -> list[str]:
 
 def import_block(runtime: set[str]) -> list[str]:
     """The third-party import lines of model.py, in the order ruff's isort keeps them."""
+    base = {"import torch", "import torch.nn as nn", "import torch.nn.functional as F"}
     plain = sorted(
-        [line for line in runtime if line.startswith("import ")]
-        + ["import torch", "import torch.nn as nn", "import torch.nn.functional as F"],
+        {line for line in runtime if line.startswith("import ")} | base,
         key=lambda line: line.split()[1],
     )
     froms = sorted(

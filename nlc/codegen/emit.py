@@ -15,6 +15,7 @@ from nlc.codegen.context import build_context
 from nlc.passes.plan_schedule import plan_schedule
 from nlc.pipeline import FrontResult, run_front
 from nlc.plan_text import render_plan
+from nlc.spec.overrides import apply_overrides
 
 TEMPLATES = ["model.py", "train.py", "sample.py"]
 MODELINE = re.compile(r"\A# yaml-language-server:.*\n")
@@ -59,8 +60,6 @@ def compile_spec(spec: str | Path, out: str | Path, overrides: Sequence[str] = (
     # point nowhere from the compiled folder
     text = MODELINE.sub("", spec.read_text(encoding="utf-8"), count=1)
     if overrides:
-        from nlc.verify.overrides import apply_overrides
-
         doc = apply_overrides(yaml.safe_load(text), list(overrides), "--set")
         sets = " ".join(f"--set {o}" for o in overrides)
         text = f"# {spec.name} {sets}\n" + yaml.safe_dump(doc, sort_keys=False)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import builtins
 import keyword
 
+from nlc.kinds import RUNTIMES
+
 # attributes every nn.Module has (assigning a submodule there would break the module)
 _MODULE_ATTRS = frozenset(
     {
@@ -33,13 +35,12 @@ def class_name(name: str) -> str:
 
 def _imported_names() -> frozenset[str]:
     """Every name an emitted model.py imports or defines at module level."""
-    from nlc.kinds import RUNTIME_IMPORTS
-
     names = {"Model", "Config", "dataclass", "persistent_state", "_init_weights"}
-    lines = set(RUNTIME_IMPORTS.values()) | {
+    lines = {runtime.import_line for runtime in RUNTIMES} | {
         "from nlc_runtime.exec.recompute import call_block",
         "from nlc_runtime.exec.wavefront import wavefront",
-        "from nlc_runtime.exec.stream import carried, copy_state, resume, segments, span",
+        "from nlc_runtime.exec.stream import carried, copy_state, resume, span",
+        "from nlc_runtime.exec.clock import is_due, segments",
         "from nlc_runtime.exec.state import detach_state",
         "from nlc_runtime.exec import lm_signal",
     }

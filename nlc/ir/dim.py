@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nlc.spec.schema import ModelSettings
+    from nlc.spec.common import ModelSettings
 
 SETTINGS = ("vocab_size", "d_model", "n_heads", "context")
 """The model settings a size may depend on: fields of the spec's `model` and of the emitted

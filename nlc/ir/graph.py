@@ -18,8 +18,7 @@ from nlc.ir.nodes import ComputeNode, EdgeKind, Node, StateKind, StateNode
 from nlc.ir.period import Period
 
 if TYPE_CHECKING:
-    from nlc.kinds.base import ComponentBase
-    from nlc.spec.schema import ModelSettings, Spec
+    from nlc.spec.common import ModelSettings
     from nlc.spec.source import SourceMap
 
 TensorList = tuple[tuple[str, tuple[int, ...]], ...]
@@ -59,9 +58,12 @@ class Graph:
     name: str
     file: str
     model: ModelSettings
-    spec: Spec
+    # the validated spec (`nlc.spec.schema.Spec`) and its components by dotted name (instances
+    # of the kinds, `nlc.kinds`): both live above the IR, which carries them without reading
+    # them, so they are typed `Any` here
+    spec: Any
     nx: nx.MultiDiGraph = field(repr=False)
-    components: Mapping[str, ComponentBase] = field(repr=False)
+    components: Mapping[str, Any] = field(repr=False)
     component_locs: Mapping[str, tuple] = field(repr=False)
     source: SourceMap | None = field(default=None, repr=False)
     widths: Mapping[str, int | None] | None = None  # compute node -> output width (None: ids)

@@ -1,14 +1,16 @@
 """The component kinds, one module per kind: each declares the kind's spec fields (a pydantic
-model), its states and tensor shapes, its output width, how it is emitted (runtime module,
-call, update groups, the imports that code needs) and, for memories, how it compares and
-freezes (`nlc.kinds.base` lists the hooks). The registries are derived here from the modules:
-a module with a `KIND` attribute is a kind, registered under the name its `kind` field takes.
-Adding a kind is one new module here plus its runtime class and tests; the reference
-interpreter steps any streaming runtime module (`nlc.verify.steps`), and which chunk bodies
-`torch.compile` sees is the runtime's own list (`nlc_runtime.exec.compile`).
+model), its states and tensor shapes, its output width, the typed description of its runtime call
+(runtime class, arguments, update groups; code generation renders it) and, for memories, how
+it compares and freezes (`nlc.kinds.base` lists the hooks). The registries are derived here
+from the modules: a module with a `KIND` attribute is a kind, registered under the name its
+`kind` field takes. Adding a kind is one new module here plus its runtime class and tests:
+the reference interpreter steps any streaming runtime module (`nlc.verify.steps`), chunk
+kernels register themselves with the runtime (`nlc_runtime.exec.kernels`), and the kind
+contract test builds every kind's runtime module from its `examples`.
 
-Shared pieces, not kinds: `base` (ComponentBase, shape helpers), `emission` (Emission and the
-code-writing helpers), `memory` (what the parametric memories share).
+Shared pieces, not kinds: `base` (ComponentBase, shape helpers), `emission` (the description
+types: Emission, Construct, Runtime, Call, Group), `memory` (what the parametric memories
+share).
 """
 
 from __future__ import annotations
@@ -34,15 +36,5 @@ KINDS = _discover()
 """Every component kind, by the name a spec uses in `kind:` (in module-name order)."""
 
 
-def _runtime_imports() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for cls in KINDS.values():
-        for symbol, line in cls.runtime.items():
-            if out.setdefault(symbol, line) != line:
-                raise ValueError(f"kinds disagree on the import for {symbol!r}")
-    return dict(sorted(out.items()))
-
-
-RUNTIME_IMPORTS = _runtime_imports()
-"""Which runtime import a piece of emitted code needs, keyed by the text that uses it: the
-union of the kinds' `runtime` tables."""
+RUNTIMES = tuple(sorted({r for cls in KINDS.values() for r in cls.runtimes}, key=repr))
+"""Every runtime class a kind may build (the union of the kinds' `runtimes`)."""

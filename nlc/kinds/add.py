@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from nlc.kinds.base import ComponentBase
-from nlc.kinds.emission import Emission
+from nlc.kinds.emission import Call, Emission
 
 
 class Add(ComponentBase):
@@ -16,7 +16,7 @@ class Add(ComponentBase):
     max_inputs: ClassVar[int | None] = None
 
     def emit(self, d, model, tie_attr):
-        return Emission(None, "{sum}")
+        return Emission(None, Call.SUM, inputs=0)
 
 
 KIND = Add

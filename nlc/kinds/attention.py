@@ -17,7 +17,10 @@ from nlc.kinds.base import (
     norm_params,
     same_width,
 )
-from nlc.kinds.emission import ATTN_IMPL, CONTEXT, Emission, Group, call_args
+from nlc.kinds.emission import ATTN_IMPL, Call, Construct, Emission, Group, Runtime
+
+ATTENTION = Runtime("nlc_runtime.layers.attention", "Attention")
+SEGMENT_ATTENTION = Runtime("nlc_runtime.layers.common", "SegmentAttention", alias="rt")
 
 
 class Attention(ComponentBase):
@@ -37,10 +40,12 @@ class Attention(ComponentBase):
     qk_norm: bool = Field(False, description="RMSNorm on each head's q and k (before RoPE).")
     max_inputs: ClassVar[int | None] = 2  # MAC: [segment stream, memory readout]
 
-    runtime: ClassVar[dict[str, str]] = {
-        "Attention(": "from nlc_runtime.layers.attention import Attention",
-        "rt.": "import nlc_runtime.layers.common as rt",
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (ATTENTION, SEGMENT_ATTENTION)
+    examples: ClassVar[tuple[dict, ...]] = (
+        {},
+        {"window": 4, "qk_norm": True, "persistent_tokens": 2},
+        {"segment": 4, "persistent_tokens": 2},
+    )
 
     @model_validator(mode="after")
     def _one_span(self):
@@ -86,10 +91,7 @@ class Attention(ComponentBase):
         heads = self.heads or model.n_heads
         qk = {"qk_norm": True} if self.qk_norm else {}
         if self.segment is not None:
-            args = call_args(
-                d, heads, self.segment, n_persistent=self.persistent_tokens, rope=self.rope, **qk,
-                impl=ATTN_IMPL,
-            )  # fmt: skip
+            args = {"n_persistent": self.persistent_tokens, "rope": self.rope, **qk}
             reset = Group(
                 "segment",
                 self.segment,
@@ -98,19 +100,15 @@ class Attention(ComponentBase):
                 note="starts a new segment (empty cache)",
                 shaped=True,
             )
-            return Emission(
-                f"rt.SegmentAttention({args})",
-                "span({mod}, {state}, t, {in0}, {in1})",
-                stateful=True,
-                groups=(reset,),
+            module = Construct(
+                SEGMENT_ATTENTION, (d, heads, self.segment), args | {"impl": ATTN_IMPL}
             )
+            return Emission(module, Call.SPAN, inputs=2, groups=(reset,))
         # full causal attention keeps at most `context` tokens: beyond, its window slides
-        span = {"cache": CONTEXT} if self.window is None else {}
-        args = call_args(
-            d, heads, window=self.window, n_persistent=self.persistent_tokens, rope=self.rope, **qk,
-            **span, impl=ATTN_IMPL,
-        )  # fmt: skip
-        return Emission(f"Attention({args})", "{mod}({in0}, {state})", stateful=True)
+        span = {"cache": model.context} if self.window is None else {}
+        args = {"window": self.window, "n_persistent": self.persistent_tokens, "rope": self.rope}
+        module = Construct(ATTENTION, (d, heads), args | qk | span | {"impl": ATTN_IMPL})
+        return Emission(module, Call.STREAM)
 
 
 KIND = Attention

@@ -8,28 +8,34 @@ everything nlc knows about a kind lives in its class, one module per kind in `nl
 - `tensors(in_width, model)`: the tensors of each state (`infer_shapes`, parameter counts); the
   outer weights' tensors (`W`, an outer CMS level) are named and shaped as the runtime module's
   parameters, so `<component>.<tensor>` is a key of the emitted model's state_dict;
-- `emit(d, model, tie_attr)`: its runtime module, call and update groups (code generation), with
-  `runtime`, the imports that code needs;
-- `memory_shape()`, `freezes`: how a parametric memory compares and freezes (verify, collapse).
+- `emit(d, model, tie_attr)`: a typed description of its runtime call (`nlc.kinds.emission`:
+  the runtime class and its arguments, how the step calls it, its update groups), which code
+  generation renders; `runtimes`, the runtime classes it may build, and `examples`, field sets
+  the kind contract test (tests/codegen/test_kind_contract.py) builds them from;
+- `memory_shape()`, `freezes`: how a parametric memory compares and freezes (verify, collapse);
+- `canonical_parameters(params)`, `part_parameters(part, params)`: where the parameters a
+  rewrite gives it (or a part of it) sit in the module that runs it (`nlc.verify.numerical`).
 `ShapeProblem` carries a field path relative to the component, so errors point at the line.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from nlc.ir.nodes import Signal, StateDecl, StateKind
 from nlc.ir.period import FROZEN_PERIOD, OUTER_PERIOD
-from nlc.kinds.emission import CodegenError
-from nlc.spec.common import Identifier, Strict, WeightsPeriod
-
-if TYPE_CHECKING:
-    from nlc.kinds.emission import Emission
-    from nlc.spec.schema import ModelSettings
+from nlc.kinds.emission import CodegenError, Emission, Runtime
+from nlc.spec.common import Identifier, ModelSettings, Strict, WeightsPeriod
 
 Tensors = dict[str, list[tuple[str, tuple[int, ...]]]]
+Shapes = Mapping[str, tuple[int, ...]]  # a module's parameters (names relative to it) -> shapes
+# How a parameter of a kind sits in a module's parameter: None (as is), "T" (transposed) or
+# (start, stop), a block of its rows.
+View = None | str | tuple[int, int]
+Placement = dict[str, tuple[str, View]]  # local name -> (module parameter, view)
 
 
 class ShapeProblem(Exception):
@@ -55,9 +61,12 @@ class ComponentBase(Strict):
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     reads_tokens: ClassVar[bool] = False  # True only for the embedding
-    # the runtime the emitted code imports for this kind: text of its constructor or call ->
-    # the import line (`nlc.kinds.RUNTIME_IMPORTS` is the union over the kinds)
-    runtime: ClassVar[dict[str, str]] = {}
+    # the runtime classes its emissions build (the emitted names stay clear of them:
+    # `nlc.codegen.namespace`; the kind contract test checks every emission uses one)
+    runtimes: ClassVar[tuple[Runtime, ...]] = ()
+    # field sets (beside `kind` and `name`) that the kind contract test builds the runtime
+    # module from: one per distinct runtime call of the kind
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     # a single memory of this kind that never learns in context reads as a `frozen_memory`
     # (`nlc.passes.freeze_static_memories`)
     freezes: ClassVar[bool] = False
@@ -85,6 +94,19 @@ class ComponentBase(Strict):
         """(depth, expansion, residual, conv) of a single parametric memory, the family that
         `nlc.passes.canonical_memory` compares by what it computes; None for other kinds."""
         return None
+
+    def canonical_parameters(self, params: Shapes) -> Placement:
+        """This component's parameters (by their local names) in `params`, the parameters of
+        the module that runs it: by default the module's own, as they are. A kind that a
+        rewrite puts in place of another (`frozen_memory` for a memory that never learns)
+        reads the other's module here."""
+        return {name: (name, None) for name in params}
+
+    def part_parameters(self, part: str, params: Shapes) -> Placement:
+        """The parameters of `part` (`level0.mlp`), a component a rewrite made out of this one
+        (`nlc.passes.expand_outer_cms`), in `params`, this component's module's parameters;
+        none by default."""
+        return {}
 
     # --- helpers ------------------------------------------------------------------------------
     def _weight_decl(self, local: str = "W") -> StateDecl:

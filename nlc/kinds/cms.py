@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from nlc.ir.dim import Dim, code, dim_max
+from nlc.ir.dim import Dim, dim_max
 from nlc.ir.nodes import Signal, StateDecl, StateKind
 from nlc.ir.period import FROZEN_PERIOD, OUTER_PERIOD, Period
 from nlc.kinds.base import ComponentBase, HiddenWidth, ShapeProblem, Tensors, norm_params
-from nlc.kinds.emission import IMPL, SPAN, CodegenError, Emission, Group, Raw, call_args, is_data
+from nlc.kinds.emission import (
+    IMPL,
+    Call,
+    CodegenError,
+    Construct,
+    Emission,
+    Group,
+    Ratio,
+    Runtime,
+    is_data,
+)
 from nlc.spec.common import Coefficient, PeriodField, is_zero
 
 # lr * period * width of a CMS level (signal local) above which its in-context step diverges.
 STABLE_STEP = 2.0
 LM_SIGNAL_LR = 1e-2  # default inner lr of a level learning from the LM gradient
+CMS_RUNTIME = Runtime("nlc_runtime.memories.cms", "CMS")
 
 
 class CMSLevel(HiddenWidth):
@@ -61,7 +73,14 @@ class CMS(ComponentBase):
     activation: Literal["gelu", "silu", "relu"] = "gelu"
     learn_init: bool = True
 
-    runtime: ClassVar[dict[str, str]] = {"CMS(": "from nlc_runtime.memories.cms import CMS"}
+    runtimes: ClassVar[tuple[Runtime, ...]] = (CMS_RUNTIME,)
+    examples: ClassVar[tuple[dict, ...]] = (
+        {"levels": [{"period": 2}, {"period": 4, "optimizer": "momentum"}, {"period": "outer"}]},
+        {"levels": [{"period": 2, "persist": True}, {"period": "frozen", "hidden": 8}],
+         "variant": "independent"},
+        {"levels": [{"period": 2}, {"period": 4}], "variant": "nested", "signal": "lm"},
+        {"levels": [{"period": "outer"}]},
+    )  # fmt: skip
 
     def state_decls(self, model):
         decls = []
@@ -162,6 +181,21 @@ class CMS(ComponentBase):
         else:  # no W state: the weight rides with an outer level's own
             out[f"mlp{home(k - 1)}"] = out[f"mlp{home(k - 1)}"] + agg
 
+    def part_parameters(self, part, params):
+        """An outer level's sublayers, as `expand_outer_cms` writes them (`level<i>.norm`,
+        `level<i>.mlp`): the norm's gain is the runtime's `norms.<i>.weight`; the MLP's up and
+        down weights are `W1.<i>` and `W2.<i>` transposed (used as n @ W1; nn.Linear stores
+        out x in)."""
+        match = re.fullmatch(r"level(\d+)\.(norm|mlp)", part)
+        if match is None:
+            return {}
+        i, role = match.groups()
+        table = {
+            "norm": [("weight", f"norms.{i}.weight", None)],
+            "mlp": [("up.weight", f"W1.{i}", "T"), ("down.weight", f"W2.{i}", "T")],
+        }
+        return {local: (name, view) for local, name, view in table[role] if name in params}
+
     def level_width(self, i: int, d_in: int) -> int:
         """The width that scales level i's step: the larger of its input and hidden widths."""
         return dim_max(d_in, self.levels[i].hidden_width(d_in))
@@ -214,8 +248,7 @@ class CMS(ComponentBase):
         # period frozen: never updated in context (period None) and never trained either
         frozen = [i for i, lv in enumerate(self.levels) if lv.period == "frozen"]
         momentum = [lv.momentum if lv.optimizer == "momentum" else None for lv in self.levels]
-        args = call_args(
-            d,
+        args = dict(
             periods=periods,
             hidden=[lv.hidden_width(d) for lv in self.levels],
             lrs=[_level_lr(self, i, d) for i in range(len(self.levels))],
@@ -238,16 +271,15 @@ class CMS(ComponentBase):
         )
         fixed = [f"levels.{i}.hidden" for i, lv in enumerate(self.levels) if lv.hidden is not None]
         return Emission(
-            f"CMS({args})",
-            SPAN if groups else "{mod}({in0}, {state})",
-            stateful=True,
+            Construct(CMS_RUNTIME, (d,), args),
+            Call.SPAN if groups else Call.STREAM,
             groups=groups,
             lm_signal=self.signal == "lm" and bool(groups),
             fixed=tuple(fixed),
         )
 
 
-def _level_lr(c: CMS, i: int, d: int) -> float | Raw:
+def _level_lr(c: CMS, i: int, d: int) -> float | Ratio:
     """Level i's inner lr: the spec's number, or its default (`CMS.level_lr`); the default of
     a level learning in context from its local signal scales with the level's width, so it is
     written as an expression of the Config (`1.0 / (32 * (4 * cfg.d_model))`): a wider model
@@ -256,7 +288,7 @@ def _level_lr(c: CMS, i: int, d: int) -> float | Raw:
     local = c.signal == "local" and isinstance(level.period, int)
     if level.lr is not None or not local or not isinstance(width, Dim):
         return c.level_lr(i, d)
-    return Raw(f"{STABLE_STEP / 2} / ({code(level.period * width)})")
+    return Ratio(STABLE_STEP / 2, level.period * width)
 
 
 KIND = CMS

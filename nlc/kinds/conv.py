@@ -8,7 +8,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from nlc.kinds.base import ComponentBase
-from nlc.kinds.emission import Emission, call_args
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
+
+CAUSAL_CONV = Runtime("nlc_runtime.layers.conv", "CausalConv1d")
 
 
 class Conv(ComponentBase):
@@ -17,16 +19,14 @@ class Conv(ComponentBase):
     kind: Literal["conv"]
     window: int = Field(4, gt=0)
 
-    runtime: ClassVar[dict[str, str]] = {
-        "CausalConv1d(": "from nlc_runtime.layers.conv import CausalConv1d"
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (CAUSAL_CONV,)
+    examples: ClassVar[tuple[dict, ...]] = ({}, {"window": 2})
 
     def tensors(self, d_in, model):
         return {"W": [("weight", (d_in, self.window))]}  # depthwise, no bias
 
     def emit(self, d, model, tie_attr):
-        module = f"CausalConv1d({call_args(d, self.window)})"
-        return Emission(module, "{mod}({in0}, {state})", stateful=True)
+        return Emission(Construct(CAUSAL_CONV, (d, self.window)), Call.STREAM)
 
 
 KIND = Conv

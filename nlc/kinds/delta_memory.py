@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from nlc.kinds.emission import Emission
+from nlc.kinds.emission import Emission, Runtime
 from nlc.kinds.linear_attention import LinearAttention
-from nlc.kinds.memory import neural_memory_emission
+from nlc.kinds.memory import NEURAL_MEMORY, neural_memory_emission
 from nlc.spec.common import InnerOptimizer, Update
 
 
@@ -20,9 +20,11 @@ class DeltaMemory(LinearAttention):
         period=1, objective="l2", optimizer=InnerOptimizer(kind="gd", lr="data_dependent")
     )
 
-    runtime: ClassVar[dict[str, str]] = {
-        "NeuralMemory(": "from nlc_runtime.memories.titans import NeuralMemory"
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (NEURAL_MEMORY,)
+    examples: ClassVar[tuple[dict, ...]] = (
+        {},
+        {"update": {"period": 4, "optimizer": {"kind": "dgd", "lr": 0.1, "retention": 0.01}}},
+    )
 
     def emit(self, d, model, tie_attr) -> Emission:
         return neural_memory_emission(self, d, self.heads or model.n_heads, 1, 1.0)

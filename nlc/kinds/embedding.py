@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from nlc.ir.dim import Dim
 from nlc.kinds.base import ComponentBase
-from nlc.kinds.emission import Emission
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
+
+EMBEDDING = Runtime("torch.nn", "Embedding", alias="nn")
 
 
 class Embedding(ComponentBase):
@@ -13,6 +16,7 @@ class Embedding(ComponentBase):
 
     kind: Literal["embedding"]
     reads_tokens: ClassVar[bool] = True
+    runtimes: ClassVar[tuple[Runtime, ...]] = (EMBEDDING,)
 
     def out_width(self, in_widths, model):
         return model.d_model
@@ -21,7 +25,8 @@ class Embedding(ComponentBase):
         return {"W": [("weight", (model.vocab_size, model.d_model))]}
 
     def emit(self, d, model, tie_attr):
-        return Emission("nn.Embedding(cfg.vocab_size, cfg.d_model)", "{mod}({in0})")
+        sizes = (Dim(model.vocab_size, "vocab_size"), Dim(model.d_model, "d_model"))
+        return Emission(Construct(EMBEDDING, sizes), Call.MODULE)
 
 
 KIND = Embedding

@@ -8,8 +8,10 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from nlc.kinds.base import ComponentBase, head_split, linear_params, norm_params
-from nlc.kinds.emission import Emission, call_args
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
 from nlc.kinds.memory import memory_mlp_shapes
+
+FROZEN_MEMORY = Runtime("nlc_runtime.memories.frozen", "FrozenMemory")
 
 
 class FrozenMemory(ComponentBase):
@@ -26,9 +28,8 @@ class FrozenMemory(ComponentBase):
     residual: bool = Field(False, description="M(x) = x + MLP(x) (as HOPE's memories).")
     conv: int | None = Field(4, gt=0, description="Depthwise conv window after q; null = none.")
 
-    runtime: ClassVar[dict[str, str]] = {
-        "FrozenMemory(": "from nlc_runtime.memories.frozen import FrozenMemory"
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (FROZEN_MEMORY,)
+    examples: ClassVar[tuple[dict, ...]] = ({}, {"depth": 1, "conv": None, "residual": True})
 
     def tensors(self, d_in, model):  # the runtime's FrozenMemory
         h, dh = head_split(self.heads, d_in, model)
@@ -45,10 +46,24 @@ class FrozenMemory(ComponentBase):
             + linear_params("proj", d_in, d_in)
         }
 
+    def canonical_parameters(self, params):
+        """Its own module's parameters; or, when it stands for a memory that never learns
+        (`freeze_static_memories`) and the module is that memory's `NeuralMemory`, the read
+        path in it: `to_q` and the conv are the q rows (the first third) of `to_qkv` and of
+        the conv, the rest as named; the keys, values and gates are left over."""
+        qkv = params.get("to_qkv.weight")
+        if qkv is None:
+            return super().canonical_parameters(params)
+        q_rows = (0, qkv[0] // 3)
+        read: dict = {"to_q.weight": ("to_qkv.weight", q_rows)}
+        if "conv.weight" in params:
+            read["conv.weight"] = ("conv.weight", q_rows)
+        keep = ("init_W.", "out_norm.", "to_gate.", "proj.")
+        return read | {name: (name, None) for name in params if name.startswith(keep)}
+
     def emit(self, d, model, tie_attr) -> Emission:
         heads = self.heads or model.n_heads
-        args = call_args(
-            d,
+        args = dict(
             n_heads=heads,
             depth=self.depth,
             expansion=float(self.expansion),
@@ -56,7 +71,7 @@ class FrozenMemory(ComponentBase):
             conv=bool(self.conv),
             conv_kernel=self.conv or 4,
         )
-        return Emission(f"FrozenMemory({args})", "{mod}({in0}, {state})", stateful=True)
+        return Emission(Construct(FROZEN_MEMORY, (d,), args), Call.STREAM)
 
 
 KIND = FrozenMemory

@@ -7,7 +7,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from nlc.kinds.base import ComponentBase, norm_params
-from nlc.kinds.emission import Emission, call_args
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
+
+GATE = Runtime("nlc_runtime.layers.common", "Gate", alias="rt")
 
 
 class Gate(ComponentBase):
@@ -19,7 +21,8 @@ class Gate(ComponentBase):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
 
-    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers.common as rt"}
+    runtimes: ClassVar[tuple[Runtime, ...]] = (GATE,)
+    examples: ClassVar[tuple[dict, ...]] = ({}, {"normalize": False, "activation": "silu"})
 
     def tensors(self, d_in, model):
         return (
@@ -29,8 +32,8 @@ class Gate(ComponentBase):
         )
 
     def emit(self, d, model, tie_attr):
-        args = call_args(d, activation=self.activation, normalize=self.normalize)
-        return Emission(f"rt.Gate({args})", "{mod}({in0}, {in1})")
+        args = {"activation": self.activation, "normalize": self.normalize}
+        return Emission(Construct(GATE, (d,), args), Call.MODULE, inputs=2)
 
 
 KIND = Gate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from nlc.kinds.base import ComponentBase
-from nlc.kinds.emission import Emission
+from nlc.kinds.emission import Call, Emission
 
 
 class Identity(ComponentBase):
@@ -14,7 +14,7 @@ class Identity(ComponentBase):
     kind: Literal["identity"]
 
     def emit(self, d, model, tie_attr):
-        return Emission(None, "{in0}")
+        return Emission(None, Call.PASS)
 
 
 KIND = Identity

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from nlc.kinds.base import ComponentBase
-from nlc.kinds.emission import Emission, call_args
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
+
+LINEAR = Runtime("torch.nn", "Linear", alias="nn")
 
 
 class Linear(ComponentBase):
@@ -16,6 +18,8 @@ class Linear(ComponentBase):
     kind: Literal["linear"]
     out: int = Field(gt=0)
     bias: bool = False
+    runtimes: ClassVar[tuple[Runtime, ...]] = (LINEAR,)
+    examples: ClassVar[tuple[dict, ...]] = ({"out": 8}, {"out": 8, "bias": True})
 
     def out_width(self, in_widths, model):
         return self.out
@@ -26,8 +30,8 @@ class Linear(ComponentBase):
         }
 
     def emit(self, d, model, tie_attr):
-        module = f"nn.Linear({call_args(d, self.out, bias=self.bias)})"
-        return Emission(module, "{mod}({in0})", fixed=("out",))
+        module = Construct(LINEAR, (d, self.out), {"bias": self.bias})
+        return Emission(module, Call.MODULE, fixed=("out",))
 
 
 KIND = Linear

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from nlc.kinds.base import head_split
-from nlc.kinds.emission import Emission
+from nlc.kinds.emission import Emission, Runtime
 from nlc.kinds.memory import MemoryBase, memory_mlp_shapes, neural_memory_emission
 from nlc.spec.common import InnerOptimizer, Update
+
+LINEAR_ATTENTION = Runtime("nlc_runtime.memories.linear_attention", "LinearAttention")
 
 
 class LinearAttention(MemoryBase):
@@ -17,9 +19,7 @@ class LinearAttention(MemoryBase):
     feature_map: Literal["identity", "elu1"] = "identity"
     update: Update = Update(period=1, objective="dot", optimizer=InnerOptimizer(lr=1.0))
 
-    runtime: ClassVar[dict[str, str]] = {
-        "LinearAttention(": "from nlc_runtime.memories.linear_attention import LinearAttention"
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (LINEAR_ATTENTION,)
 
     def tensors(self, d_in, model):
         h, dh = head_split(self.heads, d_in, model)
@@ -28,7 +28,7 @@ class LinearAttention(MemoryBase):
 
     def emit(self, d, model, tie_attr) -> Emission:
         heads = self.heads or model.n_heads
-        return neural_memory_emission(self, d, heads, 1, 1.0, cls="LinearAttention")
+        return neural_memory_emission(self, d, heads, 1, 1.0, runtime=LINEAR_ATTENTION)
 
     def memory_shape(self):
         return 1, 1, False, None

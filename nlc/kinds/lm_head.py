@@ -3,13 +3,14 @@ embedding's weights read again when tied."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from nlc.ir.dim import code
+from nlc.ir.dim import Dim
 from nlc.kinds.base import ComponentBase, ShapeProblem
-from nlc.kinds.emission import CodegenError, Emission
+from nlc.kinds.emission import Call, CodegenError, Construct, Emission, Runtime
+from nlc.kinds.linear import LINEAR
 
 
 class LMHead(ComponentBase):
@@ -19,6 +20,7 @@ class LMHead(ComponentBase):
     tie: str | None = Field(
         None, description="Name of an embedding component to share weights with."
     )
+    runtimes: ClassVar[tuple[Runtime, ...]] = (LINEAR,)
 
     def out_width(self, in_widths, model):
         if in_widths[0] != model.d_model and self.tie:
@@ -36,8 +38,9 @@ class LMHead(ComponentBase):
                 raise CodegenError(
                     ("tie",), "a tied head must sit at the same level as its embedding"
                 )
-            return Emission(None, f"F.linear({{in0}}, self.{tie_attr}.weight)")
-        return Emission(f"nn.Linear({code(d)}, cfg.vocab_size, bias=False)", "{mod}({in0})")
+            return Emission(None, Call.TIED, tied=tie_attr)
+        vocab = Dim(model.vocab_size, "vocab_size")
+        return Emission(Construct(LINEAR, (d, vocab), {"bias": False}), Call.MODULE)
 
 
 KIND = LMHead

@@ -12,16 +12,19 @@ from nlc.ir.period import Period
 from nlc.kinds.base import ComponentBase, linear_params, norm_params
 from nlc.kinds.emission import (
     IMPL,
-    SPAN,
+    Call,
     CodegenError,
+    Construct,
     Emission,
     Group,
-    call_args,
+    Runtime,
     const,
     is_data,
     lr_max,
 )
 from nlc.spec.common import DataDependent, Update, is_zero
+
+NEURAL_MEMORY = Runtime("nlc_runtime.memories.titans", "NeuralMemory")
 
 
 class MemoryBase(ComponentBase):
@@ -119,11 +122,13 @@ def neural_memory_emission(
     depth: int,
     expansion: float,
     residual: bool = False,
-    cls: str = "NeuralMemory",
+    runtime: Runtime = NEURAL_MEMORY,
+    local: str = "M",
 ) -> Emission:
-    """The runtime's `NeuralMemory` (or `cls`, a subclass) running memory `c`: a memory MLP of
+    """The runtime's `NeuralMemory` (or `runtime`, a subclass) running memory `c`: a memory MLP of
     `depth` layers (hidden `expansion` x head width), its gates and update rule as the spec
-    says, one update group at the memory's period."""
+    says, one update group at the memory's period, making its state `local` (and its momentum,
+    as `MemoryBase._memory_decls` names them) visible."""
     u = c.update
     opt = u.optimizer
     if u.objective not in ("l2", "dot"):
@@ -157,8 +162,7 @@ def neural_memory_emission(
     if opt.retention is not None and alpha_gate == "const":
         constants["alpha_const"] = const(opt.retention, 0.01)
     conv = getattr(c, "conv", None)
-    args = call_args(
-        d,
+    args = dict(
         n_heads=heads,
         depth=depth,
         expansion=float(expansion),
@@ -183,11 +187,11 @@ def neural_memory_emission(
         **({"qk_norm": False} if getattr(c, "qk_norm", True) is False else {}),
         impl=IMPL,
     )
-    states = ("S", "M") if opt.has_momentum else ("M",)
+    momentum = "S" if local == "M" else f"{local}_momentum"
+    states = (momentum, local) if opt.has_momentum else (local,)
     return Emission(
-        f"{cls}({args})",
-        SPAN,
-        stateful=True,
+        Construct(runtime, (d,), args),
+        Call.SPAN,
         groups=(Group("memory", u.period, states),),
         flush=u.partial_chunk != "drop",
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from nlc.kinds.base import ComponentBase, HiddenWidth, linear_params
-from nlc.kinds.emission import Emission, call_args
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
+
+MLP_RUNTIME = Runtime("nlc_runtime.layers.common", "MLP", alias="rt")
 
 
 class MLP(ComponentBase, HiddenWidth):
@@ -14,15 +16,16 @@ class MLP(ComponentBase, HiddenWidth):
     kind: Literal["mlp"]
     activation: Literal["gelu", "silu", "relu"] = "gelu"
 
-    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers.common as rt"}
+    runtimes: ClassVar[tuple[Runtime, ...]] = (MLP_RUNTIME,)
+    examples: ClassVar[tuple[dict, ...]] = ({}, {"hidden": 12, "activation": "silu"})
 
     def tensors(self, d_in, model):
         h = self.hidden_width(d_in)
         return {"W": linear_params("up", h, d_in) + linear_params("down", d_in, h)}
 
     def emit(self, d, model, tie_attr):
-        args = call_args(d, self.hidden_width(d), activation=self.activation)
-        return Emission(f"rt.MLP({args})", "{mod}({in0})", fixed=self.fixed_widths())
+        module = Construct(MLP_RUNTIME, (d, self.hidden_width(d)), {"activation": self.activation})
+        return Emission(module, Call.MODULE, fixed=self.fixed_widths())
 
 
 KIND = MLP

@@ -11,22 +11,26 @@ from nlc.ir.period import Period
 from nlc.kinds.base import Tensors, head_split, linear_params, norm_params
 from nlc.kinds.emission import (
     IMPL,
-    SPAN,
+    Call,
     CodegenError,
+    Construct,
     Emission,
     Group,
-    call_args,
+    Runtime,
     const,
     is_data,
     lr_max,
 )
 from nlc.kinds.memory import (
+    NEURAL_MEMORY,
     MemoryBase,
     check_memory_fields,
     memory_mlp_shapes,
     neural_memory_emission,
 )
 from nlc.spec.common import DataDependent, InnerOptimizer, PeriodField, Update
+
+SELF_MODIFYING_TITANS = Runtime("nlc_runtime.memories.selfmod", "SelfModifyingTitans")
 
 
 class SelfModUpdate(Update):
@@ -56,10 +60,14 @@ class SelfModifyingTitans(MemoryBase):
     conv: int | None = Field(4, gt=0)
     update: SelfModUpdate = SelfModUpdate()
 
-    runtime: ClassVar[dict[str, str]] = {
-        "SelfModifyingTitans(": "from nlc_runtime.memories.selfmod import SelfModifyingTitans",
-        "NeuralMemory(": "from nlc_runtime.memories.titans import NeuralMemory",
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (SELF_MODIFYING_TITANS, NEURAL_MEMORY)
+    examples: ClassVar[tuple[dict, ...]] = (
+        {},
+        {"adaptive_q": False, "update": {"optimizer": {"kind": "momentum", "momentum": 0.9,
+                                                       "lr": "data_dependent",
+                                                       "retention": "data_dependent"}}},
+        {"self_modifying": False},
+    )  # fmt: skip
     freezes: ClassVar[bool] = True
 
     @model_validator(mode="after")
@@ -130,7 +138,7 @@ class SelfModifyingTitans(MemoryBase):
         opt = u.optimizer
         if not self.self_modifying:
             return neural_memory_emission(
-                self, d, heads, depth=2, expansion=self.expansion, residual=True
+                self, d, heads, depth=2, expansion=self.expansion, residual=True, local="M_memory"
             )
         if u.objective != "l2":
             raise CodegenError(
@@ -176,8 +184,7 @@ class SelfModifyingTitans(MemoryBase):
                     f"self-modifying Titans learns its memories in context: {field} is a number "
                     f"of tokens, not {period!r}",
                 )
-        args = call_args(
-            d,
+        args = dict(
             n_heads=heads,
             expansion=float(self.expansion),
             chunk_mem=u.period,
@@ -202,9 +209,8 @@ class SelfModifyingTitans(MemoryBase):
         )
         main = (("M_memory_momentum",) if momenta else ()) + ("M_memory",)
         return Emission(
-            f"SelfModifyingTitans({args})",
-            SPAN,
-            stateful=True,
+            Construct(SELF_MODIFYING_TITANS, (d,), args),
+            Call.SPAN,
             groups=(
                 Group("projections", u.projection_period, projections, shaped=True),
                 Group("memory", u.period, main, shaped=True),

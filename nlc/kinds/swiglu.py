@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from nlc.kinds.base import ComponentBase, HiddenWidth, linear_params
-from nlc.kinds.emission import Emission, call_args
+from nlc.kinds.emission import Call, Construct, Emission, Runtime
+
+SWIGLU = Runtime("nlc_runtime.layers.common", "SwiGLU", alias="rt")
 
 
 class SwiGLU(ComponentBase, HiddenWidth):
@@ -13,7 +15,8 @@ class SwiGLU(ComponentBase, HiddenWidth):
 
     kind: Literal["swiglu"]
 
-    runtime: ClassVar[dict[str, str]] = {"rt.": "import nlc_runtime.layers.common as rt"}
+    runtimes: ClassVar[tuple[Runtime, ...]] = (SWIGLU,)
+    examples: ClassVar[tuple[dict, ...]] = ({}, {"expansion": 2})
 
     def default_hidden(self, d_in: int) -> int:
         return (8 * d_in) // 3
@@ -27,8 +30,8 @@ class SwiGLU(ComponentBase, HiddenWidth):
         }
 
     def emit(self, d, model, tie_attr):
-        args = call_args(d, self.hidden_width(d))
-        return Emission(f"rt.SwiGLU({args})", "{mod}({in0})", fixed=self.fixed_widths())
+        module = Construct(SWIGLU, (d, self.hidden_width(d)))
+        return Emission(module, Call.MODULE, fixed=self.fixed_widths())
 
 
 KIND = SwiGLU

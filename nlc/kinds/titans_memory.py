@@ -7,8 +7,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from nlc.kinds.base import head_split
-from nlc.kinds.emission import Emission
-from nlc.kinds.memory import MemoryBase, memory_mlp_shapes, neural_memory_emission
+from nlc.kinds.emission import Emission, Runtime
+from nlc.kinds.memory import NEURAL_MEMORY, MemoryBase, memory_mlp_shapes, neural_memory_emission
 from nlc.spec.common import InnerOptimizer, Update
 
 
@@ -37,9 +37,12 @@ class TitansMemory(MemoryBase):
         ),
     )
 
-    runtime: ClassVar[dict[str, str]] = {
-        "NeuralMemory(": "from nlc_runtime.memories.titans import NeuralMemory"
-    }
+    runtimes: ClassVar[tuple[Runtime, ...]] = (NEURAL_MEMORY,)
+    examples: ClassVar[tuple[dict, ...]] = (
+        {},
+        {"depth": 1, "conv": None, "residual": True, "learn_init": False, "qk_norm": False},
+        {"update": {"period": 4, "optimizer": {"kind": "gd", "lr": 0.1}}},
+    )
     freezes: ClassVar[bool] = True
 
     def tensors(self, d_in, model):

@@ -20,10 +20,9 @@ PROG = "nlc bench recall"
 
 
 def _cmd_recall(args) -> int:
-    from nlc.files import WriteError, check_target
+    from nlc.files import PNG, WriteError, check_target
     from nlc.recall import data, report, score, settings
     from nlc.recall.train import BenchError, spec_label, spec_path, train_spec
-    from nlc.train.plot import PNG
 
     try:
         s = settings.quick() if args.quick else settings.Settings()

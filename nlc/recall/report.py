@@ -82,7 +82,6 @@ def write_plot(report: dict, cells, out: Path) -> Path:
     fig.suptitle("MQAR recall (nlc bench recall)")
     fig.tight_layout()
     fig.set_dpi(100)
-    from nlc.files import WriteError
-    from nlc.train.plot import save_figure
+    from nlc.files import WriteError, save_figure
 
     return save_figure(fig, out, WriteError)

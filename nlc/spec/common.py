@@ -1,11 +1,12 @@
-"""Shared field types of the spec language: names, periods, coefficients, inner rules."""
+"""Shared field types of the spec language: names, periods, coefficients, inner rules, and the
+model-wide settings (`ModelSettings`, which the IR and the kinds read)."""
 
 from __future__ import annotations
 
 import keyword
 from typing import Annotated, Any, Literal
 
-from nlc_runtime.training.flags import FLOAT32_MAX, FLOAT32_SPAN, in_float32
+from nlc_runtime.training.flags import FLOAT32_MAX, FLOAT32_SPAN, MAX_CONTEXT, in_float32
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 RESERVED_NAMES = frozenset({"in", "tokens", "loss", "optimizer"})
@@ -146,3 +147,21 @@ class Update(Strict):
         "flush", description="What to do with a last chunk shorter than the period."
     )
     stop_grad: bool = Field(False, description="Do not backpropagate through inner updates.")
+
+
+class ModelSettings(Strict):
+    """Model-wide settings."""
+
+    # upper bounds keep a hostile or mistyped spec from making `nlc check` run for minutes or
+    # exhaust memory; each is far above any real model's
+    vocab_size: int = Field(
+        gt=1, le=1 << 21, description="Vocabulary size (256 for the byte tokenizer)."
+    )
+    d_model: int = Field(gt=0, le=1 << 16, description="Width of the residual stream.")
+    n_heads: int = Field(
+        1, gt=0, le=1024, description="Default head count of attention and memories."
+    )
+    context: int = Field(
+        gt=0, le=MAX_CONTEXT, description="Sequence length in tokens (the in-context clock)."
+    )
+    n_layers: int = Field(1, gt=0, le=1024, description="Default repeat count of blocks.")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from nlc.errors import Diagnostic, SpecError, format_path
 from nlc.spec import optimizers, schema
+from nlc.spec.overrides import apply_overrides
 from nlc.spec.source import SourceMap, parse_yaml, read_yaml_file
 
 _TAGS = set(schema.COMPONENT_KINDS) | {"block"} | set(optimizers.OPTIMIZER_KINDS)
@@ -159,8 +160,6 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> LoadedSpec:
     syntax of nlc verify) edit the document before validation."""
     data, source = read_yaml_file(path)
     if overrides:
-        from nlc.verify.overrides import apply_overrides
-
         if not isinstance(data, dict):
             raise SpecError(Diagnostic(str(path), None, "", "a spec is a YAML mapping"))
         data = apply_overrides(data, list(overrides), "--set")

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal, Union
 
 from nlc_runtime.training.flags import (
     MAX_BATCH,
-    MAX_CONTEXT,
     MAX_SEED,
     MAX_STEPS,
     MAX_STREAM,
@@ -22,29 +21,14 @@ from pydantic import Discriminator, Field, Tag
 
 from nlc.kinds import KINDS
 from nlc.kinds.base import ComponentBase
-from nlc.spec.common import Identifier, Strict
+from nlc.spec.common import Identifier, ModelSettings, Strict
 from nlc.spec.optimizers import AdamW, OuterOptimizer
 
 COMPONENT_KINDS: dict[str, type[ComponentBase]] = KINDS
 """Every component kind, by the name a spec uses in `kind:`."""
 
-
-class ModelSettings(Strict):
-    """Model-wide settings."""
-
-    # upper bounds keep a hostile or mistyped spec from making `nlc check` run for minutes or
-    # exhaust memory; each is far above any real model's
-    vocab_size: int = Field(
-        gt=1, le=1 << 21, description="Vocabulary size (256 for the byte tokenizer)."
-    )
-    d_model: int = Field(gt=0, le=1 << 16, description="Width of the residual stream.")
-    n_heads: int = Field(
-        1, gt=0, le=1024, description="Default head count of attention and memories."
-    )
-    context: int = Field(
-        gt=0, le=MAX_CONTEXT, description="Sequence length in tokens (the in-context clock)."
-    )
-    n_layers: int = Field(1, gt=0, le=1024, description="Default repeat count of blocks.")
+__all__ = ["COMPONENT_KINDS", "Block", "Entry", "ModelSettings", "Spec", "TrainSettings"]
+# `ModelSettings` lives in `nlc.spec.common` (the kinds and the IR read it, below this module)
 
 
 class TrainSettings(Strict):

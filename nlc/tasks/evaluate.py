@@ -4,7 +4,9 @@ a task file) and report accuracy by distance; `niah` by length and depth as well
 
 `--task niah` is generated for the run: lengths are multiples of its context in tokens of its
 tokenizer, and the haystack is its own held-out text (the validation split `nlc eval` scores
-by default, digits removed) when that is long enough, else the bundled corpus."""
+by default, digits removed) when that is long enough, else the bundled corpus. Those options
+come with `options` (`nlc.train.evaluate.niah_options`: reading a run's data is `nlc eval`'s
+part, above this package)."""
 
 from __future__ import annotations
 
@@ -19,18 +21,14 @@ DEFAULT_SEED, DEFAULT_N = 0, 20  # `nlc data make`'s defaults, so `--task NAME` 
 
 
 def load_examples(
-    task: str, seed: int | None = None, n: int | None = None, options=None, loaded=None
+    task: str, seed: int | None = None, n: int | None = None, options=None
 ) -> tuple[list[Example], str, str]:
     """The examples, the task's name and where they come from. `options`: the generator's
-    (a task name only); `loaded`: the run, which `niah` takes its context, tokenizer and
-    haystack from."""
+    (a task name only; for `niah`, the run's context, tokenizer and haystack among them)."""
     if task in TASKS:
         seed = DEFAULT_SEED if seed is None else seed
         n = DEFAULT_N if n is None else n
-        options = dict(options or {})
-        if task == "niah" and loaded is not None:
-            options.update(niah_options(loaded, options))
-        examples = TASKS[task].generate(seed, n, **options)
+        examples = TASKS[task].generate(seed, n, **(options or {}))
         per = "cell" if task == "niah" else "setting"
         return examples, task, f"generated: seed {seed}, {n} per {per}"
     path = Path(task)
@@ -38,29 +36,6 @@ def load_examples(
         raise TaskError(f"{task}: neither a task ({', '.join(TASKS)}) nor a task file")
     examples = read_task_file(path)
     return examples, examples[0].task or path.stem, str(path)
-
-
-def niah_options(loaded, options: dict) -> dict:
-    """The run's context and tokenizer, and its held-out text as the haystack when it holds
-    enough tokens (else the generator falls back to the bundled corpus)."""
-    from types import SimpleNamespace
-
-    from nlc.tasks import niah
-    from nlc.train.evaluate import EvalError, eval_tokens
-
-    lengths = options.get("lengths", niah.OPTIONS["lengths"][1])
-    niah.check_options(lengths, options.get("depths", [0]), options.get("needle", "passkey"))
-    found = {"context": loaded.context, "tokenizer": loaded.tokenizer}
-    need = niah.needed_tokens(lengths, loaded.context)
-    try:
-        tokens, data = eval_tokens(loaded, SimpleNamespace(data=None, split=None, max_tokens=None))
-    except EvalError:
-        return found
-    # enough tokens for varied offsets, not a whole large corpus decoded
-    text = niah.clean(loaded.tokenizer.decode(tokens[: 4 * need + (1 << 16)].tolist()))
-    if len(loaded.tokenizer.encode(text)) >= need:
-        found["haystack"] = niah.Haystack(data, text)
-    return found
 
 
 def attention_span(model) -> int | None:
@@ -91,7 +66,7 @@ def task_report(
     n: int | None = None,
     options=None,
 ) -> dict:
-    examples, name, source = load_examples(task, seed, n, options, loaded)
+    examples, name, source = load_examples(task, seed, n, options)
     scored = score_examples(loaded, examples, piece, batch_size, progress)
     meta = {
         "run": str(loaded.run),

@@ -113,7 +113,7 @@ def write_task_plot(report: dict, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    from nlc.train.plot import save_figure
+    from nlc.files import save_figure
 
     return save_figure(fig, out, TaskError)
 
@@ -234,6 +234,6 @@ def write_niah_plot(report: dict, out: Path) -> Path:
     )
     fig.colorbar(image, ax=ax, label="exact match", fraction=0.05, pad=0.03)
     fig.tight_layout()
-    from nlc.train.plot import save_figure
+    from nlc.files import save_figure
 
     return save_figure(fig, out, TaskError)

@@ -10,15 +10,6 @@ from __future__ import annotations
 import argparse
 
 
-# Options of the emitted train.py that `nlc train` passes through: (flag, type, help).
-# None means "not given": the emitted script's default (the spec's `train` section) applies.
-def passthrough() -> list[str]:
-    """The options `nlc train` hands to the emitted train.py: the shared table's."""
-    from nlc_runtime.training.flags import TRAIN_FLAGS
-
-    return [flag for flag, _, _ in TRAIN_FLAGS]
-
-
 def _cmd_train(args) -> int:
     from nlc.train.run import train_command
 

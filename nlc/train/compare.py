@@ -136,7 +136,7 @@ def read_metrics(path: Path) -> tuple[list, list]:
         step = _field(r, "step", where, "step")
         if "loss" in r and "tokens" in r:
             tokens, loss = _field(r, "tokens", where, "amount"), _field(r, "loss", where)
-            # `seconds` since issue 17; before it, tokens / rate (exact for an unresumed run)
+            # runs record `seconds`; older runs only tokens / rate (exact for an unresumed run)
             if "seconds" in r:
                 seconds = _field(r, "seconds", where, "amount")
             else:
@@ -288,14 +288,13 @@ def write_compare_plot(runs: list[Curves], out: Path) -> Path:
     axes[1].legend(fontsize=8)
     fig.suptitle("validation loss (points), training loss (faint)", fontsize=10)
     fig.tight_layout()
-    from nlc.train.plot import save_figure
+    from nlc.files import save_figure
 
     return save_figure(fig, out, CompareError)
 
 
 def compare_command(args) -> int:
-    from nlc.files import check_target, describe
-    from nlc.train.plot import PNG
+    from nlc.files import PNG, check_target, describe
 
     try:
         try:

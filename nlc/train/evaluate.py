@@ -27,6 +27,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from nlc.limits import MAX_BATCH, MAX_EVAL_TOKENS, MAX_PIECE
 
@@ -125,8 +126,7 @@ def check_outputs(run: Path, args, name: str) -> None:
     """What `nlc eval` will write, checked before the run is loaded: RUN/eval/NAME.json and a
     default plot lie inside RUN (a symbolic link out of it is refused), and every target is a
     regular file or missing (`nlc.files`); a plot replaces only a PNG."""
-    from nlc.files import check_target
-    from nlc.train.plot import PNG
+    from nlc.files import PNG, check_target
     from nlc.train.results import check_result_path
 
     if not run.is_dir():  # no run: `load` says so
@@ -165,6 +165,8 @@ def task_eval(loaded: Loaded, args, name: str):
 
     piece = args.piece or loaded.context
     seed, n, options = task_options(args)
+    if args.task == "niah":
+        options = {**options, **niah_options(loaded, options)}
     report = task_report(
         loaded, args.task, piece, args.batch_size or 8, progress_examples, seed, n, options
     )
@@ -173,6 +175,27 @@ def task_eval(loaded: Loaded, args, name: str):
     report["png"] = str((write_niah_plot if niah else write_task_plot)(report, png))
     render = render_niah_table if niah else render_task_table
     return report, lambda r: render(r) + f"\nplot: {r['png']}"
+
+
+def niah_options(loaded: Loaded, options: dict) -> dict:
+    """What `--task niah` is generated for: the run's context and tokenizer, and its held-out
+    text (the split `nlc eval` scores by default) as the haystack when it holds enough tokens
+    (else the generator falls back to the bundled corpus)."""
+    from nlc.tasks import niah
+
+    lengths = options.get("lengths", niah.OPTIONS["lengths"][1])
+    niah.check_options(lengths, options.get("depths", [0]), options.get("needle", "passkey"))
+    found = {"context": loaded.context, "tokenizer": loaded.tokenizer}
+    need = niah.needed_tokens(lengths, loaded.context)
+    try:
+        tokens, data = eval_tokens(loaded, SimpleNamespace(data=None, split=None, max_tokens=None))
+    except EvalError:
+        return found
+    # enough tokens for varied offsets, not a whole large corpus decoded
+    text = niah.clean(loaded.tokenizer.decode(tokens[: 4 * need + (1 << 16)].tolist()))
+    if len(loaded.tokenizer.encode(text)) >= need:
+        found["haystack"] = niah.Haystack(data, text)
+    return found
 
 
 TASK_FLAGS = ("n", "seed", "lengths", "depths", "needle")  # options of a generated task
@@ -507,6 +530,6 @@ def write_stream_plot(report: dict, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    from nlc.train.plot import save_figure
+    from nlc.files import save_figure
 
     return save_figure(fig, out, EvalError)

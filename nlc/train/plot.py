@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nlc.files import WriteError, save_figure
+
 
 def read_metrics(path: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(step, train loss) and (step, validation loss) pairs."""
@@ -25,28 +27,6 @@ def read_metrics(path: Path) -> tuple[list[tuple[int, float]], list[tuple[int, f
     return train, val
 
 
-PNG = b"\x89PNG"  # a PNG's first bytes: the only files a plot replaces
-
-
-def save_figure(fig, out: Path, error: type[Exception]) -> Path:
-    """Write a matplotlib figure as PNG to exactly `out` (folders made; no extension added)
-    through `nlc.files.write_file` and close it: a regular file only, replacing an earlier
-    PNG but no other file. An unwritable or refused path is one `error` naming it."""
-    import matplotlib.pyplot as plt
-
-    from nlc.files import WriteError, write_file
-
-    try:
-        write_file(out, lambda tmp: fig.savefig(tmp, format="png"), replaces=PNG)
-    except WriteError as err:
-        if issubclass(error, WriteError):
-            raise
-        raise error(str(err)) from None
-    finally:
-        plt.close(fig)
-    return out
-
-
 def write_loss_plot(metrics: Path, out: Path, title: str) -> Path:
     import matplotlib
 
@@ -65,6 +45,4 @@ def write_loss_plot(metrics: Path, out: Path, title: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    from nlc.files import WriteError
-
     return save_figure(fig, out, WriteError)

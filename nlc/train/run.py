@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nlc.train.cli import passthrough
+from nlc_runtime.training.flags import TRAIN_FLAGS
 
 
 def _fail(message: str) -> int:
@@ -43,7 +43,9 @@ def script_args(args, run: Path) -> list[str]:
     context, data... unless given again."""
     saved = run / "options.json"
     options = _saved_options(saved) if args.resume else {}
-    for flag in passthrough():
+    # the emitted train.py's own options (flag, type, help); None is "not given": the
+    # emitted script's default (the spec's `train` section) applies
+    for flag, _, _ in TRAIN_FLAGS:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             options[flag] = value

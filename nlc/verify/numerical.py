@@ -5,14 +5,13 @@ Weight mapping. The structural check pairs every source node with a target node.
 state belongs to a component; the emitted model keeps that component's parameters under the
 module path of the same dotted name (`layers.0.attn` -> `model.layers[0].attn`). Each side's
 parameters are listed under *canonical local names*, so that corresponding components can be
-matched name for name:
+matched name for name; where a rewrite changed what runs a component, its kind says where its
+parameters sit (`ComponentBase.canonical_parameters`, `part_parameters`):
 - an ordinary component: its parameter names relative to its module (`qkv.weight`, ...);
-- a CMS level expanded by `expand_outer_cms` (`<cms>.level<i>.norm` / `.mlp`): the CMS's
-  `norms.<i>.weight` is the norm's `weight`; `W1.<i>` and `W2.<i>` (used as n @ W1) are the
-  MLP's `up.weight` and `down.weight` transposed (nn.Linear stores out x in);
+- a part a rewrite made out of a component (a CMS level expanded by `expand_outer_cms`,
+  `<cms>.level<i>.norm` / `.mlp`): the parameters its owner's kind places for it (`nlc.kinds.cms`);
 - a memory rewritten as `frozen_memory` by `freeze_static_memories` whose module is the
-  runtime's `NeuralMemory`: its read path only — `to_q.weight` and `conv.weight` are the q rows
-  (the first H*D) of `to_qkv.weight` and `conv.weight`; the k/v rows and the gates are left over.
+  runtime's `NeuralMemory`: its read path only, as `nlc.kinds.frozen_memory` places it.
 Every target parameter must receive exactly one source parameter (or row block) of the same
 shape; whatever of a source parameter is left over is reported if it influences the output:
 its gradient must be zero (e.g. the local-objective target W_v of a CMS level folded because
@@ -24,25 +23,14 @@ random R, and the gradients of corresponding parameters are compared.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from nlc.kinds.frozen_memory import FrozenMemory
+from nlc.kinds.base import View
 from nlc.pipeline import FrontResult
 from nlc.verify.build import build_model
 from nlc.verify.structural import canonical
-
-_EXPANDED = re.compile(r"^(?P<cms>.+)\.level(?P<i>\d+)\.(?P<role>norm|mlp)$")
-
-# How a canonical parameter sits in a model parameter: None (as is), "T" (transposed) or
-# (start, stop): a block of rows.
-View = None | str | tuple[int, int]
-
-# (canonical local name, parameter path relative to the CMS module, view)
-_CMS_LEVEL_PARAMS = {
-    "norm": [("weight", "norms.{i}.weight", None)],
-    "mlp": [("up.weight", "W1.{i}", "T"), ("down.weight", "W2.{i}", "T")],
-}
 
 
 @dataclass
@@ -67,30 +55,30 @@ class NumericalResult:
         }
 
 
-def component_params(model, component: str, frozen: bool = False) -> dict[str, tuple[str, View]]:
-    """Canonical local name -> (full parameter name in `model`, view) of a component;
-    `frozen`: the component reads as a `frozen_memory` in the canonical graph."""
-    names = dict(model.named_parameters())
-    m = _EXPANDED.match(component)
-    if m and any(n.startswith(f"{m['cms']}.W1.") for n in names):
-        out = {}
-        for local, path, view in _CMS_LEVEL_PARAMS[m["role"]]:
-            full = f"{m['cms']}.{path.format(i=m['i'])}"
-            if full in names:
-                out[local] = (full, view)
-        return out
-    prefix = component + "."
-    out = {n[len(prefix) :]: (n, None) for n in names if n.startswith(prefix)}
-    qkv = out.get("to_qkv.weight")
-    if frozen and qkv is not None:  # a NeuralMemory read as its frozen read path
-        hd = names[qkv[0]].shape[0] // 3
-        read = {"to_q.weight": (qkv[0], (0, hd))}
-        if "conv.weight" in out:
-            read["conv.weight"] = (out["conv.weight"][0], (0, hd))
-        keep = ("init_W.", "out_norm.", "to_gate.", "proj.")
-        read.update({n: v for n, v in out.items() if n.startswith(keep)})
-        return read
-    return out
+def component_params(
+    model, component: str, kinds: Mapping[str, Any], owners: Mapping[str, Any]
+) -> dict[str, tuple[str, View]]:
+    """Canonical local name -> (full parameter name in `model`, view) of a component; `kinds`:
+    the components as the canonical graph has them (a rewrite may have changed one's kind),
+    `owners`: the spec's components, which place the parameters of the parts a rewrite made
+    out of them."""
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+
+    def relative(prefix: str) -> dict[str, tuple[int, ...]]:
+        return {n[len(prefix) + 1 :]: s for n, s in shapes.items() if n.startswith(prefix + ".")}
+
+    own = relative(component)
+    if own:
+        kind = kinds.get(component)
+        placed = kind.canonical_parameters(own) if kind is not None else {n: (n, None) for n in own}
+        return {local: (f"{component}.{n}", view) for local, (n, view) in placed.items()}
+    parts = component.split(".")
+    for k in range(len(parts) - 1, 0, -1):  # the nearest enclosing component owns the part
+        owner = ".".join(parts[:k])
+        if owner in owners:
+            placed = owners[owner].part_parameters(".".join(parts[k:]), relative(owner))
+            return {local: (f"{owner}.{n}", view) for local, (n, view) in placed.items()}
+    return {}
 
 
 def weight_mapping(src_model, tgt_model, src: FrontResult, tgt: FrontResult, correspondence):
@@ -104,8 +92,8 @@ def weight_mapping(src_model, tgt_model, src: FrontResult, tgt: FrontResult, cor
         if not s_node.is_state or t_node.component in done_components:
             continue
         done_components.add(t_node.component)
-        sp = component_params(src_model, s_node.component, _is_frozen(a, s_node.component))
-        tp = component_params(tgt_model, t_node.component, _is_frozen(b, t_node.component))
+        sp = component_params(src_model, s_node.component, a.components, src.full.components)
+        tp = component_params(tgt_model, t_node.component, b.components, tgt.full.components)
         for local, (t_full, t_view) in sorted(tp.items()):
             if local not in sp:
                 problems.append(
@@ -115,10 +103,6 @@ def weight_mapping(src_model, tgt_model, src: FrontResult, tgt: FrontResult, cor
             s_full, s_view = sp[local]
             pairs.append((s_full, s_view, t_full, t_view))
     return pairs, problems
-
-
-def _is_frozen(graph, component: str) -> bool:
-    return isinstance(graph.components.get(component), FrozenMemory)
 
 
 def _view(tensor, view: View):

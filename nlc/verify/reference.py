@@ -8,9 +8,9 @@ inputs at t (`Graph.inputs_of`). A component with state or memory of past tokens
 one token with its per-token step (`nlc.verify.steps`: memories and CMS levels read their
 visible state and update exactly at chunk boundaries; KV caches append token t before
 attention reads them; convolutions keep their last inputs); every other component maps its
-input at t to its output at t with the emitted call. So a signal that fed back from a later
-component to an earlier one at a later token would be computed here exactly as defined,
-whatever the emitted code does.
+input at t to its output at t with its call (`nlc.kinds.emission.Call`). So a signal that fed
+back from a later component to an earlier one at a later token would be computed here exactly
+as defined, whatever the emitted code does.
 
 The LM signal of a CMS (`signal: lm`, `nlc_runtime.exec.lm_signal`) is defined here: at the end of
 every LM piece (the gcd of its levels' periods, on the clock) the summed cross-entropy of the
@@ -31,6 +31,7 @@ import networkx as nx
 
 from nlc.codegen.namespace import attr_name
 from nlc.ir.nodes import EdgeKind
+from nlc.kinds.emission import Call
 from nlc.pipeline import FrontResult
 from nlc.verify.build import build_model
 
@@ -49,7 +50,6 @@ def interpret(front: FrontResult, model, idx, targets=None):
     they only read). `model` should be built with impl="naive" (see `reference_model`)."""
     import torch
     import torch.nn.functional as F
-    from nlc_runtime.memories.cms import CMS
 
     from nlc.verify.steps import after_token, step_for
 
@@ -60,7 +60,7 @@ def interpret(front: FrontResult, model, idx, targets=None):
     for u, v, _, _ in graph.edges(EdgeKind.DATAFLOW):
         if u in flow and v in flow:
             flow.add_edge(u, v)
-    plan = []  # (name, op, inputs, module, step, emission, env) in topological order
+    plan = []  # (name, op, inputs, module, step, emission, tied) in topological order
     for name in nx.lexicographical_topological_sort(flow):
         node = graph.node(name)
         if node.op == "write":  # the cache write is part of the attention's step
@@ -73,15 +73,13 @@ def interpret(front: FrontResult, model, idx, targets=None):
         d = graph.widths[ins[0]] if ins and graph.widths else graph.model.d_model
         tie = getattr(comp, "tie", None)
         em = comp.emit(d, graph.model, "tied" if tie else None)
-        mod = module_of(model, node.component) if em.ctor is not None else None
+        mod = module_of(model, node.component) if em.module is not None else None
         step = step_for(mod) if mod is not None else None
         if em.stateful and step is None:
             raise TypeError(f"{name}: no per-token step for {type(mod).__name__}")
-        env = {"F": F, "torch": torch, "tied": None, "m": mod}
-        if tie:
-            env["self"] = type("Tie", (), {"tied": module_of(model, tie)})()
-        plan.append((name, node.op, ins, mod, step, em, env))
-    lm = [(n, m) for n, _, _, m, *_ in plan if isinstance(m, CMS) and m.lm_signal]
+        tied = module_of(model, tie) if tie else None
+        plan.append((name, node.op, ins, mod, step, em, tied))
+    lm = [(n, m) for n, _, _, m, _, em, _ in plan if em is not None and em.lm_signal]
     piece = math.gcd(*(p for _, m in lm for p in m.periods.values())) if lm else None
     T = idx.shape[1]
     carries: dict[str, dict] = {name: {} for name, *_ in plan}
@@ -90,14 +88,15 @@ def interpret(front: FrontResult, model, idx, targets=None):
     with torch.set_grad_enabled(torch.is_grad_enabled() or (targets is not None and bool(lm))):
         for t in range(T):  # the clock: every token flows through every component
             values: dict[str, torch.Tensor] = {}
-            for name, op, ins, mod, step, em, env in plan:
+            for name, op, ins, mod, step, em, tied in plan:
                 xs = [values[u] for u in ins]
                 if op == "loss":
                     outs.append(xs[0])
                 elif step is not None:
                     values[name] = step(mod, xs, carries[name], t)
                 else:  # output at t from inputs at t: the emitted call on one token
-                    values[name] = _call(em, env, xs, idx[:, t : t + 1], op == "embedding")
+                    tokens = idx[:, t : t + 1] if op == "embedding" else None
+                    values[name] = _call(em, mod, xs, tokens, tied)
             for n, _ in lm:  # the CMS's input and output at t, for its LM signal
                 st = carries[n]["state"]
                 x, y = st.pop("x"), st.pop("y")
@@ -126,16 +125,18 @@ def _zero_if_none(g, like):
     return torch.zeros_like(like) if g is None else g.detach()
 
 
-def _call(em, env: dict, xs: list, token_ids, reads_tokens: bool):
-    args = {"in0": "idx"} if reads_tokens else {}
-    local = dict(env, idx=token_ids)
-    for j, x in enumerate(xs):
-        local[f"x{j}"] = x
-        args[f"in{j}"] = f"x{j}"
-    args["sum"] = " + ".join(f"x{j}" for j in range(len(xs)))
-    args["mod"] = "m"
-    args["state"] = "None"
-    return eval(em.call.format(**args), local)  # noqa: S307 - our own call template
+def _call(em, mod, xs: list, token_ids, tied):
+    """A stateless component's output at t: its call (`Call`) on one token; `token_ids`: the
+    ids an embedding reads, `tied`: the embedding a tied head reads."""
+    import torch.nn.functional as F
+
+    if em.call is Call.SUM:
+        return sum(xs[1:], xs[0])
+    if em.call is Call.PASS:
+        return xs[0]
+    if em.call is Call.TIED:
+        return F.linear(xs[0], tied.weight)
+    return mod(token_ids) if token_ids is not None else mod(*xs[: em.inputs])
 
 
 def reference_model(front: FrontResult, seed: int = 0):

@@ -20,6 +20,7 @@ tokens. Imports torch: load it lazily.
 from __future__ import annotations
 
 import torch
+from nlc_runtime.exec.clock import StreamingModule, Updating, fire_due
 from nlc_runtime.layers.attention import Attention, attention_naive
 from nlc_runtime.layers.common import SegmentAttention
 from nlc_runtime.layers.rope import apply_rope, rope_cos_sin
@@ -33,10 +34,10 @@ def _streaming(m, xs, carry: dict, t: int):
 
 
 def after_token(m, carry: dict, t: int) -> None:
-    """The updates of `m` whose boundary is the end of token t (0-based), faster first."""
-    for group, period in sorted(getattr(m, "periods", {}).items(), key=lambda kv: kv[1]):
-        if (t + 1) % period == 0 and "state" in carry:
-            carry["state"] = m.update(carry["state"], group)
+    """The updates of `m` whose boundary is the end of token t (0-based), faster first
+    (`clock.fire_due`: t + 1 tokens seen)."""
+    if isinstance(m, Updating) and "state" in carry:
+        carry["state"] = fire_due(m, carry["state"], t + 1)
 
 
 def _heads_at(attn: Attention, x, pos: int):
@@ -98,6 +99,6 @@ def step_for(module):
         return _segment_attention
     if isinstance(module, Attention):
         return _attention
-    if hasattr(module, "init_state"):
+    if isinstance(module, StreamingModule):
         return _streaming
     return None

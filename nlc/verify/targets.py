@@ -17,8 +17,8 @@ import yaml
 from nlc.errors import Diagnostic, SpecError
 from nlc.resources import presets_dir
 from nlc.spec.load import LoadedSpec, load_spec_text
+from nlc.spec.overrides import apply_overrides
 from nlc.spec.source import read_yaml_file
-from nlc.verify.overrides import apply_overrides
 
 NAMED_FORMS = ("transformer", "titans-lmm", "titans-mac", "titans-mag", "titans-mal")
 

@@ -1,6 +1,6 @@
 """nlc_runtime: the torch library that code emitted by nlc imports.
 
-Four wings, each importing only the ones listed before it (tests/shipping/test_imports.py):
+Five wings, each importing only the ones listed before it (tests/shipping/test_imports.py):
 
 - `exec`: how a model runs: the clock (`exec.clock`: segments and due updates), the streaming
   module protocol and the stream helpers (`exec.stream`), the wavefront, the LM signal,

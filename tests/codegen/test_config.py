@@ -1,4 +1,4 @@
-"""The emitted Config configures (issue 15): every size in model.py comes from it. For every
+"""The emitted Config configures: every size in model.py comes from it. For every
 shipped preset and for random specs, `Model(Config(d_model=2 * d, n_layers=n + 1))`, built on
 the meta device, has exactly the parameters the front half counts for the spec with `--set
 model.d_model=2d --set model.n_layers=n+1`; a small preset built wider and deeper from its
@@ -19,7 +19,7 @@ from nlc.ir.nodes import StateKind
 from nlc.pipeline import run_front
 from nlc.spec.load import load_spec_text
 from tests.codegen.helpers import load_emitted
-from tests.conftest import SPECS
+from tests.conftest import SPECS, property_examples
 from tests.verify.test_reference import random_specs
 
 
@@ -55,15 +55,22 @@ def test_config_builds_the_spec_at_other_settings(spec, tmp_path):
     _assert_config_scales((SPECS / f"{spec}.yaml").read_text(), tmp_path)
 
 
-@settings(
-    max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
-@given(random_specs())
-def test_config_builds_random_specs_at_other_settings(text):
+@pytest.mark.parametrize("examples", property_examples(sample=10, full=50))
+def test_config_builds_random_specs_at_other_settings(examples):
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        _assert_config_scales(text, Path(tmp))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(random_specs())
+    def check(text):
+        with tempfile.TemporaryDirectory() as tmp:
+            _assert_config_scales(text, Path(tmp))
+
+    check()
 
 
 def test_a_wider_deeper_config_trains(tmp_path):

@@ -19,8 +19,10 @@ from nlc.ir.nodes import StateKind
 from nlc.pipeline import run_front
 from nlc.spec.load import load_spec_text
 from tests.codegen.helpers import load_emitted
-from tests.conftest import SPECS
+from tests.conftest import SPECS, property_examples
 from tests.verify.test_reference import random_specs
+
+SLOW = [HealthCheck.too_slow]  # building a model per example is slow by design
 
 
 def _tensors(text: str, name: str) -> tuple[dict, dict]:
@@ -54,13 +56,15 @@ def test_ir_parameters_are_the_emitted_models(spec):
     )
 
 
-@settings(
-    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
-@given(random_specs())
-def test_ir_parameters_are_the_emitted_models_on_random_specs(text):
-    ir, runtime = _tensors(text, "random.yaml")
-    assert ir == runtime
+@pytest.mark.parametrize("examples", property_examples(sample=25, full=200))
+def test_ir_parameters_are_the_emitted_models_on_random_specs(examples):
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=SLOW)
+    @given(random_specs())
+    def check(text):
+        ir, runtime = _tensors(text, "random.yaml")
+        assert ir == runtime
+
+    check()
 
 
 def test_check_json_prints_the_emitted_models_counts(capsys):
@@ -107,10 +111,12 @@ def specs_with_more_kinds(draw):
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-@settings(
-    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
-@given(specs_with_more_kinds())
-def test_ir_parameters_are_the_emitted_models_on_every_kind(text):
-    ir, runtime = _tensors(text, "random.yaml")
-    assert ir == runtime
+@pytest.mark.parametrize("examples", property_examples(sample=15, full=100))
+def test_ir_parameters_are_the_emitted_models_on_every_kind(examples):
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=SLOW)
+    @given(specs_with_more_kinds())
+    def check(text):
+        ir, runtime = _tensors(text, "random.yaml")
+        assert ir == runtime
+
+    check()

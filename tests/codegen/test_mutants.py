@@ -5,7 +5,8 @@ Every mutant ends in exit 0 or 2 -- never an internal error -- and a refusal is 
 each naming the file. An accepted mutant compiles (check == compile), compiles to the same bytes
 twice, its emitted files parse, importing model.py prints nothing and writes nothing, and a
 sample of them (the small ones) builds and runs a forward and backward with finite values at
-initialisation. `make test` tries 500 mutants; `make fuzz` tries NLC_FUZZ_MUTANTS (10,000).
+initialisation. `make test` tries 500 mutants; `make fuzz` tries NLC_FUZZ_MUTANTS (10,000);
+`make test-fast` (no slow tests) a sample of SAMPLE_MUTANTS.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +29,7 @@ from tests.codegen.helpers import load_emitted
 from tests.front.mutants import mutants, spec_file
 
 N_MUTANTS = int(os.environ.get("NLC_FUZZ_MUTANTS", "500"))
+SAMPLE_MUTANTS = 25  # the unit-test run's share: about two seconds
 RUN_EVERY = 4  # one accepted mutant in RUN_EVERY (by hash) also runs forward and backward
 RUN_MAX_PARAMETERS = 3_000_000
 
@@ -95,15 +98,7 @@ def check_mutant(base: str, text: str, folder: Path) -> str:
     return "ran"
 
 
-@settings(
-    max_examples=N_MUTANTS,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-@given(mutants())
-def test_mutants_are_refused_in_one_line_or_compile_and_run(tmp_path_factory, mutant):
+def _try_mutant(tmp_path_factory, mutant) -> None:
     base, text = mutant
     folder = tmp_path_factory.mktemp("mutant")
     outcome = check_mutant(base, text, folder)
@@ -112,11 +107,34 @@ def test_mutants_are_refused_in_one_line_or_compile_and_run(tmp_path_factory, mu
     SEEN["ran"] += outcome == "ran"
 
 
+FUZZ = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": list(HealthCheck),
+}
+
+
+@pytest.mark.slow
+@settings(max_examples=N_MUTANTS, **FUZZ)
+@given(mutants())
+def test_mutants_are_refused_in_one_line_or_compile_and_run(tmp_path_factory, mutant):
+    _try_mutant(tmp_path_factory, mutant)
+
+
+@settings(max_examples=SAMPLE_MUTANTS, **FUZZ)
+@given(mutants())
+def test_sample_mutants_are_refused_in_one_line_or_compile_and_run(tmp_path_factory, mutant):
+    _try_mutant(tmp_path_factory, mutant)
+
+
 def test_the_mutants_reach_both_verdicts(tmp_path_factory):
-    """The fuzz run above was not vacuous: it refused some mutants and ran others (this test
-    runs after it in file order; alone it checks a fresh sample)."""
+    """The mutants tried above were not vacuous: some refused, some run (this test runs after
+    them in file order; alone, or on another worker, it checks a fresh sample)."""
     if SEEN["tried"] == 0:
-        test_mutants_are_refused_in_one_line_or_compile_and_run(tmp_path_factory=tmp_path_factory)
+        test_sample_mutants_are_refused_in_one_line_or_compile_and_run(
+            tmp_path_factory=tmp_path_factory
+        )
     print(f"\nmutants: {SEEN}")
     assert SEEN["refused"] > 0.1 * SEEN["tried"], SEEN
     assert SEEN["ran"] > 0, SEEN

@@ -1,4 +1,4 @@
-"""The emitted optimizer settings are exactly the spec's (issue 15): train.py's constants
+"""The emitted optimizer settings are exactly the spec's: train.py's constants
 (AdamW / SGD) or its OPTIMIZER mapping (every other rule) hold the spec's `optimizer` values,
 the schema's defaults for what the spec leaves out, and a comment marks exactly those."""
 

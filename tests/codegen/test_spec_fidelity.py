@@ -4,7 +4,7 @@ For each shipped spec, each field of each component (nested update rules, optimi
 and CMS levels included), of the model and training settings and of the outer optimizer is set
 to other valid values one at a time. The spec must then either be rejected with an error, or
 compile to different code. A mutation that compiles to the same bytes is a setting the user
-wrote and nlc ignored -- the bug class docs/design.md calls a top complaint of declarative tools.
+wrote and nlc ignored -- a top complaint about declarative tools.
 """
 
 from __future__ import annotations
@@ -160,7 +160,15 @@ def ignored_settings(spec_file: str, render=render_text) -> list[str]:
     return ignored
 
 
-@pytest.mark.parametrize("spec_file", SHIPPED)
+# no kind that the specs the unit run keeps lack (titans-mac: titans-lmm's, mag's and mal's;
+# hope and transformer: hope-attention's): `make test` only
+SLOW_SPECS = {"titans-lmm.yaml", "titans-mag.yaml", "titans-mal.yaml", "hope-attention.yaml"}
+
+
+@pytest.mark.parametrize(
+    "spec_file",
+    [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SPECS else s for s in SHIPPED],
+)
 def test_no_setting_is_dropped_silently(spec_file):
     assert ignored_settings(spec_file) == []
 

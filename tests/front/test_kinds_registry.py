@@ -1,6 +1,7 @@
-"""The kind registries are derived from the modules of `nlc.kinds` (issue 15: a kind is one
+"""The kind registries are derived from the modules of `nlc.kinds` (a kind is one
 module): every module with a `KIND` is in the spec schema's union, has its own code generator,
-and the import table is the union of what the kinds' emitted code uses."""
+and the runtime classes are the union of what the kinds declare (each built from the kinds'
+descriptions in tests/codegen/test_kind_contract.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import importlib
 import pkgutil
 
 import nlc.kinds
-from nlc.kinds import KINDS, RUNTIME_IMPORTS
+from nlc.kinds import KINDS, RUNTIMES
 from nlc.kinds.base import ComponentBase
 from nlc.spec.schema import COMPONENT_KINDS
 from nlc.spec.schema_file import schema_text
@@ -26,7 +27,11 @@ def test_every_kind_module_is_registered_and_nothing_else():
         assert cls.emit is not ComponentBase.emit, f"{name} has no code generator"
 
 
-def test_the_import_table_is_the_kinds_and_every_line_imports():
-    assert RUNTIME_IMPORTS == {s: line for c in KINDS.values() for s, line in c.runtime.items()}
-    for line in set(RUNTIME_IMPORTS.values()):
-        exec(line, {})  # noqa: S102 (the runtime's own import lines)
+def test_the_runtime_classes_are_the_kinds_and_every_import_line_binds_its_name():
+    assert set(RUNTIMES) == {r for c in KINDS.values() for r in c.runtimes}
+    for runtime in RUNTIMES:
+        bound: dict = {}
+        exec(runtime.import_line, bound)  # noqa: S102 (the runtime's own import lines)
+        owner = bound[runtime.alias] if runtime.alias else bound
+        cls = getattr(owner, runtime.name) if runtime.alias else owner[runtime.name]
+        assert cls is runtime.load()

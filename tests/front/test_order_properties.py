@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 
 import networkx as nx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nlc.passes.build_order import dependency_graph
+from tests.conftest import property_examples
 from tests.front.helpers import front, make_spec
 
 PERIODS = [1, 2, 4, 8, 16, 64, 128]
@@ -68,16 +70,22 @@ def layers(draw):
     return comps
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    layer=layers(),
-    n_layers=st.integers(1, 2),
-    context=st.sampled_from([8, 64]),
-    optimizer=st.sampled_from([None, {"kind": "sgd", "momentum": 0.9}]),
-)
-def test_order_is_a_strict_partial_order_consistent_with_levels(
-    layer, n_layers, context, optimizer
-):
+@pytest.mark.parametrize("examples", property_examples(sample=30, full=150))
+def test_order_is_a_strict_partial_order_consistent_with_levels(examples):
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        layer=layers(),
+        n_layers=st.integers(1, 2),
+        context=st.sampled_from([8, 64]),
+        optimizer=st.sampled_from([None, {"kind": "sgd", "momentum": 0.9}]),
+    )
+    def check(layer, n_layers, context, optimizer):
+        _assert_order_properties(layer, n_layers, context, optimizer)
+
+    check()
+
+
+def _assert_order_properties(layer, n_layers, context, optimizer) -> None:
     result = front(
         make_spec(layer, n_layers=n_layers, context=context, d_model=16, optimizer=optimizer)
     )

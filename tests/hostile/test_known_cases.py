@@ -58,8 +58,13 @@ COMMANDS = {"export": "export", "eval": "eval", "data": "data make", "generate":
             "compare": "compare", "set": "check/compile --set"}  # fmt: skip
 
 
+SLOW_CASES = {"generate-long-prompt"}  # a 100,000-token prompt through the model: `make test`
+
+
 @pytest.mark.parametrize(
-    ("name", "spoiler", "argv", "outputs", "refused"), CASES, ids=[c[0] for c in CASES]
+    ("name", "spoiler", "argv", "outputs", "refused"),
+    [pytest.param(*c, marks=pytest.mark.slow) if c[0] in SLOW_CASES else c for c in CASES],
+    ids=[c[0] for c in CASES],
 )
 def test_known_hostile_case(trained_run, name, spoiler, argv, outputs, refused):
     with case_folder(trained_run if spoiler else None) as (folder, run):

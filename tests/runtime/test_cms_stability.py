@@ -1,4 +1,4 @@
-"""A CMS level's in-context step stays stable (issue 16): the front half refuses a level whose
+"""A CMS level's in-context step stays stable: the front half refuses a level whose
 lr x period x width exceeds 2 and defaults lr to half that bound; the runtime scales each
 token's term down when a layer's inputs outgrow their starting size."""
 

@@ -8,7 +8,8 @@ sequence fed in pieces, the state carried, gives the outputs and state of one ca
 
 import pytest
 import torch
-from nlc_runtime.exec.stream import copy_state, finish_state, run, segments
+from nlc_runtime.exec.clock import segments
+from nlc_runtime.exec.stream import copy_state, finish_state, run
 from nlc_runtime.memories.cms import CMS
 from nlc_runtime.memories.selfmod import SelfModifyingTitans
 from nlc_runtime.memories.titans import NeuralMemory

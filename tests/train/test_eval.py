@@ -189,10 +189,11 @@ def test_default_split_is_the_one_the_run_was_trained_with(runs, capsys, tmp_pat
 
     run = tmp_path / "run"
     shutil.copytree(runs("transformer"), run)
-    (run / "options.json").write_text(json.dumps({"--val-fraction": 0.25}))
+    # not the default 0.1, and a small tail: every token of it is scored
+    (run / "options.json").write_text(json.dumps({"--val-fraction": 0.02}))
     report = eval_json(capsys, str(run), "--max-tokens", "100000000")
     n = len(load_tokens(None))
-    assert report["tokens"] == n - int(n * 0.75) - 1
+    assert report["tokens"] == n - int(n * (1.0 - 0.02)) - 1
     report = eval_json(capsys, str(run), "--split", "all", "--max-tokens", "50")
     assert report["data"] == "bundled corpus (all)" and report["tokens"] == 50
 

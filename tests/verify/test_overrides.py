@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nlc.errors import SpecError
-from nlc.verify.overrides import apply_overrides, parse_override
+from nlc.spec.overrides import apply_overrides, parse_override
 
 DOC = {
     "model": {"context": 64},

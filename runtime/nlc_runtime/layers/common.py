@@ -70,6 +70,9 @@ class SegmentAttention(nn.Module):
     so no position depends on where the sequence ends."""
 
     flush = True
+    # its update group (the spec kind names it; tests/codegen/test_kind_contract.py checks)
+    SEGMENT = "segment"
+    GROUPS = (SEGMENT,)
 
     def __init__(
         self,
@@ -83,7 +86,7 @@ class SegmentAttention(nn.Module):
     ):
         super().__init__()
         self.segment = segment
-        self.periods = {"segment": segment}
+        self.periods = {self.SEGMENT: segment}
         self.attn = Attention(dim, n_heads, rope=rope, qk_norm=qk_norm, impl=impl)
         self.persistent = (
             nn.Parameter(torch.randn(n_persistent, dim) * 0.02) if n_persistent else None

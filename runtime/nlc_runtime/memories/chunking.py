@@ -1,6 +1,6 @@
 """The small (c, c) decay matrices of the chunk-parallel update forms (`delta.chunk_rates`).
 
-(Where chunks begin and end is the loop nest's business: `stream.segments`.)
+(Where chunks begin and end is the loop nest's business: `exec.clock.segments`.)
 """
 
 from __future__ import annotations

@@ -49,12 +49,6 @@ from nlc_runtime.layers.norms import RMSNorm, rms_norm, rms_norm_input_grad
 from nlc_runtime.memories.mlp import MemorySpec, mlp_backward, mlp_forward
 
 
-def _bnd(pos: int, e: int, T: int, C: int | None, flush: bool) -> bool:
-    if C is None:
-        return False
-    return (pos + e) % C == 0 or (flush and e == T)
-
-
 def _level_pairs(spec, Ws, n, g_out):
     """Output and (h_{l-1}, g_l) pairs of f(n) with output gradient g_out (closed form)."""
     out, cache = mlp_forward(spec, Ws, n)
@@ -158,6 +152,11 @@ class CMS(nn.Module):
 
     flush = True
 
+    @staticmethod
+    def level_group(i: int) -> str:
+        """The update group of level i (the spec kind names it; test_kind_contract.py checks)."""
+        return f"L{i}"
+
     def __init__(
         self,
         dim: int,
@@ -185,7 +184,7 @@ class CMS(nn.Module):
             "periods": periods, "lrs": lrs, "variant": variant, "signal": signal,
             "momentum": list(momentum) if momentum is not None else [None] * k,
         }  # fmt: skip
-        self.periods = {f"L{i}": p for i, p in enumerate(periods) if p is not None}
+        self.periods = {self.level_group(i): p for i, p in enumerate(periods) if p is not None}
         self.impl, self.k = impl, k
         n_norms = 1 if variant == "independent" else k
         self.norms = nn.ModuleList([RMSNorm(dim) for _ in range(n_norms)])

@@ -55,9 +55,9 @@ import math
 import torch
 import torch.nn as nn
 
+from nlc_runtime.exec.clock import is_due, segments
 from nlc_runtime.exec.kernels import chunk_kernels
 from nlc_runtime.exec.state import zeros
-from nlc_runtime.exec.stream import segments
 from nlc_runtime.layers.conv import CausalConv1d
 from nlc_runtime.layers.norms import RMSNorm, l2norm
 from nlc_runtime.memories.delta import (
@@ -208,6 +208,11 @@ class SelfModifyingTitans(nn.Module):
     impl: "chunked" | "naive" (one reference step per token).
     """
 
+    # its update groups, faster first (the spec kind names them; test_kind_contract.py checks)
+    PROJECTIONS = "projections"
+    MEMORY = "memory"
+    GROUPS = (PROJECTIONS, MEMORY)
+
     def __init__(
         self,
         dim: int,
@@ -237,7 +242,7 @@ class SelfModifyingTitans(nn.Module):
         assert dgd in ("first", "all", "none")
         self.dgd = (dgd != "none", dgd == "all")
         self.chunk_mem, self.chunk_other = chunk_mem, chunk_other
-        self.periods = {"projections": chunk_other, "memory": chunk_mem}
+        self.periods = {self.PROJECTIONS: chunk_other, self.MEMORY: chunk_mem}
         self.momentum, self.adaptive_q, self.lr_max = momentum, adaptive_q, lr_max
         self.stop_grad, self.impl, self.normalize, self.clip = stop_grad, impl, normalize, clip
         self.flush = flush  # False: a last partial chunk does not update (`partial_chunk: drop`)
@@ -384,7 +389,7 @@ class SelfModifyingTitans(nn.Module):
             else:
                 out = generate(self.spec, Ws, outer, u, q_static)
                 pend = _join(pend, out[0], out[1], out[3], out[4])
-                if e < n and (t + e) % P == 0:
+                if e < n and is_due(t + e, P):
                     vis, pend = self._learn(vis, pend), _emptied(pend)
             gen.append(out)
         # every token's k, v, q, eta, alpha, cut at the main memory's boundaries instead
@@ -414,7 +419,7 @@ class SelfModifyingTitans(nn.Module):
             else:
                 y = mlp_forward(self.spec, Ws, q[j])[0]
                 mpend = _join(mpend, k[j], v[j], eta[j], alpha[j])
-                if e < n and (t + e) % Pm == 0:
+                if e < n and is_due(t + e, Pm):
                     mvis, mpend = self._learn(mvis, mpend), _emptied(mpend)
             ys.append(y)
         y = ys[0] if len(ys) == 1 else torch.cat(ys, 2)

@@ -38,9 +38,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nlc_runtime.exec.clock import is_due, segments
 from nlc_runtime.exec.kernels import chunk_kernels
 from nlc_runtime.exec.state import weights_of, zeros
-from nlc_runtime.exec.stream import segments
 from nlc_runtime.layers.conv import CausalConv1d
 from nlc_runtime.layers.norms import RMSNorm, l2norm
 from nlc_runtime.memories.delta import (
@@ -168,6 +168,10 @@ class NeuralMemory(nn.Module):
     impl: "chunked" | "naive" (one reference step per token).
     """
 
+    # its update group (the spec kinds running on it name it; tests/codegen/test_kind_contract.py)
+    MEMORY = "memory"
+    GROUPS = (MEMORY,)
+
     def __init__(
         self,
         dim: int,
@@ -220,7 +224,7 @@ class NeuralMemory(nn.Module):
             delta == "all" or (delta == "first" and i == 0) for i in range(depth)
         )
         self.stop_grad, self.impl = stop_grad, impl
-        self.periods = {"memory": chunk}
+        self.periods = {self.MEMORY: chunk}
         HD = self.H * self.D
         self.to_qkv = nn.Linear(dim, 3 * HD, bias=False)
         self.conv = CausalConv1d(3 * HD, conv_kernel) if conv else None
@@ -417,7 +421,7 @@ class NeuralMemory(nn.Module):
                 state = {**state, **vis, "run": dict(vis)}
             else:
                 y, state = self.segment(*pieces[j], state)
-                if e < n and (t + e) % C == 0:
+                if e < n and is_due(t + e, C):
                     state = self.update(state)
             ys.append(y)
         y = ys[0] if len(ys) == 1 else torch.cat(ys, 2)

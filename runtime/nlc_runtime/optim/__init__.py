@@ -1,4 +1,4 @@
-"""Outer optimizers as associative memories (NL §4; notes §1.3, §1.5 M3).
+"""Outer optimizers as associative memories (NL arXiv §4; M3: §7.2, Eq. 75).
 
 `rules` holds one pure per-tensor function per rule, its inner objective in the docstring; the
 classes are torch.optim.Optimizers built on `MemoryOptimizer` (per-group `period`, exact

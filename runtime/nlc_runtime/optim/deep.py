@@ -1,4 +1,4 @@
-"""Momentum variants of NL §4 (notes §1.3), each a `MemoryOptimizer` over one rule of
+"""Momentum variants of NL §4, each a `MemoryOptimizer` over one rule of
 `nlc_runtime.optim.rules`: delta momentum (ℓ2 objective on the momentum), deep momentum (DMGD:
 the momentum's retention is an MLP) and preconditioned momentum (the momentum stores P g)."""
 

@@ -1,4 +1,4 @@
-"""Optimizer rules written as memory updates (NL §4; notes §1.3): one pure function per rule.
+"""Optimizer rules written as memory updates (NL arXiv §4): one pure function per rule.
 
 Each rule maps `(state, param, grad) -> (new_state, update)`: `state` is a dict of tensors (the
 optimizer's memories for this parameter; `{}` before the first step), `new_state` is a fresh
@@ -41,7 +41,7 @@ def sgd_momentum(
     """SGD with momentum; the momentum b is a memory of gradients.
 
     Inner objective of b at step t: L̃(b) = −⟨b, g_t⟩ + (1 − μ)/2 ‖b‖²; one gradient step of
-    size 1 from b_{t−1} gives b_t = μ b_{t−1} + g_t (notes Eq. 17–18: μ = 1 is the pure
+    size 1 from b_{t−1} gives b_t = μ b_{t−1} + g_t (NL arXiv Eqs. 33–34: μ = 1 is the pure
     dot-product memory, μ < 1 adds the ℓ2 retention). Read-out: W ← W − lr·b_t (Nesterov reads
     g_t + μ b_t instead). L2 weight decay enters the gradient, as in torch.optim.SGD.
     """
@@ -68,7 +68,7 @@ def adam(
 ) -> tuple[State, torch.Tensor]:
     """Adam / AdamW: two memories of the same level (=_f), m of gradients and v of their squares.
 
-    Inner objectives (element-wise, notes App. B): L̃(m) = ½‖m − g_t‖² and L̃(v) = ½‖v − g_t²‖²,
+    Inner objectives (element-wise, NL arXiv App. B): L̃(m) = ½‖m − g_t‖² and L̃(v) = ½‖v − g_t²‖²,
     each taking one gradient step of size (1 − β) from its previous value:
     m_t = m_{t−1} − (1 − β1)(m_{t−1} − g_t), v_t likewise with β2 and g_t². The memories start at
     0, so early values are biased toward 0; `bias_correction` divides by (1 − β^t). Read-out:
@@ -135,7 +135,7 @@ def preconditioned_momentum(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
 ) -> tuple[State, torch.Tensor]:
-    """Preconditioned momentum (notes Eq. 20/47): the momentum stores P_t g_t, not g_t.
+    """Preconditioned momentum (NL arXiv Eq. 47): the momentum stores P_t g_t, not g_t.
 
     P_t = diag(1/(√v̂_t + ε)) comes from a second memory v of squared gradients (inner objective
     ½‖v − g_t²‖², step 1 − β2, bias-corrected), updated first because b's write needs its new
@@ -235,7 +235,7 @@ def muon(
     weight_decay: float = 0.0,
     ns_dtype: torch.dtype | None = None,
 ) -> tuple[State, torch.Tensor]:
-    """Muon (notes Eq. 42, 52): a linear momentum memory read out through Newton–Schulz.
+    """Muon (NL arXiv Eqs. 42, 52): a linear momentum memory read out through Newton–Schulz.
 
     The memory is a momentum of gradients with objective ½‖b − g_t‖², one step of size 1 − μ
     (the EMA b_t = μ b_{t−1} + (1 − μ) g_t; Newton–Schulz is scale-free, so this equals SGD's
@@ -316,7 +316,7 @@ def dgd(
     delta: float | None = None,
     weight_decay: float = 0.0,
 ) -> tuple[State, torch.Tensor]:
-    """Delta gradient descent for a matrix weight W (out, in) of y = W x (notes §1.3, Eq. 56–57).
+    """Delta gradient descent for a matrix weight W (out, in) of y = W x (NL arXiv Eqs. 56–57).
 
     Inner objective of the layer: ½‖W x − u‖² + 1/(2η)‖W − W_t‖² with u the layer's target,
     instead of backprop's dot-product ⟨W x, δ⟩. Its step is W ← W(I − η' x̂ x̂^T) − η ∇W: plain

@@ -1,4 +1,5 @@
-"""`--when` overrides: `path=value` edits of a spec document, applied before validation.
+"""Overrides: `path=value` edits of a spec document, applied before validation (`--set` of
+the commands that read a spec, `--when` of nlc verify).
 
 Syntax (documented in README and `nlc verify --help`):
 - `path` is dotted. A segment selects a mapping key (`model.context`), a list entry by index
